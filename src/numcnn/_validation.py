@@ -1,0 +1,157 @@
+"""Argument checks shared by functions and layers.
+
+Every user-facing error names the argument, says what is allowed and ends
+with ``Received: ...`` (the Keras convention), so a wrong call fails at the
+boundary with a readable message instead of deep inside NumPy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+DATA_FORMATS = ("channels_last", "channels_first")
+
+
+def _short(value: object) -> str:
+    """A repr that stays one short line, for error messages."""
+    if isinstance(value, np.ndarray):
+        return f"array of shape {value.shape} and dtype {value.dtype}"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def standardize_tuple(value, n: int, name: str, allow_zero: bool = False) -> tuple[int, ...]:
+    """Turn an int or a sequence of ``n`` ints into a tuple of ``n`` ints.
+
+    Args:
+        value: an int, or a list/tuple of ``n`` ints.
+        n: the length of the result.
+        name: the argument's name, for the error message.
+        allow_zero: accept 0 (e.g. a padding amount); otherwise values must be >= 1.
+
+    Returns:
+        A tuple of ``n`` Python ints.
+
+    Example:
+        >>> standardize_tuple(3, 2, "kernel_size")
+        (3, 3)
+    """
+    lowest = 0 if allow_zero else 1
+    allowed = "non-negative" if allow_zero else "positive"
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        values = (int(value),) * n
+    elif isinstance(value, Sequence) and not isinstance(value, str) and len(value) == n and all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in value
+    ):
+        values = tuple(int(v) for v in value)
+    else:
+        raise ValueError(
+            f"The `{name}` argument must be an int or a tuple of {n} ints, all {allowed}. "
+            f"Received: {name}={_short(value)}"
+        )
+    if any(v < lowest for v in values):
+        raise ValueError(
+            f"The `{name}` argument must contain only {allowed} integers. "
+            f"Received: {name}={_short(value)}"
+        )
+    return values
+
+
+def standardize_data_format(data_format) -> str:
+    """Check ``data_format`` is ``"channels_last"`` or ``"channels_first"``."""
+    if isinstance(data_format, str) and data_format.lower() in DATA_FORMATS:
+        return data_format.lower()
+    raise ValueError(
+        "The `data_format` argument must be one of 'channels_last' (N, H, W, C) or "
+        f"'channels_first' (N, C, H, W). Received: data_format={_short(data_format)}"
+    )
+
+
+def standardize_padding(padding):
+    """Normalise a padding spec.
+
+    Returns ``"valid"``, ``"same"``, or explicit ``((top, bottom), (left, right))``.
+    Accepts the strings (any case), an int, a pair ``(pad_h, pad_w)``, or the
+    explicit nested form.
+    """
+    message = (
+        "The `padding` argument must be 'valid', 'same', a non-negative int, a pair "
+        "(pad_h, pad_w), or ((top, bottom), (left, right)). "
+        f"Received: padding={_short(padding)}"
+    )
+    if isinstance(padding, str):
+        if padding.lower() in ("valid", "same"):
+            return padding.lower()
+        raise ValueError(message)
+    if isinstance(padding, (int, np.integer)) and not isinstance(padding, (bool, np.bool_)):
+        if padding < 0:
+            raise ValueError(message)
+        p = int(padding)
+        return ((p, p), (p, p))
+    if isinstance(padding, Sequence) and len(padding) == 2:
+        if all(isinstance(p, (int, np.integer)) and not isinstance(p, (bool, np.bool_)) for p in padding):
+            ph, pw = (int(p) for p in padding)
+            if ph >= 0 and pw >= 0:
+                return ((ph, ph), (pw, pw))
+            raise ValueError(message)
+        try:
+            pairs = tuple(standardize_tuple(p, 2, "padding", allow_zero=True) for p in padding)
+        except ValueError:
+            raise ValueError(message) from None
+        return pairs
+    raise ValueError(message)
+
+
+def as_array(x, name: str) -> np.ndarray:
+    """Return ``x`` as a numeric NumPy array (no copy when it already is one).
+
+    Raises ``TypeError`` for strings, objects and complex numbers.
+    """
+    if isinstance(x, np.ndarray):
+        array = x
+    else:
+        try:
+            array = np.asarray(x)
+        except (ValueError, TypeError) as error:
+            raise TypeError(
+                f"The `{name}` argument must be a numeric array. Received: {name}={_short(x)} ({error})"
+            ) from None
+    if array.dtype.kind not in "biuf":
+        raise TypeError(
+            f"The `{name}` argument must be a real numeric array (bool, int or float). "
+            f"Received: {name} with dtype {array.dtype}"
+        )
+    return array
+
+
+def check_rank(x: np.ndarray, rank: int, name: str, layout: str) -> None:
+    """Raise when ``x`` does not have ``rank`` dimensions; ``layout`` names them."""
+    if x.ndim != rank:
+        raise ValueError(
+            f"The `{name}` argument must be a {rank}D array {layout}. "
+            f"Received: {name} with shape {x.shape}"
+        )
+
+
+def check_finite(x: np.ndarray, name: str) -> None:
+    """Raise when ``x`` holds NaN or infinity: they would spread silently."""
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
+        bad = int(np.count_nonzero(~np.isfinite(x)))
+        raise ValueError(
+            f"The `{name}` argument must contain only finite numbers (no NaN or inf). "
+            f"Received: {name} with {bad} non-finite value(s) out of {x.size}"
+        )
+
+
+def float_dtype(*arrays: np.ndarray) -> np.dtype:
+    """The float dtype to compute in: the widest float among ``arrays``, else float32.
+
+    Keeps float32 as float32 and float64 as float64; integer or bool inputs
+    (e.g. raw pixel data) are computed in float32.
+    """
+    floats = [a.dtype for a in arrays if a is not None and a.dtype.kind == "f"]
+    if not floats:
+        return np.dtype(np.float32)
+    return np.result_type(*floats)

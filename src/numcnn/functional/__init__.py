@@ -1,0 +1,58 @@
+"""Pure functions on arrays: convolution, pooling, activations, losses.
+
+Every op ``f`` comes as three functions that sit side by side in its module:
+
+* ``f(...)``: the result only;
+* ``f_forward(...) -> (y, cache)``: the result and what the backward pass needs;
+* ``f_backward(dy, cache)``: the gradients with respect to the inputs.
+
+Nothing here keeps state; the layers in :mod:`numcnn.layers` are thin wrappers.
+"""
+
+from .activations import (
+    get_activation,
+    leaky_relu,
+    leaky_relu_backward,
+    leaky_relu_forward,
+    relu,
+    relu_backward,
+    relu_forward,
+    sigmoid,
+    sigmoid_backward,
+    sigmoid_forward,
+    softmax,
+    softmax_backward,
+    softmax_forward,
+    tanh,
+    tanh_backward,
+    tanh_forward,
+)
+from .conv import Conv2DCache, conv2d, conv2d_backward, conv2d_forward
+from .geometry import conv_output_size, resolve_padding, same_padding
+from .im2col import col2im, im2col
+from .losses import (
+    categorical_cross_entropy_backward,
+    categorical_cross_entropy_forward,
+    mean_squared_error,
+    mean_squared_error_backward,
+    mean_squared_error_forward,
+    softmax_cross_entropy,
+    softmax_cross_entropy_backward,
+    softmax_cross_entropy_forward,
+)
+from .pooling import (
+    avg_pool2d,
+    avg_pool2d_backward,
+    avg_pool2d_forward,
+    global_avg_pool2d,
+    global_avg_pool2d_forward,
+    global_max_pool2d,
+    global_max_pool2d_forward,
+    global_pool2d_backward,
+    max_pool2d,
+    max_pool2d_backward,
+    max_pool2d_forward,
+)
+from .reference import conv2d_backward_reference, conv2d_reference, pool2d_reference
+
+__all__ = [name for name in dir() if not name.startswith("_")]
