@@ -1,0 +1,13 @@
+"""numcnn: convolutional neural networks in NumPy, with exact forward and backward passes.
+
+    >>> import numcnn
+    >>> from numcnn.layers import Conv2D, MaxPooling2D, Flatten, Dense
+    >>> model = numcnn.Sequential([Conv2D(30, 5, activation="relu", input_shape=(28, 28, 1)),
+    ...                            MaxPooling2D(2), Flatten(), Dense(100, activation="relu"), Dense(10)], seed=0)
+"""
+
+from . import functional, initializers, layers, models
+from .models import Model, Sequential
+
+__version__ = "0.1.0"
+__all__ = ["functional", "initializers", "layers", "models", "Model", "Sequential", "__version__"]

@@ -1,0 +1,157 @@
+"""Weight initializers (Keras names and formulas), drawing from an explicit Generator.
+
+An initializer is called as ``init(shape, dtype, rng)``. Fans follow Keras: for a
+conv kernel ``(kh, kw, in, out)``, ``fan_in = kh*kw*in`` and ``fan_out = kh*kw*out``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ._validation import _short
+
+
+def compute_fans(shape) -> tuple[int, int]:
+    """(fan_in, fan_out) of a kernel shape, Keras convention."""
+    shape = tuple(shape)
+    if len(shape) == 0:
+        return 1, 1
+    if len(shape) == 1:
+        return shape[0], shape[0]
+    receptive = math.prod(shape[:-2])
+    return shape[-2] * receptive, shape[-1] * receptive
+
+
+def _truncated_normal(rng, shape, stddev, dtype):
+    """Normal samples redrawn until within two standard deviations (as Keras/TF)."""
+    out = rng.standard_normal(shape)
+    bad = np.abs(out) > 2
+    while bad.any():
+        out[bad] = rng.standard_normal(int(bad.sum()))
+        bad = np.abs(out) > 2
+    return (out * stddev).astype(dtype)
+
+
+class Initializer:
+    """Base class: ``__call__(shape, dtype, rng) -> array`` and ``get_config()``."""
+
+    def __call__(self, shape, dtype, rng):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def get_config(self) -> dict:
+        return {}
+
+
+class Zeros(Initializer):
+    def __call__(self, shape, dtype, rng):
+        return np.zeros(shape, dtype=dtype)
+
+
+class Ones(Initializer):
+    def __call__(self, shape, dtype, rng):
+        return np.ones(shape, dtype=dtype)
+
+
+class Constant(Initializer):
+    def __init__(self, value=0.0):
+        self.value = float(value)
+
+    def __call__(self, shape, dtype, rng):
+        return np.full(shape, self.value, dtype=dtype)
+
+    def get_config(self):
+        return {"value": self.value}
+
+
+class RandomNormal(Initializer):
+    def __init__(self, mean=0.0, stddev=0.05):
+        self.mean, self.stddev = float(mean), float(stddev)
+
+    def __call__(self, shape, dtype, rng):
+        return rng.normal(self.mean, self.stddev, shape).astype(dtype)
+
+    def get_config(self):
+        return {"mean": self.mean, "stddev": self.stddev}
+
+
+class RandomUniform(Initializer):
+    def __init__(self, minval=-0.05, maxval=0.05):
+        self.minval, self.maxval = float(minval), float(maxval)
+
+    def __call__(self, shape, dtype, rng):
+        return rng.uniform(self.minval, self.maxval, shape).astype(dtype)
+
+    def get_config(self):
+        return {"minval": self.minval, "maxval": self.maxval}
+
+
+class VarianceScaling(Initializer):
+    """Samples with variance ``scale / n``, ``n`` = fan_in, fan_out or their mean.
+
+    ``distribution="uniform"`` draws from ``[-sqrt(3 scale / n), +sqrt(3 scale / n)]``;
+    ``"truncated_normal"`` from a normal truncated at 2 sigma, rescaled so the
+    variance is exact (Keras' 0.8796... factor); ``"untruncated_normal"`` plain normal.
+    """
+
+    MODES = ("fan_in", "fan_out", "fan_avg")
+    DISTRIBUTIONS = ("uniform", "truncated_normal", "untruncated_normal")
+
+    def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal"):
+        if mode not in self.MODES:
+            raise ValueError(f"The `mode` argument must be one of {self.MODES}. Received: mode={_short(mode)}")
+        if distribution not in self.DISTRIBUTIONS:
+            raise ValueError(
+                f"The `distribution` argument must be one of {self.DISTRIBUTIONS}. Received: distribution={_short(distribution)}")
+        self.scale, self.mode, self.distribution = float(scale), mode, distribution
+
+    def __call__(self, shape, dtype, rng):
+        fan_in, fan_out = compute_fans(shape)
+        n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[self.mode]
+        variance = self.scale / max(1.0, n)
+        if self.distribution == "uniform":
+            limit = math.sqrt(3.0 * variance)
+            return rng.uniform(-limit, limit, shape).astype(dtype)
+        if self.distribution == "truncated_normal":
+            return _truncated_normal(rng, shape, math.sqrt(variance) / 0.87962566103423978, dtype)
+        return (rng.standard_normal(shape) * math.sqrt(variance)).astype(dtype)
+
+    def get_config(self):
+        return {"scale": self.scale, "mode": self.mode, "distribution": self.distribution}
+
+
+_NAMED = {
+    "zeros": Zeros,
+    "ones": Ones,
+    "constant": Constant,
+    "random_normal": RandomNormal,
+    "random_uniform": RandomUniform,
+    "glorot_uniform": lambda: VarianceScaling(1.0, "fan_avg", "uniform"),
+    "glorot_normal": lambda: VarianceScaling(1.0, "fan_avg", "truncated_normal"),
+    "he_uniform": lambda: VarianceScaling(2.0, "fan_in", "uniform"),
+    "he_normal": lambda: VarianceScaling(2.0, "fan_in", "truncated_normal"),
+    "lecun_uniform": lambda: VarianceScaling(1.0, "fan_in", "uniform"),
+    "lecun_normal": lambda: VarianceScaling(1.0, "fan_in", "truncated_normal"),
+}
+_CLASSES = {cls.__name__: cls for cls in (Zeros, Ones, Constant, RandomNormal, RandomUniform, VarianceScaling)}
+
+
+def get(identifier, argument="kernel_initializer") -> Initializer:
+    """An initializer from a Keras name (``"glorot_uniform"``), a config dict, or an instance."""
+    if isinstance(identifier, Initializer):
+        return identifier
+    if isinstance(identifier, str) and identifier.lower() in _NAMED:
+        return _NAMED[identifier.lower()]()
+    if isinstance(identifier, dict) and identifier.get("class_name") in _CLASSES:
+        return _CLASSES[identifier["class_name"]](**identifier.get("config", {}))
+    raise ValueError(
+        f"The `{argument}` argument must be an Initializer or one of {sorted(_NAMED)}. "
+        f"Received: {argument}={_short(identifier)}")
+
+
+def serialize(identifier):
+    """JSON-friendly form: the name when one was given, else class name + config."""
+    if isinstance(identifier, str):
+        return identifier.lower()
+    return {"class_name": type(identifier).__name__, "config": identifier.get_config()}

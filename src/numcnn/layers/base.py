@@ -1,0 +1,272 @@
+"""The ``Layer`` base class: parameters, lazy build, forward/backward bookkeeping.
+
+A layer subclass writes four small methods and nothing else:
+
+* ``build(input_shape)``: create ``self.params`` (and ``self.state`` for non-trainable arrays);
+* ``_forward(x, training) -> (y, cache)``: call into :mod:`numcnn.functional`;
+* ``_backward(dy, cache) -> (dx, grads)``: the matching backward functions;
+* ``compute_output_shape(input_shape)``.
+
+``__call__`` / ``forward`` validate the input, build on first use, cast to the
+layer's dtype and keep the cache; ``backward`` turns it into ``grads``.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from .. import initializers
+from .._validation import _short, as_array, float_dtype
+from ..tape import Node, backward_pass, current_pass, current_tape, current_training
+
+_FLOAT_DTYPES = ("float16", "float32", "float64")
+
+
+def _snake_case(name: str) -> str:
+    """Keras' default layer names: Conv2D -> conv2d, MaxPooling2D -> max_pooling2d."""
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def _dtype_name(dtype):
+    try:
+        return np.dtype(dtype).name
+    except TypeError:
+        return None
+
+
+def _make_rng(seed):
+    """A Generator from an int seed, a Generator, or None (fresh OS entropy)."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is None or (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0):
+        return np.random.default_rng(seed)
+    raise ValueError(f"The `seed` argument must be None, a non-negative int or a numpy.random.Generator. Received: seed={_short(seed)}")
+
+
+class Layer:
+    """Base class of every layer (and of :class:`~numcnn.models.Model`).
+
+    Args:
+        name: layer name (default: snake_case of the class name; models make it unique).
+        input_shape: shape of one sample (no batch axis); builds the layer right away.
+        dtype: ``"float32"``, ``"float64"`` or ``"float16"``; None takes the dtype of the
+            first float input (float32 for integer input).
+        trainable: when False, ``params`` are excluded from ``trainable_variables``.
+        seed: int or ``numpy.random.Generator`` for initializers and dropout masks. None
+            lets the enclosing model hand one down, or uses fresh entropy.
+
+    Attributes:
+        params: trainable arrays by name (``kernel``, ``bias``, ``gamma``, ``beta``).
+        state: non-trainable arrays by name (``moving_mean``, ``moving_variance``).
+        grads: gradients of ``params``, same keys, filled by ``backward``.
+    """
+
+    weight_order: tuple = ()  # names of params and state, Keras get_weights() order
+
+    def __init__(self, *, name=None, input_shape=None, dtype=None, trainable=True, seed=None):
+        if name is not None and (not isinstance(name, str) or not name):
+            raise ValueError(f"The `name` argument must be a non-empty string. Received: name={_short(name)}")
+        if dtype is not None and _dtype_name(dtype) not in _FLOAT_DTYPES:
+            raise ValueError(f"The `dtype` argument must be None or one of {_FLOAT_DTYPES}. Received: dtype={_short(dtype)}")
+        self.name = name or _snake_case(type(self).__name__)
+        self._auto_name = name is None
+        self.dtype = None if dtype is None else np.dtype(dtype)
+        self.trainable = bool(trainable)
+        self._seed = seed
+        self._rng = None if seed is None else _make_rng(seed)
+        # via __dict__ so that Model can expose them as read-only properties
+        self.__dict__.update(params={}, state={}, grads={})
+        self.built = False
+        self.input_shape = None
+        self.output_shape = None
+        self._last_cache = None
+        self._grad_pass = None
+        self._batch_input_shape = None
+        if input_shape is not None:
+            if isinstance(input_shape, (int, np.integer)):
+                input_shape = (input_shape,)
+            if not isinstance(input_shape, (tuple, list)) or not all(
+                    isinstance(d, (int, np.integer)) and d > 0 for d in input_shape):
+                raise ValueError(
+                    "The `input_shape` argument must be a tuple of positive ints, one sample's shape "
+                    f"without the batch axis, e.g. (28, 28, 1). Received: input_shape={_short(input_shape)}")
+            self._batch_input_shape = (None, *(int(d) for d in input_shape))
+
+    # -- randomness ---------------------------------------------------------
+    @property
+    def rng(self) -> np.random.Generator:
+        """This layer's Generator (created on first use if nobody handed one down)."""
+        if self._rng is None:
+            self._rng = _make_rng(None)
+        return self._rng
+
+    def _set_rng_if_unset(self, rng: np.random.Generator) -> None:
+        if self._rng is None:
+            self._rng = rng
+
+    # -- building -----------------------------------------------------------
+    def build(self, input_shape) -> None:
+        """Create the parameters for inputs of ``input_shape`` (batch axis first, may be None)."""
+
+    def _ensure_built(self) -> None:
+        """Build from ``input_shape=`` if given and not built yet (weights are created lazily)."""
+        if not self.built and self._batch_input_shape is not None:
+            self._build_once(self._batch_input_shape, self.dtype or np.dtype(np.float32))
+
+    def _build_once(self, input_shape, dtype) -> None:
+        if self.built:
+            return
+        self.dtype = self.dtype or dtype
+        self.input_shape = tuple(input_shape)
+        self.build(tuple(input_shape))
+        self.built = True
+        self.output_shape = self.compute_output_shape(tuple(input_shape))
+
+    def add_weight(self, name, shape, initializer, trainable=True):
+        """Create ``name`` with ``initializer`` in the layer's dtype; store it in params or state."""
+        array = initializers.get(initializer)(tuple(shape), self.dtype, self.rng)
+        (self.params if trainable else self.state)[name] = np.ascontiguousarray(array, dtype=self.dtype)
+        return array
+
+    def compute_output_shape(self, input_shape):
+        """Output shape for ``input_shape`` (batch axis included, may be None)."""
+        return tuple(input_shape)
+
+    # -- forward / backward -------------------------------------------------
+    def _prepare(self, x):
+        """Validate and cast one input array (multi-input layers override ``__call__``)."""
+        x = as_array(x, "inputs")
+        if x.ndim == 0:
+            raise ValueError(f"Layer '{self.name}' needs a batch of inputs (at least 1D). Received: a scalar")
+        self._build_once(x.shape, self.dtype or float_dtype(x))
+        return x.astype(self.dtype, copy=False)
+
+    def _prepare_inputs(self, inputs):
+        if isinstance(inputs, (list, tuple)):
+            return [self._prepare(a) for a in inputs]
+        return self._prepare(inputs)
+
+    def __call__(self, inputs, training=None):
+        """Run the layer: ``y = layer(x)``.
+
+        Args:
+            inputs: an array (a list of arrays for merge layers).
+            training: True for the training behaviour (Dropout masks, batch statistics).
+                None inherits the flag of the enclosing model call, else False.
+
+        Shape:
+            inputs: (N, ...), as the layer expects; returns (N, ...).
+        """
+        multi = isinstance(inputs, (list, tuple))
+        x = self._prepare_inputs(inputs)
+        if training is None:
+            training = current_training()
+        y, cache = self._forward(x, bool(training))
+        tape = current_tape()
+        if tape is not None:
+            originals = list(inputs) if multi else [inputs]
+            tape.record(Node(self, originals, y, cache, multi))
+        else:
+            self._last_cache = cache
+        self.output_shape = (None, *y.shape[1:]) if isinstance(y, np.ndarray) else self.output_shape
+        return y
+
+    def forward(self, inputs, training=None):
+        """Same as calling the layer (the DLFS / seed 004 vocabulary); ``training`` defaults to False."""
+        return self(inputs, training=training)
+
+    def backward(self, dy):
+        """Gradient of the loss w.r.t. the last input, given ``dy`` w.r.t. the last output.
+
+        Fills ``self.grads``. Call right after ``forward`` on the same layer.
+        """
+        if self._last_cache is None:
+            raise RuntimeError(
+                f"Layer '{self.name}': call the layer (forward) before backward. A layer called inside a "
+                "model records its cache on the model's tape: call `model.backward(dy)` instead.")
+        with backward_pass():
+            return self._backward_accumulate(as_array(dy, "dy"), self._last_cache)
+
+    def _backward_accumulate(self, dy, cache):
+        dx, grads = self._backward(dy, cache)
+        token = current_pass()
+        if self._grad_pass is not token or token is None:
+            self.grads = {k: np.array(v, dtype=self.dtype) for k, v in grads.items()}
+            self._grad_pass = token
+        else:
+            for k, v in grads.items():
+                self.grads[k] += v
+        return dx
+
+    def _forward(self, x, training):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _backward(self, dy, cache):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # -- weights ------------------------------------------------------------
+    @property
+    def weights(self) -> list:
+        """All arrays (trainable then non-trainable) in Keras ``get_weights`` order."""
+        self._ensure_built()
+        merged = {**self.params, **self.state}
+        order = [k for k in self.weight_order if k in merged] + [k for k in merged if k not in self.weight_order]
+        return [merged[k] for k in order]
+
+    @property
+    def trainable_variables(self) -> list:
+        """The trainable arrays (``[kernel, bias]``...), empty when ``trainable=False``."""
+        self._ensure_built()
+        return list(self.params.values()) if self.trainable else []
+
+    trainable_weights = trainable_variables
+
+    def get_weights(self) -> list:
+        """Copies of the weights, Keras order (e.g. ``[kernel, bias]``)."""
+        return [w.copy() for w in self.weights]
+
+    def set_weights(self, weights) -> None:
+        """Load arrays in :meth:`get_weights` order; shapes must match."""
+        current = self.weights
+        if not isinstance(weights, (list, tuple)) or len(weights) != len(current):
+            raise ValueError(
+                f"Layer '{self.name}'.set_weights needs a list of {len(current)} arrays with shapes "
+                f"{[w.shape for w in current]}. Received: {_short(weights)}")
+        for i, (old, new) in enumerate(zip(current, weights)):
+            new = as_array(new, f"weights[{i}]")
+            if new.shape != old.shape:
+                raise ValueError(
+                    f"Layer '{self.name}'.set_weights: weights[{i}] must have shape {old.shape}. Received: shape {new.shape}")
+            old[...] = new
+
+    def count_params(self) -> int:
+        """Number of scalars in all weights (trainable and not)."""
+        return int(sum(w.size for w in self.weights))
+
+    # -- config -------------------------------------------------------------
+    def get_config(self) -> dict:
+        """Constructor arguments as a JSON-friendly dict (``from_config`` inverts it)."""
+        config = {"name": self.name, "trainable": self.trainable}
+        if self.dtype is not None:
+            config["dtype"] = str(self.dtype)
+        if self._batch_input_shape is not None:
+            config["input_shape"] = list(self._batch_input_shape[1:])
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**config)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name!r} built={self.built}>"
+
+
+def check_axis_size(layer, x, axis, expected, what):
+    """Raise a clear error when ``x.shape[axis]`` differs from what the layer was built for."""
+    if x.shape[axis] != expected:
+        raise ValueError(
+            f"Layer '{layer.name}' was built for {expected} {what} on axis {axis}. "
+            f"Received: inputs with shape {x.shape}")

@@ -1,0 +1,118 @@
+"""``Conv2D``: a thin layer over :func:`numcnn.functional.conv2d`."""
+
+from __future__ import annotations
+
+from .. import functional as F
+from .. import initializers
+from .._validation import _short, standardize_data_format, standardize_padding, standardize_tuple
+from ..functional.geometry import output_hw, resolve_padding
+from .base import Layer, check_axis_size
+
+
+class Conv2D(Layer):
+    """2D convolution layer (Keras ``Conv2D``).
+
+    Args:
+        filters: number of output channels.
+        kernel_size: int or (kh, kw).
+        strides: int or (sh, sw).
+        padding: ``"valid"``, ``"same"``, an int, a pair or ``((top, bottom), (left, right))``.
+        data_format: ``"channels_last"`` (N, H, W, C) or ``"channels_first"`` (N, C, H, W).
+        dilation_rate: int or (dh, dw).
+        groups: channel groups (``groups == channels`` is depthwise).
+        activation: None or an activation name (``"relu"``, ``"sigmoid"``, ...), applied after the bias.
+        use_bias: add a per-filter bias.
+        kernel_initializer, bias_initializer: initializer names or instances.
+        **kwargs: ``name``, ``input_shape``, ``dtype``, ``trainable``, ``seed`` (see :class:`Layer`).
+
+    Weights:
+        kernel: (kh, kw, in_channels // groups, filters); bias: (filters,)
+
+    Shape:
+        input: (N, H, W, C) or (N, C, H, W)
+        output: (N, OH, OW, filters) or (N, filters, OH, OW)
+
+    Example:
+        >>> conv = Conv2D(10, 3, seed=0)
+        >>> conv(np.zeros((1, 28, 28, 3), np.float32)).shape   # seed 001
+        (1, 26, 26, 10)
+        >>> [w.shape for w in conv.get_weights()]
+        [(3, 3, 3, 10), (10,)]
+    """
+
+    weight_order = ("kernel", "bias")
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format="channels_last",
+                 dilation_rate=1, groups=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", **kwargs):
+        if not isinstance(filters, int) or isinstance(filters, bool) or filters < 1:
+            raise ValueError(f"The `filters` argument must be a positive int. Received: filters={_short(filters)}")
+        self.filters = filters
+        self.kernel_size = standardize_tuple(kernel_size, 2, "kernel_size")
+        self.strides = standardize_tuple(strides, 2, "strides")
+        self.padding = standardize_padding(padding)
+        self.data_format = standardize_data_format(data_format)
+        self.dilation_rate = standardize_tuple(dilation_rate, 2, "dilation_rate")
+        if not isinstance(groups, int) or isinstance(groups, bool) or groups < 1 or filters % groups:
+            raise ValueError(
+                f"The `groups` argument must be a positive int that divides filters ({filters}). Received: groups={_short(groups)}")
+        self.groups = groups
+        self.activation = activation
+        self._act_forward, self._act_backward = F.get_activation(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer, "kernel_initializer")
+        self.bias_initializer = initializers.get(bias_initializer, "bias_initializer")
+        self._init_names = (kernel_initializer, bias_initializer)
+        super().__init__(**kwargs)
+
+    def _channel_axis(self):
+        return -1 if self.data_format == "channels_last" else 1
+
+    def build(self, input_shape):
+        if len(input_shape) != 4:
+            raise ValueError(
+                f"Layer '{self.name}' (Conv2D) needs 4D inputs (N, H, W, C) or (N, C, H, W). "
+                f"Received: inputs with shape {input_shape}")
+        channels = input_shape[self._channel_axis()]
+        if channels % self.groups:
+            raise ValueError(
+                f"The `groups` argument ({self.groups}) must divide the input channels. Received: {channels} channels")
+        kh, kw = self.kernel_size
+        self.add_weight("kernel", (kh, kw, channels // self.groups, self.filters), self.kernel_initializer)
+        if self.use_bias:
+            self.add_weight("bias", (self.filters,), self.bias_initializer)
+
+    def compute_output_shape(self, input_shape):
+        n = input_shape[0]
+        hw = input_shape[1:3] if self.data_format == "channels_last" else input_shape[2:4]
+        pads = resolve_padding(self.padding, hw, self.kernel_size, self.strides, self.dilation_rate)
+        oh, ow = output_hw(hw, self.kernel_size, self.strides, pads, self.dilation_rate)
+        return (n, oh, ow, self.filters) if self.data_format == "channels_last" else (n, self.filters, oh, ow)
+
+    def _forward(self, x, training):
+        if x.ndim == 4:
+            check_axis_size(self, x, self._channel_axis(), self.params["kernel"].shape[2] * self.groups, "input channels")
+        z, conv_cache = F.conv2d_forward(x, self.params["kernel"], self.params.get("bias"), self.strides, self.padding,
+                                         self.dilation_rate, self.groups, self.data_format)
+        y, act_cache = self._act_forward(z)
+        return y, (conv_cache, act_cache)
+
+    def _backward(self, dy, cache):
+        conv_cache, act_cache = cache
+        dz = self._act_backward(dy, act_cache)
+        dx, dkernel, dbias = F.conv2d_backward(dz, conv_cache)
+        grads = {"kernel": dkernel}
+        if self.use_bias:
+            grads["bias"] = dbias
+        return dx, grads
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "filters": self.filters, "kernel_size": list(self.kernel_size), "strides": list(self.strides),
+            "padding": self.padding if isinstance(self.padding, str) else [list(p) for p in self.padding],
+            "data_format": self.data_format, "dilation_rate": list(self.dilation_rate), "groups": self.groups,
+            "activation": self.activation, "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self._init_names[0]),
+            "bias_initializer": initializers.serialize(self._init_names[1]),
+        }

@@ -1,0 +1,130 @@
+"""``BatchNormalization``: per-channel normalisation with moving statistics for inference."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._validation import _short
+from .base import Layer
+
+
+def batch_norm_forward(x, gamma, beta, axis, epsilon, mean=None, var=None):
+    """Normalise ``x`` over every axis but ``axis``; returns ``(y, cache, mean, var)``.
+
+    In training (``mean``/``var`` None) the batch statistics are used and returned;
+    otherwise the given (moving) statistics.
+
+    Shape:
+        x: (N, ..., C, ...) with C at ``axis``; gamma, beta, mean, var: (C,)
+    """
+    reduce = tuple(i for i in range(x.ndim) if i != axis % x.ndim)
+    shape = [1] * x.ndim
+    shape[axis] = x.shape[axis]
+    training = mean is None
+    if training:
+        mean = x.mean(axis=reduce)
+        var = x.var(axis=reduce)
+    inv_std = 1.0 / np.sqrt(var.reshape(shape) + epsilon)
+    xhat = (x - mean.reshape(shape)) * inv_std
+    y = xhat * gamma.reshape(shape) + beta.reshape(shape)
+    return y.astype(x.dtype, copy=False), (xhat, inv_std, gamma.reshape(shape), reduce, training), mean, var
+
+
+def batch_norm_backward(dy, cache):
+    """Gradients ``(dx, dgamma, dbeta)`` of :func:`batch_norm_forward`.
+
+    In training the batch statistics depend on ``x``, which gives the usual
+    ``dx = inv_std / m * (m * dxhat - sum(dxhat) - xhat * sum(dxhat * xhat))``;
+    in inference they are constants and ``dx = dxhat * inv_std``.
+    """
+    xhat, inv_std, gamma, reduce, training = cache
+    dgamma = (dy * xhat).sum(axis=reduce)
+    dbeta = dy.sum(axis=reduce)
+    dxhat = dy * gamma
+    if not training:
+        return dxhat * inv_std, dgamma, dbeta
+    m = xhat.size // gamma.size
+    dx = inv_std / m * (m * dxhat - dxhat.sum(axis=reduce, keepdims=True)
+                        - xhat * (dxhat * xhat).sum(axis=reduce, keepdims=True))
+    return dx, dgamma, dbeta
+
+
+class BatchNormalization(Layer):
+    """Batch normalisation (Keras ``BatchNormalization``).
+
+    In training, each channel is normalised with the batch mean and (biased) variance,
+    and the moving statistics are updated:
+    ``moving = momentum * moving + (1 - momentum) * batch``. At inference (or when
+    ``trainable=False``, as Keras) the moving statistics are used.
+
+    Args:
+        axis: the channel axis (-1 for channels_last, 1 for channels_first conv outputs).
+        momentum: moving-average momentum (Keras default 0.99).
+        epsilon: added to the variance (Keras default 1e-3).
+        center, scale: learn ``beta`` / ``gamma``.
+
+    Weights:
+        gamma, beta (trainable), moving_mean, moving_variance: all (C,)
+
+    Shape:
+        input: any with C on ``axis``; output: same.
+    """
+
+    weight_order = ("gamma", "beta", "moving_mean", "moving_variance")
+
+    def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True, **kwargs):
+        if not isinstance(axis, int) or isinstance(axis, bool):
+            raise ValueError(f"The `axis` argument must be an int. Received: axis={_short(axis)}")
+        if not isinstance(momentum, (int, float)) or not 0 <= momentum <= 1:
+            raise ValueError(f"The `momentum` argument must be a number in [0, 1]. Received: momentum={_short(momentum)}")
+        if not isinstance(epsilon, (int, float)) or not epsilon > 0:
+            raise ValueError(f"The `epsilon` argument must be a positive number. Received: epsilon={_short(epsilon)}")
+        self.axis, self.momentum, self.epsilon = axis, float(momentum), float(epsilon)
+        self.center, self.scale = bool(center), bool(scale)
+        super().__init__(**kwargs)
+
+    def build(self, input_shape):
+        if not -len(input_shape) <= self.axis < len(input_shape) or self.axis % len(input_shape) == 0:
+            raise ValueError(
+                f"The `axis` argument of layer '{self.name}' must name a non-batch axis of the input. "
+                f"Received: axis={self.axis} for inputs with shape {tuple(input_shape)}")
+        c = (input_shape[self.axis],)
+        if self.scale:
+            self.add_weight("gamma", c, "ones")
+        if self.center:
+            self.add_weight("beta", c, "zeros")
+        self.add_weight("moving_mean", c, "zeros", trainable=False)
+        self.add_weight("moving_variance", c, "ones", trainable=False)
+
+    def _forward(self, x, training):
+        c = self.state["moving_mean"].shape[0]
+        if x.ndim != len(self.input_shape) or x.shape[self.axis] != c:
+            raise ValueError(
+                f"Layer '{self.name}' was built for {c} channels on axis {self.axis}. Received: inputs with shape {x.shape}")
+        gamma = self.params.get("gamma", np.ones(c, self.dtype))
+        beta = self.params.get("beta", np.zeros(c, self.dtype))
+        if training and self.trainable:
+            y, cache, mean, var = batch_norm_forward(x, gamma, beta, self.axis, self.epsilon)
+            for name, stat in (("moving_mean", mean), ("moving_variance", var)):
+                moving = self.state[name]
+                moving[...] = moving * self.momentum + stat * (1 - self.momentum)
+        else:
+            y, cache, _, _ = batch_norm_forward(x, gamma, beta, self.axis, self.epsilon,
+                                                self.state["moving_mean"], self.state["moving_variance"])
+        return y, cache
+
+    def _backward(self, dy, cache):
+        dx, dgamma, dbeta = batch_norm_backward(dy, cache)
+        grads = {}
+        if self.scale:
+            grads["gamma"] = dgamma
+        if self.center:
+            grads["beta"] = dbeta
+        return dx.astype(self.dtype, copy=False), grads
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,
+                "center": self.center, "scale": self.scale}
+
+
+__all__ = ["BatchNormalization", "batch_norm_forward", "batch_norm_backward"]

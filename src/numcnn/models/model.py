@@ -1,0 +1,193 @@
+"""``Model``: subclass it, assign layers in ``__init__``, write ``call``; it trains.
+
+Layers assigned as attributes (directly, or in lists, tuples and dicts) are the
+model's layers, found in assignment order. During a call every layer call is
+recorded on a tape (see :mod:`numcnn.tape`), so ``model.backward(dy)`` fills the
+``grads`` of every layer whatever ``call`` did with them: residual ``Add``,
+``Concatenate``, one layer used twice.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+
+from .._validation import _short, as_array
+from ..layers.base import Layer
+from ..tape import Tape, recording, run_backward, training_mode
+from .summary import format_summary
+
+
+def _collect_layers(value, found, seen):
+    if isinstance(value, Layer):
+        if id(value) not in seen:
+            seen.add(id(value))
+            found.append(value)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _collect_layers(item, found, seen)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _collect_layers(item, found, seen)
+
+
+class Model(Layer):
+    """Base class for models. Subclass it and write ``call(self, x)`` (optionally ``training``).
+
+    Args:
+        name: model name.
+        seed: int or Generator; layers without their own seed get generators spawned
+            from it in layer order, so one seed makes the whole model reproducible.
+
+    Example:
+        >>> class TestModel(Model):          # seed 001
+        ...     def __init__(self):
+        ...         super().__init__(seed=0)
+        ...         self.conv_layers = [Conv2D(n, 3, activation="relu") for n in (10, 20, 30)]
+        ...     def call(self, x):
+        ...         for conv in self.conv_layers:
+        ...             x = conv(x)
+        ...         return x
+        >>> TestModel()(np.zeros((32, 28, 28, 3), np.float32)).shape
+        (32, 22, 22, 30)
+
+    A subclass that overrides ``__call__`` instead of ``call`` (as seed 001 does) works too:
+    its ``__call__`` is used as ``call``.
+    """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "__call__" in cls.__dict__ and "call" not in cls.__dict__:
+            cls.call = cls.__dict__["__call__"]
+            cls.__call__ = Model.__call__
+
+    def __init__(self, *, name=None, seed=None, **kwargs):
+        super().__init__(name=name, seed=seed, **kwargs)
+
+    # -- layers ---------------------------------------------------------------
+    @property
+    def layers(self) -> list:
+        """The model's layers, in the order they were assigned (names made unique)."""
+        found, seen = [], {id(self)}
+        for key, value in vars(self).items():
+            if not key.startswith("_"):
+                _collect_layers(value, found, seen)
+        self._make_names_unique(found)
+        return found
+
+    @staticmethod
+    def _make_names_unique(layers):
+        taken = {}
+        for layer in layers:
+            if layer.name in taken and taken[layer.name] is not layer:
+                if not layer._auto_name:
+                    raise ValueError(
+                        f"Layer names in a model must be unique. Received: two layers named {layer.name!r}")
+                base, k = layer.name, 1
+                while f"{base}_{k}" in taken:
+                    k += 1
+                layer.name = f"{base}_{k}"
+            taken[layer.name] = layer
+
+    def _hand_down_rngs(self):
+        """Give every layer without its own Generator one spawned from the model's."""
+        for layer in self.layers:
+            if layer._rng is None and self._seed is not None:
+                layer._set_rng_if_unset(self.rng.spawn(1)[0])
+            if isinstance(layer, Model):
+                if layer._seed is None and layer._rng is not None:
+                    layer._seed = "handed-down"
+                layer._hand_down_rngs()
+
+    def _flat_layers(self, prefix=""):
+        for layer in self.layers:
+            if isinstance(layer, Model):
+                yield from layer._flat_layers(f"{prefix}{layer.name}/")
+            else:
+                yield f"{prefix}{layer.name}", layer
+
+    # -- calling ------------------------------------------------------------------
+    def call(self, inputs, training=False):  # pragma: no cover - subclasses write it
+        raise NotImplementedError(f"{type(self).__name__} must define call(self, inputs).")
+
+    def _prepare(self, x):
+        x = as_array(x, "inputs")
+        if x.ndim == 0:
+            raise ValueError(f"Model '{self.name}' needs a batch of inputs (at least 1D). Received: a scalar")
+        return x
+
+    def _forward(self, x, training):
+        self._hand_down_rngs()
+        tape = Tape(inputs=list(x) if isinstance(x, list) else [x])
+        takes_training = "training" in inspect.signature(self.call).parameters
+        with recording(tape), training_mode(training):
+            y = self.call(x, training=training) if takes_training else self.call(x)
+        if not isinstance(y, np.ndarray) and not (
+                isinstance(y, (list, tuple)) and all(isinstance(v, np.ndarray) for v in y)):
+            raise TypeError(f"`{type(self).__name__}.call` must return an array or a list of arrays. Received: {_short(y)}")
+        tape.output = y
+        self.built = True
+        return y, tape
+
+    def _backward(self, dy, tape):
+        dxs = run_backward(tape, tape.output, dy, type(self).__name__)
+        return (dxs if len(tape.inputs) > 1 else dxs[0]), {}
+
+    def _backward_accumulate(self, dy, cache):
+        return self._backward(dy, cache)[0]  # the layers inside hold the gradients
+
+    def backward(self, dy):
+        """Backpropagate ``dy`` (gradient w.r.t. the last call's output) through the model.
+
+        Fills ``grads`` of every layer (summed over repeated uses of a layer) and returns
+        the gradient w.r.t. the input (None if ``call`` changed the input with NumPy
+        operations before the first layer).
+        """
+        return super().backward(dy)
+
+    def build(self, input_shape) -> None:
+        """Create all weights by running a batch of zeros of ``input_shape`` (batch axis ignored)."""
+        if not self.built:
+            self(np.zeros((1, *tuple(input_shape)[1:]), dtype=self.dtype or np.float32))
+            self._last_cache = None
+
+    def _ensure_built(self):
+        pass
+
+    # -- weights ---------------------------------------------------------------------
+    @property
+    def params(self) -> dict:
+        """Every trainable array, keyed ``"layer_name/kernel"`` (stable names for optimizers)."""
+        return {f"{path}/{k}": v for path, layer in self._flat_layers() if layer.trainable and self.trainable
+                for k, v in layer.params.items()}
+
+    @property
+    def grads(self) -> dict:
+        """Gradients from the last ``backward``, keyed like :attr:`params`."""
+        return {f"{path}/{k}": layer.grads[k] for path, layer in self._flat_layers()
+                if layer.trainable and self.trainable for k in layer.params if k in layer.grads}
+
+    @property
+    def state(self) -> dict:
+        """Non-trainable arrays (e.g. batch-norm moving statistics), keyed like :attr:`params`."""
+        return {f"{path}/{k}": v for path, layer in self._flat_layers() for k, v in layer.state.items()}
+
+    @property
+    def weights(self) -> list:
+        """All arrays of all layers, layer by layer in Keras order."""
+        self._ensure_built()
+        return [w for layer in self.layers for w in layer.weights]
+
+    @property
+    def trainable_variables(self) -> list:
+        """Trainable arrays, layer by layer (``[kernel, bias, kernel, bias, ...]``, as seed 001 prints)."""
+        self._ensure_built()
+        return [w for layer in self.layers for w in layer.trainable_variables] if self.trainable else []
+
+    trainable_weights = trainable_variables
+
+    def summary(self, print_fn=print) -> None:
+        """Print a Keras-like table: layer (type), output shape, parameter count, totals."""
+        self._ensure_built()
+        print_fn(format_summary(self))

@@ -1,0 +1,155 @@
+"""The tape: how gradients flow through whatever a model's ``call`` does with its layers.
+
+While a :class:`~numcnn.models.Model` runs ``call``, every layer call appends a
+:class:`Node` (layer, input arrays, output array, cache) to the model's tape.
+``Model.backward(dy)`` then walks the tape in reverse: each node's output
+gradient goes through ``layer._backward(dy, cache)``, and the input gradients
+are summed per input array (by identity). That handles branches (an array fed
+to two layers gets the sum), merges (``Add``, ``Concatenate``), and a layer
+used twice (two nodes, two caches; its parameter gradients accumulate).
+
+An array that a layer receives but that no layer (and not the model input)
+produced — e.g. ``x * 2`` computed with NumPy inside ``call`` — cuts the chain.
+If gradient flows into such an array while earlier layers are left without
+any, backward raises a ``ValueError`` naming them, instead of silently leaving
+them with zero gradients. (A NumPy step applied to the model input before the
+first layer cuts nothing that has parameters: the layers' gradients are
+right, and the model's input gradient is None.)
+"""
+
+from __future__ import annotations
+
+import contextvars
+from dataclasses import dataclass, field
+
+_CURRENT_TAPE: contextvars.ContextVar = contextvars.ContextVar("numcnn_tape", default=None)
+_BACKWARD_PASS: contextvars.ContextVar = contextvars.ContextVar("numcnn_backward_pass", default=None)
+
+
+@dataclass
+class Node:
+    layer: object
+    inputs: list  # the arrays the layer received
+    output: object  # the array it returned
+    cache: object
+    multi_input: bool
+
+
+@dataclass
+class Tape:
+    inputs: list = field(default_factory=list)
+    nodes: list = field(default_factory=list)
+    output: object = None
+
+    def record(self, node: Node) -> None:
+        self.nodes.append(node)
+
+
+def current_tape():
+    """The tape being recorded, or None outside a model's forward pass."""
+    return _CURRENT_TAPE.get()
+
+
+class recording:
+    """Context manager: record layer calls onto ``tape`` (nested models stack)."""
+
+    def __init__(self, tape):
+        self.tape = tape
+
+    def __enter__(self):
+        self._token = _CURRENT_TAPE.set(self.tape)
+        return self.tape
+
+    def __exit__(self, *exc):
+        _CURRENT_TAPE.reset(self._token)
+        return False
+
+
+class backward_pass:
+    """Context manager marking one backward pass: within it, gradients accumulate.
+
+    A layer's ``grads`` are overwritten by the first gradient it receives in a pass
+    and summed with the later ones (a layer used twice). Nested passes reuse the
+    outer one.
+    """
+
+    def __enter__(self):
+        self._token = None
+        if _BACKWARD_PASS.get() is None:
+            self._token = _BACKWARD_PASS.set(object())
+        return _BACKWARD_PASS.get()
+
+    def __exit__(self, *exc):
+        if self._token is not None:
+            _BACKWARD_PASS.reset(self._token)
+        return False
+
+
+def current_pass():
+    return _BACKWARD_PASS.get()
+
+
+def run_backward(tape: Tape, output, dy, owner: str):
+    """Send ``dy`` (the gradient of ``output``) back through ``tape``.
+
+    Returns:
+        The gradient of each tape input (None where no gradient reached it).
+    """
+    outputs = list(output) if isinstance(output, (list, tuple)) else [output]
+    dys = list(dy) if isinstance(dy, (list, tuple)) else [dy]
+    if len(outputs) != len(dys):
+        raise ValueError(f"`{owner}.backward` needs one gradient per output ({len(outputs)}). Received: {len(dys)} gradients")
+    grads = {}
+    for out, g in zip(outputs, dys):
+        if getattr(g, "shape", None) != out.shape:
+            raise ValueError(
+                f"The `dy` argument of `{owner}.backward` must have the output's shape {out.shape}. "
+                f"Received: dy with shape {getattr(g, 'shape', None)}")
+        grads[id(out)] = g
+    produced = {id(a) for a in tape.inputs} | {id(n.output) for n in tape.nodes}
+    starved, cut = [], []
+    for node in reversed(tape.nodes):
+        g = grads.pop(id(node.output), None)
+        if g is None:  # this call's output did not reach the loss
+            if node.layer.trainable_variables:
+                starved.append(node.layer.name)
+            continue
+        dx = node.layer._backward_accumulate(g, node.cache)
+        dxs = dx if node.multi_input else [dx]
+        for array, d in zip(node.inputs, dxs):
+            if d is None:
+                continue
+            if id(array) not in produced:
+                if d.any():
+                    cut.append(node.layer.name)
+                continue
+            grads[id(array)] = d if id(array) not in grads else grads[id(array)] + d
+    if cut and starved:
+        raise ValueError(
+            f"In `{owner}.call`, layer(s) {sorted(set(cut))} received arrays that no layer produced (a NumPy "
+            "operation such as `x * 2`, `x + y`, `np.concatenate` or `.reshape` between layers), so no gradient "
+            f"reached layer(s) {sorted(set(starved))}. Use layers for such steps: Add, Concatenate, Rescaling, "
+            "Reshape, Flatten. Received: a gradient chain cut before those layers")
+    return [grads.get(id(a)) for a in tape.inputs]
+
+
+_TRAINING: contextvars.ContextVar = contextvars.ContextVar("numcnn_training", default=None)
+
+
+def current_training():
+    """The ``training`` flag of the model call being run (None outside models)."""
+    return _TRAINING.get()
+
+
+class training_mode:
+    """Context manager: layers called without ``training=`` inherit ``flag``."""
+
+    def __init__(self, flag):
+        self.flag = bool(flag)
+
+    def __enter__(self):
+        self._token = _TRAINING.set(self.flag)
+
+    def __exit__(self, *exc):
+        _TRAINING.reset(self._token)
+        return False
