@@ -31,6 +31,7 @@ from .conv import Conv2DCache, conv2d, conv2d_backward, conv2d_forward
 from .geometry import conv_output_size, resolve_padding, same_padding
 from .im2col import col2im, im2col
 from .losses import (
+    categorical_cross_entropy,
     categorical_cross_entropy_backward,
     categorical_cross_entropy_forward,
     mean_squared_error,

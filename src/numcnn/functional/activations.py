@@ -22,7 +22,8 @@ def relu_forward(x):
     """ReLU forward. Shape: any; returns ``(y, cache)``."""
     x = _float(x)
     positive = x > 0
-    return np.where(positive, x, 0).astype(x.dtype, copy=False), positive
+    # np.maximum, not np.where(x > 0, x, 0): NaN must stay NaN (as PyTorch/TF), not become 0
+    return np.maximum(x, 0).astype(x.dtype, copy=False), positive
 
 
 def relu_backward(dy, cache):

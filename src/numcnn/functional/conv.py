@@ -88,6 +88,8 @@ def _check_conv_args(x, kernel, bias, strides, padding, dilation_rate, groups, d
             )
     check_finite(x, "x")
     check_finite(kernel, "kernel")
+    if bias is not None:
+        check_finite(bias, "bias")
     return x, kernel, bias, strides, dilation_rate, groups, data_format
 
 

@@ -112,6 +112,19 @@ def categorical_cross_entropy_backward(cache, dloss=1.0):
     return np.where(inside, -target / clipped, 0).astype(clipped.dtype) * (dloss / clipped.shape[0])
 
 
+def categorical_cross_entropy(y_true, probs, epsilon=1e-7):
+    """Mean cross-entropy between labels and probabilities (the output of a softmax).
+
+    Args:
+        y_true: integer labels ``(N,)`` or one-hot / probability rows ``(N, classes)``.
+        probs: predicted probabilities, clipped to ``[epsilon, 1 - epsilon]``.
+
+    Shape:
+        y_true: (N,) or (N, K); probs: (N, K); returns a scalar.
+    """
+    return categorical_cross_entropy_forward(y_true, probs, epsilon)[0]
+
+
 def mean_squared_error_forward(y_true, y_pred):
     """Mean over every element of ``(y_pred - y_true) ** 2``; returns ``(loss, cache)``."""
     y_pred = as_array(y_pred, "y_pred")
@@ -123,7 +136,8 @@ def mean_squared_error_forward(y_true, y_pred):
         raise ValueError(f"The `y_pred` argument must not be empty. Received: y_pred with shape {y_pred.shape}")
     check_finite(y_pred, "y_pred")
     check_finite(y_true, "y_true")
-    dtype = float_dtype(y_pred, y_true)
+    # targets take the prediction's dtype (as Keras): float64 labels must not upcast a float32 model
+    dtype = float_dtype(y_pred)
     diff = y_pred.astype(dtype) - y_true.astype(dtype)
     return dtype.type(np.mean(diff * diff)), diff
 

@@ -93,11 +93,9 @@ class Model(Layer):
     def _hand_down_rngs(self):
         """Give every layer without its own Generator one spawned from the model's."""
         for layer in self.layers:
-            if layer._rng is None and self._seed is not None:
-                layer._set_rng_if_unset(self.rng.spawn(1)[0])
+            if layer._rng is None and self._rng is not None:
+                layer._set_rng_if_unset(self._rng.spawn(1)[0])
             if isinstance(layer, Model):
-                if layer._seed is None and layer._rng is not None:
-                    layer._seed = "handed-down"
                 layer._hand_down_rngs()
 
     def _flat_layers(self, prefix=""):

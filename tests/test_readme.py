@@ -1,0 +1,41 @@
+"""The README's Python examples run and do what the text says."""
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _python_blocks():
+    return re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S)
+
+
+def test_readme_starts_with_the_two_commands():
+    text = README.read_text(encoding="utf-8")
+    bash = re.findall(r"```bash\n(.*?)```", text, flags=re.S)[0]
+    commands = [line for line in bash.splitlines() if line and not line.startswith("#")]
+    assert len(commands) == 2
+    assert commands[0].endswith("numcnn demo") and "pip install ." in commands[0]
+    assert '".[test]"' in commands[1] and "pytest" in commands[1]
+
+
+def test_readme_examples_run_and_train(capsys):
+    namespace = {}
+    blocks = _python_blocks()
+    assert len(blocks) >= 2
+    exec(compile(blocks[0], "README-block-0", "exec"), namespace)  # noqa: S102 - our own README
+    model, F, x, labels = (namespace[k] for k in ("model", "F", "x", "labels"))
+    # the example took one SGD step: the loss on the same batch went down
+    assert F.softmax_cross_entropy(labels, model(x)) < namespace["loss"]
+    assert "Total params: 433,890" in capsys.readouterr().out
+
+    exec(compile(blocks[1], "README-block-1", "exec"), namespace)  # noqa: S102
+    residual = namespace["Residual"]()
+    y = residual(np.ones((2, 8, 8, 3), np.float32))
+    assert y.shape == (2, 10)
+    residual.backward(np.ones_like(y))
+    shared = residual.params["conv2d_1/kernel"]
+    assert residual.grads["conv2d_1/kernel"].shape == shared.shape
+    assert np.abs(residual.grads["conv2d_1/kernel"]).sum() > 0
