@@ -107,6 +107,22 @@ class Layer:
         if self._rng is None:
             self._rng = rng
 
+    def _set_kernel_options(self, activation, use_bias, kernel_initializer, bias_initializer):
+        """Shared by Conv2D and Dense: fused activation, bias switch, initializers."""
+        from ..functional import get_activation
+
+        self.activation = activation
+        self._act_forward, self._act_backward = get_activation(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer, "kernel_initializer")
+        self.bias_initializer = initializers.get(bias_initializer, "bias_initializer")
+        self._init_names = (kernel_initializer, bias_initializer)
+
+    def _kernel_options_config(self) -> dict:
+        return {"activation": self.activation, "use_bias": self.use_bias,
+                "kernel_initializer": initializers.serialize(self._init_names[0]),
+                "bias_initializer": initializers.serialize(self._init_names[1])}
+
     # -- building -----------------------------------------------------------
     def build(self, input_shape) -> None:
         """Create the parameters for inputs of ``input_shape`` (batch axis first, may be None)."""
@@ -146,7 +162,10 @@ class Layer:
 
     def _prepare_inputs(self, inputs):
         if isinstance(inputs, (list, tuple)):
-            return [self._prepare(a) for a in inputs]
+            # a list would reach _forward as a list (AttributeError) or be split into rows
+            raise ValueError(
+                f"Layer '{self.name}' ({type(self).__name__}) takes one array as `inputs`; only merge layers "
+                f"(Add, Concatenate) and models take a list. Received: inputs={_short(inputs)}")
         return self._prepare(inputs)
 
     def __call__(self, inputs, training=None):

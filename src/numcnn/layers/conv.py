@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from .. import functional as F
-from .. import initializers
 from .._validation import _short, standardize_data_format, standardize_padding, standardize_tuple
 from ..functional.geometry import output_hw, resolve_padding
 from .base import Layer, check_axis_size
@@ -57,12 +56,7 @@ class Conv2D(Layer):
             raise ValueError(
                 f"The `groups` argument must be a positive int that divides filters ({filters}). Received: groups={_short(groups)}")
         self.groups = groups
-        self.activation = activation
-        self._act_forward, self._act_backward = F.get_activation(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer, "kernel_initializer")
-        self.bias_initializer = initializers.get(bias_initializer, "bias_initializer")
-        self._init_names = (kernel_initializer, bias_initializer)
+        self._set_kernel_options(activation, use_bias, kernel_initializer, bias_initializer)
         super().__init__(**kwargs)
 
     def _channel_axis(self):
@@ -112,7 +106,5 @@ class Conv2D(Layer):
             "filters": self.filters, "kernel_size": list(self.kernel_size), "strides": list(self.strides),
             "padding": self.padding if isinstance(self.padding, str) else [list(p) for p in self.padding],
             "data_format": self.data_format, "dilation_rate": list(self.dilation_rate), "groups": self.groups,
-            "activation": self.activation, "use_bias": self.use_bias,
-            "kernel_initializer": initializers.serialize(self._init_names[0]),
-            "bias_initializer": initializers.serialize(self._init_names[1]),
+            **self._kernel_options_config(),
         }

@@ -7,7 +7,6 @@ import math
 import numpy as np
 
 from .. import functional as F
-from .. import initializers
 from .._validation import _short, standardize_data_format
 from .base import Layer, check_axis_size
 
@@ -39,12 +38,7 @@ class Dense(Layer):
         if not isinstance(units, int) or isinstance(units, bool) or units < 1:
             raise ValueError(f"The `units` argument must be a positive int. Received: units={_short(units)}")
         self.units = units
-        self.activation = activation
-        self._act_forward, self._act_backward = F.get_activation(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer, "kernel_initializer")
-        self.bias_initializer = initializers.get(bias_initializer, "bias_initializer")
-        self._init_names = (kernel_initializer, bias_initializer)
+        self._set_kernel_options(activation, use_bias, kernel_initializer, bias_initializer)
         super().__init__(**kwargs)
 
     def build(self, input_shape):
@@ -78,9 +72,7 @@ class Dense(Layer):
         return dz @ self.params["kernel"].T, grads
 
     def get_config(self):
-        return {**super().get_config(), "units": self.units, "activation": self.activation, "use_bias": self.use_bias,
-                "kernel_initializer": initializers.serialize(self._init_names[0]),
-                "bias_initializer": initializers.serialize(self._init_names[1])}
+        return {**super().get_config(), "units": self.units, **self._kernel_options_config()}
 
 
 class Flatten(Layer):

@@ -115,6 +115,11 @@ class Model(Layer):
             raise ValueError(f"Model '{self.name}' needs a batch of inputs (at least 1D). Received: a scalar")
         return x
 
+    def _prepare_inputs(self, inputs):
+        if isinstance(inputs, (list, tuple)):  # a model with several inputs
+            return [self._prepare(a) for a in inputs]
+        return self._prepare(inputs)
+
     def _forward(self, x, training):
         self._hand_down_rngs()
         tape = Tape(inputs=list(x) if isinstance(x, list) else [x])
