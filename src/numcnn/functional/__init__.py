@@ -77,6 +77,7 @@ __all__ = [
     "global_max_pool2d",
     "global_max_pool2d_forward",
     "global_pool2d_backward",
+    "im2col",
     "leaky_relu",
     "leaky_relu_backward",
     "leaky_relu_forward",
