@@ -152,6 +152,8 @@ def get(identifier, argument="kernel_initializer") -> Initializer:
 
 def serialize(identifier):
     """JSON-friendly form: the name when one was given, else class name + config."""
+    if isinstance(identifier, dict):  # a config (e.g. read back by from_config): normalise it
+        identifier = get(identifier)
     if isinstance(identifier, str):
         return identifier.lower()
     return {"class_name": type(identifier).__name__, "config": identifier.get_config()}

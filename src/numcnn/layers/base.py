@@ -137,12 +137,14 @@ class Layer:
             return
         self.dtype = self.dtype or dtype
         self.input_shape = tuple(input_shape)
-        self.build(tuple(input_shape))
+        if not (self.params or self.state):  # keep weights made by a direct build() call (Keras usage)
+            self.build(tuple(input_shape))
         self.built = True
         self.output_shape = self.compute_output_shape(tuple(input_shape))
 
     def add_weight(self, name, shape, initializer, trainable=True):
         """Create ``name`` with ``initializer`` in the layer's dtype; store it in params or state."""
+        self.dtype = self.dtype or np.dtype(np.float32)  # build() called directly, before any input
         array = initializers.get(initializer)(tuple(shape), self.dtype, self.rng)
         (self.params if trainable else self.state)[name] = np.ascontiguousarray(array, dtype=self.dtype)
         return array
@@ -157,7 +159,8 @@ class Layer:
         x = as_array(x, "inputs")
         if x.ndim == 0:
             raise ValueError(f"Layer '{self.name}' needs a batch of inputs (at least 1D). Received: a scalar")
-        self._build_once(x.shape, self.dtype or float_dtype(x))
+        declared = self._batch_input_shape  # input_shape= wins over the first input's shape
+        self._build_once(x.shape if declared is None else (x.shape[0], *declared[1:]), self.dtype or float_dtype(x))
         return x.astype(self.dtype, copy=False)
 
     def _prepare_inputs(self, inputs):
@@ -191,7 +194,7 @@ class Layer:
             originals = list(inputs) if multi else [inputs]
             tape.record(Node(self, originals, y, cache, multi))
         else:
-            self._last_cache = cache
+            self._last_cache = (cache,)  # wrapped: a cache may itself be None (Rescaling, linear, Dropout off)
         self.output_shape = (None, *y.shape[1:]) if isinstance(y, np.ndarray) else self.output_shape
         return y
 
@@ -209,7 +212,10 @@ class Layer:
                 f"Layer '{self.name}': call the layer (forward) before backward. A layer called inside a "
                 "model records its cache on the model's tape: call `model.backward(dy)` instead.")
         with backward_pass():
-            return self._backward_accumulate(as_array(dy, "dy"), self._last_cache)
+            # a list of arrays: one gradient per output of a multi-output model (shapes may differ)
+            multi = isinstance(dy, (list, tuple)) and all(isinstance(d, np.ndarray) for d in dy)
+            dy = [as_array(d, f"dy[{i}]") for i, d in enumerate(dy)] if multi else as_array(dy, "dy")
+            return self._backward_accumulate(dy, self._last_cache[0])
 
     def _backward_accumulate(self, dy, cache):
         dx, grads = self._backward(dy, cache)

@@ -63,6 +63,10 @@ class Dense(Layer):
 
     def _backward(self, dy, cache):
         x, act_cache = cache
+        expected = (*x.shape[:-1], self.units)
+        if dy.shape != expected:
+            raise ValueError(f"The `dy` argument of layer '{self.name}' must have the output's shape {expected}. "
+                             f"Received: dy with shape {dy.shape}")
         dz = self._act_backward(dy, act_cache).astype(self.dtype, copy=False)
         x2 = x.reshape(-1, x.shape[-1])
         dz2 = dz.reshape(-1, self.units)

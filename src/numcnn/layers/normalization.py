@@ -75,7 +75,7 @@ class BatchNormalization(Layer):
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True, **kwargs):
         if not isinstance(axis, int) or isinstance(axis, bool):
             raise ValueError(f"The `axis` argument must be an int. Received: axis={_short(axis)}")
-        if not isinstance(momentum, (int, float)) or not 0 <= momentum <= 1:
+        if not isinstance(momentum, (int, float)) or isinstance(momentum, bool) or not 0 <= momentum <= 1:
             raise ValueError(f"The `momentum` argument must be a number in [0, 1]. Received: momentum={_short(momentum)}")
         if not isinstance(epsilon, (int, float)) or not epsilon > 0:
             raise ValueError(f"The `epsilon` argument must be a positive number. Received: epsilon={_short(epsilon)}")

@@ -79,6 +79,9 @@ class _GlobalPooling2D(Layer):
         super().__init__(**kwargs)
 
     def compute_output_shape(self, input_shape):
+        if len(input_shape) != 4:  # else an IndexError below
+            raise ValueError(
+                f"Layer '{self.name}' needs 4D inputs (N, H, W, C) or (N, C, H, W). Received: inputs with shape {input_shape}")
         n = input_shape[0]
         if self.data_format == "channels_last":
             return (n, 1, 1, input_shape[3]) if self.keepdims else (n, input_shape[3])

@@ -1,0 +1,38 @@
+"""Shared test setup: Keras backend, hypothesis profiles, a seeded RNG.
+
+Hypothesis profiles (choose with ``HYPOTHESIS_PROFILE=fuzz pytest ...``):
+
+* ``ci`` (default): few examples, derandomized, no deadline — reproducible and fast;
+* ``fuzz``: many random examples, for hunting bugs locally.
+"""
+
+import os
+
+# Keras picks its backend when first imported; tests import it lazily, after this.
+os.environ["KERAS_BACKEND"] = "torch"
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+settings.register_profile(
+    "ci",
+    max_examples=50,
+    deadline=None,
+    derandomize=True,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "fuzz",
+    max_examples=1000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture
+def rng():
+    """A fresh, fixed-seed generator per test (never the global NumPy RNG)."""
+    return np.random.default_rng(20240611)

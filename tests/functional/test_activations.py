@@ -1,0 +1,225 @@
+"""relu, leaky_relu, sigmoid, tanh, softmax: known values, scalar loops, numerical gradients, PyTorch."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose, assert_array_equal
+
+from helpers import assert_close, import_torch, numerical_grad
+from numcnn.functional import (
+    get_activation,
+    leaky_relu,
+    leaky_relu_backward,
+    leaky_relu_forward,
+    relu,
+    relu_backward,
+    relu_forward,
+    sigmoid,
+    sigmoid_backward,
+    sigmoid_forward,
+    softmax,
+    softmax_backward,
+    softmax_forward,
+    tanh,
+    tanh_backward,
+    tanh_forward,
+)
+
+from .strategies import seeds
+
+# name -> (forward, backward, the scalar formula)
+ELEMENTWISE = {
+    "relu": (relu_forward, relu_backward, lambda v: max(v, 0.0)),
+    "leaky_relu": (leaky_relu_forward, leaky_relu_backward, lambda v: v if v > 0 else 0.2 * v),
+    "sigmoid": (sigmoid_forward, sigmoid_backward, lambda v: 1 / (1 + math.exp(-v))),
+    "tanh": (tanh_forward, tanh_backward, math.tanh),
+}
+SHAPES = st.sampled_from([(7,), (2, 5), (2, 3, 4), (1, 2, 3, 2)])
+
+
+def away_from_zero(rng, shape, scale=3.0):
+    """Random values with |x| >= 0.1: relu's kink stays out of a finite-difference step."""
+    x = rng.uniform(0.1, scale, shape)
+    return x * rng.choice([-1.0, 1.0], shape)
+
+
+# 1. Known values --------------------------------------------------------------------------------
+
+X = np.array([-2.0, -0.5, 0.0, 0.5, 2.0])
+
+
+def test_relu_known_values():
+    y, cache = relu_forward(X)
+    assert_array_equal(y, [0, 0, 0, 0.5, 2])
+    assert_array_equal(relu_backward(np.full(5, 3.0), cache), [0, 0, 0, 3, 3])  # 0 at x == 0
+
+
+def test_relu_keeps_nan():
+    # NaN must stay visible (PyTorch and TensorFlow return NaN), not turn into 0
+    assert np.isnan(relu(np.array([np.nan, -1.0])))[0]
+    assert relu(np.array([np.nan, -1.0]))[1] == 0
+
+
+@pytest.mark.parametrize(("slope", "expected"), [(0.2, [-0.4, -0.1, 0, 0.5, 2]), (0.01, [-0.02, -0.005, 0, 0.5, 2]),
+                                                 (0, [0, 0, 0, 0.5, 2])])
+def test_leaky_relu_known_values(slope, expected):
+    y, cache = leaky_relu_forward(X, slope)
+    assert_allclose(y, expected, rtol=1e-15)
+    assert_allclose(leaky_relu_backward(np.ones(5), cache), [slope, slope, slope, 1, 1], rtol=1e-15)
+
+
+def test_leaky_relu_default_slope_is_keras_0_2():
+    assert_allclose(leaky_relu(np.array([-1.0])), [-0.2])
+
+
+def test_sigmoid_known_values():
+    y, cache = sigmoid_forward(np.array([0.0, math.log(3), -math.log(3)]))
+    assert_allclose(y, [0.5, 0.75, 0.25], rtol=1e-15)
+    assert_allclose(sigmoid_backward(np.ones(3), cache), [0.25, 0.1875, 0.1875], rtol=1e-15)
+
+
+def test_sigmoid_does_not_overflow():
+    with np.errstate(over="raise", invalid="raise", divide="raise"):  # underflow to 0 is fine
+        y = sigmoid(np.array([-1000.0, 1000.0, -50.0], dtype=np.float32))
+    assert_array_equal(y[:2], [0, 1])
+    assert y[2] > 0
+
+
+def test_tanh_known_values():
+    # tanh(log 2) = (4 - 1) / (4 + 1)
+    y, cache = tanh_forward(np.array([0.0, math.log(2), -math.log(2)]))
+    assert_allclose(y, [0, 0.6, -0.6], rtol=1e-15, atol=1e-15)
+    assert_allclose(tanh_backward(np.ones(3), cache), [1, 0.64, 0.64], rtol=1e-14)
+
+
+def test_softmax_known_values():
+    y, cache = softmax_forward(np.log([[1.0, 2.0, 5.0], [1.0, 1.0, 2.0]]))
+    assert_allclose(y, [[0.125, 0.25, 0.625], [0.25, 0.25, 0.5]], rtol=1e-15)
+    # dy on one class: dx = y * (onehot - y[class])
+    assert_allclose(softmax_backward(np.array([[0.0, 0.0, 1.0], [1.0, 0, 0]]), cache),
+                    [[-0.078125, -0.15625, 0.234375], [0.1875, -0.0625, -0.125]], rtol=1e-14)
+
+
+def test_softmax_is_shift_invariant_and_stable():
+    assert_allclose(softmax(np.array([[1000.0, 1000.0]])), [[0.5, 0.5]])
+    assert_allclose(softmax(np.array([[-1000.0, 0.0]]))[0, 1], 1.0)
+    x = np.array([[0.3, -1.2, 2.0]])
+    assert_allclose(softmax(x + 100), softmax(x), rtol=1e-12)
+
+
+def test_softmax_axis():
+    x = np.log(np.array([[1.0, 1.0], [3.0, 1.0]]))
+    assert_allclose(softmax(x, axis=0), [[0.25, 0.5], [0.75, 0.5]], rtol=1e-15)
+    assert_allclose(softmax(x, axis=-2), softmax(x, axis=0))
+
+
+@pytest.mark.parametrize(("name", "pair"), [
+    (None, "linear"), ("relu", "relu"), ("ReLU", "relu"), ("softmax", "softmax"), ("leaky_relu", "leaky_relu"),
+])
+def test_get_activation(name, pair):
+    forward, backward = get_activation(name)
+    x = np.array([[-1.0, 2.0]])
+    expected = {"linear": x, "relu": [[0, 2]], "softmax": softmax(x), "leaky_relu": [[-0.2, 2]]}[pair]
+    y, cache = forward(x)
+    assert_allclose(y, expected)
+    assert backward(np.ones_like(x), cache).shape == x.shape
+
+
+# 2. Reference: scalar formulas, one element at a time ------------------------------------------
+
+@pytest.mark.parametrize("name", sorted(ELEMENTWISE))
+@given(shape=SHAPES, seed=seeds())
+def test_elementwise_match_scalar_formula(name, shape, seed):
+    forward, _, formula = ELEMENTWISE[name]
+    x = np.random.default_rng(seed).uniform(-20, 20, shape)
+    expected = np.array([formula(float(v)) for v in x.reshape(-1)]).reshape(shape)
+    assert_allclose(forward(x)[0], expected, rtol=1e-14, atol=1e-300)
+
+
+@given(shape=SHAPES, seed=seeds(), data=st.data())
+def test_softmax_matches_loop(shape, seed, data):
+    axis = data.draw(st.integers(-len(shape), len(shape) - 1))
+    x = np.random.default_rng(seed).uniform(-10, 10, shape)
+    moved = np.moveaxis(x, axis, -1)
+    expected = np.empty_like(moved)
+    for index in np.ndindex(moved.shape[:-1]):
+        exps = [math.exp(v) for v in moved[index]]
+        expected[index] = [e / sum(exps) for e in exps]
+    assert_allclose(softmax(x, axis), np.moveaxis(expected, -1, axis), rtol=1e-13)
+
+
+# 3. Numerical gradients (float64) ---------------------------------------------------------------
+
+@pytest.mark.parametrize("name", sorted(ELEMENTWISE))
+def test_elementwise_gradient_matches_numerical(name, rng):
+    forward, backward, _ = ELEMENTWISE[name]
+    x = away_from_zero(rng, (3, 4))
+    weights = rng.standard_normal(x.shape)
+    _, cache = forward(x)
+    assert_close(backward(weights, cache), numerical_grad(lambda v: np.sum(forward(v)[0] * weights), x),
+                 rtol=1e-7)
+
+
+@pytest.mark.parametrize("axis", [-1, 0, 1])
+def test_softmax_gradient_matches_numerical(axis, rng):
+    x = rng.standard_normal((3, 4, 2))
+    weights = rng.standard_normal(x.shape)
+    _, cache = softmax_forward(x, axis)
+    assert_close(softmax_backward(weights, cache),
+                 numerical_grad(lambda v: np.sum(softmax(v, axis) * weights), x), rtol=1e-7)
+
+
+def test_leaky_relu_gradient_with_other_slope(rng):
+    x = away_from_zero(rng, (10,))
+    weights = rng.standard_normal(x.shape)
+    _, cache = leaky_relu_forward(x, 0.05)
+    assert_close(leaky_relu_backward(weights, cache),
+                 numerical_grad(lambda v: np.sum(leaky_relu(v, 0.05) * weights), x), rtol=1e-7)
+
+
+# 4. PyTorch parity (float32) --------------------------------------------------------------------
+
+def torch_elementwise(torch, name):
+    F = torch.nn.functional
+    return {"relu": F.relu, "leaky_relu": lambda t: F.leaky_relu(t, 0.2), "sigmoid": torch.sigmoid,
+            "tanh": torch.tanh}[name]
+
+
+@pytest.mark.parametrize("name", sorted(ELEMENTWISE))
+@given(shape=SHAPES, seed=seeds())
+def test_elementwise_match_torch(name, shape, seed):
+    torch = import_torch()
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal(shape) * 4).astype(np.float32)
+    dy = rng.standard_normal(shape).astype(np.float32)
+    forward, backward, _ = ELEMENTWISE[name]
+    xt = torch.tensor(x, requires_grad=True)
+    yt = torch_elementwise(torch, name)(xt)
+    yt.backward(torch.from_numpy(dy))
+    y, cache = forward(x)
+    assert y.dtype == np.float32
+    assert_close(y, yt.detach().numpy(), rtol=1e-5)
+    dx = backward(dy, cache)
+    assert dx.dtype == np.float32
+    # 1 - y**2 (tanh) and y * (1 - y) (sigmoid) lose digits where y is near 0 or 1: one float32
+    # ulp of y moves them by ~1e-7 absolute, whatever their size, so atol scales with dy
+    np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-5, atol=1e-6 * np.abs(dy).max())
+
+
+@given(shape=SHAPES, seed=seeds(), data=st.data())
+def test_softmax_matches_torch(shape, seed, data):
+    torch = import_torch()
+    axis = data.draw(st.integers(-len(shape), len(shape) - 1))
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal(shape) * 4).astype(np.float32)
+    dy = rng.standard_normal(shape).astype(np.float32)
+    xt = torch.tensor(x, requires_grad=True)
+    yt = torch.softmax(xt, dim=axis)
+    yt.backward(torch.from_numpy(dy))
+    y, cache = softmax_forward(x, axis)
+    assert y.dtype == np.float32
+    assert_close(y, yt.detach().numpy(), rtol=1e-5)
+    assert_close(softmax_backward(dy, cache), xt.grad.numpy(), rtol=1e-5)

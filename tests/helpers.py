@@ -1,0 +1,125 @@
+"""Test helpers: numerical gradients, a magnitude-aware ``assert_close``, and torch/keras imports.
+
+Import them from any test module as ``from helpers import numerical_grad``
+(pytest puts ``tests/`` on ``sys.path`` because ``tests/conftest.py`` lives there).
+
+The gradient helpers are meant for float64 inputs: in float32 a central
+difference with ``eps=1e-6`` is mostly rounding noise.
+
+Typical use, checking the gradient of a scalar loss ``f`` at ``x``::
+
+    dx = my_backward(...)                                  # the analytic gradient
+    assert_close(dx, numerical_grad(f, x), rtol=1e-6)      # every element, for small x
+    check_directional_grad(f, x, dx, rng)                  # a few random directions, for any x
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+
+def numerical_grad(f: Callable[[np.ndarray], float], x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """Central-difference gradient of a scalar function, one element at a time.
+
+    ``grad[i] = (f(x + eps * e_i) - f(x - eps * e_i)) / (2 * eps)``. Costs ``2 * x.size``
+    calls of ``f``, so keep ``x`` small. ``x`` itself is never modified: ``f`` sees a
+    perturbed float64 copy.
+
+    Args:
+        f: takes an array shaped like ``x`` and returns a scalar.
+        x: the point; converted to float64.
+        eps: the step.
+
+    Returns:
+        float64 array shaped like ``x``.
+    """
+    point = np.array(x, dtype=np.float64)  # a copy
+    flat = point.reshape(-1)  # a view of the copy
+    grad = np.zeros(flat.shape)
+    for i in range(flat.size):
+        original = flat[i]
+        flat[i] = original + eps
+        plus = float(f(point))
+        flat[i] = original - eps
+        minus = float(f(point))
+        flat[i] = original
+        grad[i] = (plus - minus) / (2 * eps)
+    return grad.reshape(point.shape)
+
+
+def directional_derivative(f: Callable[[np.ndarray], float], x: np.ndarray, direction: np.ndarray,
+                           eps: float = 1e-6) -> float:
+    """Central difference of ``f`` along ``direction``: ``(f(x + eps d) - f(x - eps d)) / (2 eps)``.
+
+    Two calls of ``f`` whatever the size of ``x`` (Chainer's ``check_backward`` idea).
+    """
+    point = np.asarray(x, dtype=np.float64)
+    d = np.asarray(direction, dtype=np.float64)
+    return (float(f(point + eps * d)) - float(f(point - eps * d))) / (2 * eps)
+
+
+def check_directional_grad(f: Callable[[np.ndarray], float], x: np.ndarray, grad: np.ndarray,
+                           rng: np.random.Generator, n_directions: int = 3, eps: float = 1e-6,
+                           rtol: float = 1e-6, atol: float = 1e-8) -> None:
+    """Assert ``sum(grad * d)`` matches the numerical directional derivative for random ``d``.
+
+    Args:
+        f: scalar function of an array shaped like ``x``.
+        x: the point.
+        grad: the analytic gradient of ``f`` at ``x`` (shape of ``x``).
+        rng: source of the random unit directions.
+        n_directions: how many directions to try.
+        eps: finite-difference step.
+        rtol, atol: tolerance of each comparison; ``atol`` is scaled by ``|grad|``.
+    """
+    grad = np.asarray(grad, dtype=np.float64)
+    assert grad.shape == np.shape(x), f"gradient shape {grad.shape} != input shape {np.shape(x)}"
+    scale = float(np.linalg.norm(grad)) + 1.0
+    for _ in range(n_directions):
+        d = rng.standard_normal(grad.shape)
+        d /= np.linalg.norm(d) or 1.0
+        numeric = directional_derivative(f, x, d, eps)
+        analytic = float(np.sum(grad * d))
+        assert abs(analytic - numeric) <= atol * scale + rtol * abs(numeric), (
+            f"directional derivative: analytic {analytic!r} vs numeric {numeric!r}")
+
+
+def assert_close(actual, desired, rtol: float = 1e-5, atol_scale: float | None = None) -> None:
+    """``assert_allclose`` with an absolute tolerance relative to the largest ``|desired|``.
+
+    Sums computed in a different order differ by rounding relative to the size of the
+    terms, not of the result, so a near-zero output needs ``atol``:
+    ``atol = atol_scale * max|desired|`` (``atol_scale`` defaults to ``rtol``).
+    Shapes must match exactly.
+    """
+    actual = np.asarray(actual)
+    desired = np.asarray(desired)
+    assert actual.shape == desired.shape, f"shape {actual.shape} != expected {desired.shape}"
+    scale = float(np.max(np.abs(desired))) if desired.size else 0.0
+    atol = (rtol if atol_scale is None else atol_scale) * scale
+    np.testing.assert_allclose(actual, desired, rtol=rtol, atol=atol)
+
+
+def import_torch():
+    """Import torch for a parity test (skip the test if it is missing), with oneDNN turned off.
+
+    torch 2.13's CPU oneDNN kernel for the weight gradient of a 1x1, stride > 1
+    convolution with few input channels writes past its workspace
+    (uxlfoundation/oneDNN#6035): the gradient is wrong on some runs and right on
+    others, and the process may crash. PyTorch's own kernels are right, so the
+    reference runs on those.
+    """
+    torch = pytest.importorskip("torch")
+    torch.backends.mkldnn.enabled = False
+    return torch
+
+
+def import_keras():
+    """Import Keras 3 on the torch backend (``tests/conftest.py`` chooses it), or skip."""
+    keras = pytest.importorskip("keras")
+    import_torch()
+    assert keras.backend.backend() == "torch", "KERAS_BACKEND must be set before keras is first imported"
+    return keras

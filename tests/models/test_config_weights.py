@@ -1,0 +1,143 @@
+"""get_config / from_config for every layer and for Sequential: JSON round trips that keep behaviour."""
+
+import json
+
+import numpy as np
+import pytest
+
+from numcnn import Sequential, initializers
+from numcnn.layers import (
+    LAYERS,
+    Activation,
+    Add,
+    AveragePooling2D,
+    BatchNormalization,
+    Concatenate,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    GlobalAveragePooling2D,
+    GlobalMaxPooling2D,
+    LeakyReLU,
+    MaxPooling2D,
+    ReLU,
+    Rescaling,
+    Reshape,
+    Softmax,
+    deserialize,
+    serialize,
+)
+
+X4 = (2, 4, 6, 6)  # NCHW or NHWC, both fine for the 4D layers below
+
+
+def _cases():
+    """A non-default instance of every built-in layer, with an input shape for it."""
+    return {
+        "Activation": (Activation("tanh", name="act"), X4),
+        "Add": (Add(), [X4, X4]),
+        "AveragePooling2D": (AveragePooling2D(3, strides=2, padding="same", data_format="channels_first"), X4),
+        "BatchNormalization": (BatchNormalization(axis=1, momentum=0.9, epsilon=1e-2, center=False), X4),
+        "Concatenate": (Concatenate(axis=1), [X4, (2, 3, 6, 6)]),
+        "Conv2D": (Conv2D(4, (3, 2), strides=(2, 1), padding=((1, 0), (0, 1)), dilation_rate=(1, 2), groups=2,
+                          activation="relu", kernel_initializer="he_normal",
+                          bias_initializer=initializers.Constant(0.1), name="c", trainable=False), X4),
+        "Dense": (Dense(3, activation="softmax", use_bias=False,
+                        kernel_initializer={"class_name": "RandomNormal", "config": {"stddev": 0.2}},
+                        dtype="float64"), (2, 5)),
+        "Dropout": (Dropout(0.25), X4),
+        "Flatten": (Flatten(data_format="channels_first"), X4),
+        "GlobalAveragePooling2D": (GlobalAveragePooling2D(keepdims=True), X4),
+        "GlobalMaxPooling2D": (GlobalMaxPooling2D(data_format="channels_first"), X4),
+        "LeakyReLU": (LeakyReLU(0.1), X4),
+        "MaxPooling2D": (MaxPooling2D((2, 3), strides=1, padding="same", input_shape=(4, 6, 6)), X4),
+        "ReLU": (ReLU(), X4),
+        "Rescaling": (Rescaling(0.5, offset=1.0), X4),
+        "Reshape": (Reshape((-1, 2)), X4),
+        "Softmax": (Softmax(axis=1), X4),
+    }
+
+
+def test_every_built_in_layer_has_a_case():
+    assert set(_cases()) == set(LAYERS)
+
+
+@pytest.mark.parametrize("class_name", sorted(LAYERS))
+def test_layer_config_json_round_trip_keeps_behaviour(class_name, rng):
+    layer, shape = _cases()[class_name]
+    config = json.loads(json.dumps(serialize(layer)))  # JSON-friendly
+    copy = deserialize(config)
+    assert type(copy) is type(layer)
+    assert copy.get_config() == layer.get_config()
+    assert copy.name == layer.name and copy.trainable == layer.trainable
+    x = [rng.standard_normal(s) for s in shape] if isinstance(shape, list) else rng.standard_normal(shape)
+    y = layer(x)
+    copy(x)
+    copy.set_weights(layer.get_weights())
+    np.testing.assert_array_equal(copy(x), y)
+
+
+def test_config_contents_for_conv2d():
+    config = Conv2D(8, 3, strides=2, padding="same", input_shape=(9, 9, 1), name="first").get_config()
+    assert config == {
+        "name": "first", "trainable": True, "input_shape": [9, 9, 1], "filters": 8, "kernel_size": [3, 3],
+        "strides": [2, 2], "padding": "same", "data_format": "channels_last", "dilation_rate": [1, 1], "groups": 1,
+        "activation": None, "use_bias": True, "kernel_initializer": "glorot_uniform", "bias_initializer": "zeros"}
+
+
+def test_config_keeps_the_dtype_and_the_initializer_config():
+    dense = Dense(2, kernel_initializer=initializers.VarianceScaling(2.0, "fan_out", "uniform"), dtype="float64")
+    config = dense.get_config()
+    assert config["dtype"] == "float64"
+    assert config["kernel_initializer"] == {"class_name": "VarianceScaling",
+                                            "config": {"scale": 2.0, "mode": "fan_out", "distribution": "uniform"}}
+    copy = Dense.from_config(config)
+    copy(np.zeros((1, 40)))
+    limit = np.sqrt(3 * 2.0 / 2)
+    assert copy.params["kernel"].dtype == np.float64
+    assert np.abs(copy.params["kernel"]).max() <= limit
+
+
+def _model(seed=0):
+    return Sequential([Conv2D(3, 3, activation="relu", input_shape=(8, 8, 2)), BatchNormalization(),
+                       MaxPooling2D(2, padding="same"), Conv2D(4, 1, data_format="channels_last"), Flatten(),
+                       Dropout(0.3), Dense(5, activation="softmax")], seed=seed, name="net")
+
+
+def test_sequential_config_round_trip_gives_the_same_model(rng):
+    model = _model()
+    x = rng.standard_normal((3, 8, 8, 2)).astype(np.float32)
+    model(x, training=True)  # move the batch-norm statistics away from their initial values
+    config = json.loads(json.dumps(model.get_config()))
+    copy = Sequential.from_config(config)
+    assert copy.name == "net"
+    assert [layer.name for layer in copy.layers] == [layer.name for layer in model.layers]
+    assert copy.get_config() == model.get_config()
+    assert copy.count_params() == model.count_params()  # built from the first layer's input_shape
+    copy.set_weights(model.get_weights())
+    np.testing.assert_array_equal(copy(x), model(x))
+    assert list(copy.params) == list(model.params)
+
+
+def test_sequential_from_config_refuses_unknown_layers_and_bad_configs():
+    with pytest.raises(ValueError, match="Received: class_name='Lambda'"):
+        Sequential.from_config({"layers": [{"class_name": "Lambda", "config": {}}]})
+    with pytest.raises(ValueError, match="'layers' list. Received"):
+        Sequential.from_config({"name": "x"})
+    with pytest.raises(ValueError, match="Received: class_name=None"):
+        deserialize("Dense")
+
+
+def test_weights_round_trip_through_get_and_set(rng):
+    a, b = _model(seed=1), _model(seed=2)
+    weights = a.get_weights()
+    assert [w.shape for w in weights] == [(3, 3, 2, 3), (3,), (3,), (3,), (3,), (3,), (1, 1, 3, 4), (4,),
+                                          (36, 5), (5,)]
+    b.set_weights(weights)
+    for wa, wb in zip(a.get_weights(), b.get_weights(), strict=True):
+        np.testing.assert_array_equal(wa, wb)
+    x = rng.standard_normal((2, 8, 8, 2)).astype(np.float32)
+    np.testing.assert_array_equal(a(x), b(x))
+    weights[0][...] = 0  # get_weights returns copies
+    assert np.abs(a.get_weights()[0]).max() > 0
