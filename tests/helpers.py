@@ -87,18 +87,27 @@ def check_directional_grad(f: Callable[[np.ndarray], float], x: np.ndarray, grad
             f"directional derivative: analytic {analytic!r} vs numeric {numeric!r}")
 
 
-def assert_close(actual, desired, rtol: float = 1e-5, atol_scale: float | None = None) -> None:
-    """``assert_allclose`` with an absolute tolerance relative to the largest ``|desired|``.
+def assert_close(actual, desired, rtol: float = 1e-5, atol_scale: float | None = None,
+                 scale: float | None = None) -> None:
+    """``assert_allclose`` with an absolute tolerance proportional to the size of the numbers.
 
     Sums computed in a different order differ by rounding relative to the size of the
-    terms, not of the result, so a near-zero output needs ``atol``:
-    ``atol = atol_scale * max|desired|`` (``atol_scale`` defaults to ``rtol``).
-    Shapes must match exactly.
+    terms, not of the result, so a result that cancels to near zero needs ``atol``:
+    ``atol = atol_scale * scale``.
+
+    Args:
+        actual, desired: arrays (or scalars) of exactly the same shape.
+        rtol: relative tolerance.
+        atol_scale: the absolute tolerance per unit of ``scale``; defaults to ``rtol``.
+        scale: the size of the numbers; defaults to ``max|desired|``. Pass more (e.g. the
+            sum of ``|terms|``) when a whole result can cancel, as a bias gradient that
+            sums ``dy`` of both signs.
     """
     actual = np.asarray(actual)
     desired = np.asarray(desired)
     assert actual.shape == desired.shape, f"shape {actual.shape} != expected {desired.shape}"
-    scale = float(np.max(np.abs(desired))) if desired.size else 0.0
+    if scale is None:
+        scale = float(np.max(np.abs(desired))) if desired.size else 0.0
     atol = (rtol if atol_scale is None else atol_scale) * scale
     np.testing.assert_allclose(actual, desired, rtol=rtol, atol=atol)
 
