@@ -36,3 +36,17 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 def rng():
     """A fresh, fixed-seed generator per test (never the global NumPy RNG)."""
     return np.random.default_rng(20240611)
+
+
+def pytest_configure(config):
+    """Turn off torch's oneDNN CPU backend for every parity test.
+
+    torch 2.13's oneDNN path sometimes returns wrong kernel gradients for a 1x1,
+    stride-2 convolution with few channels (and once aborted the process); the
+    plain CPU kernels are right. An oracle must be trustworthy, so all tests use those.
+    """
+    try:
+        import torch
+    except ImportError:  # the parity tests skip themselves then
+        return
+    torch.backends.mkldnn.enabled = False

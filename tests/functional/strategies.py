@@ -137,15 +137,17 @@ class PoolCase:
     def array(self, dtype=np.float64, separated=False):
         """The input in the case's layout.
 
-        ``separated=True`` gives distinct values at least 1 apart (a shuffled ``arange``
-        plus small noise), so max pooling has no ties and no kink within a
-        finite-difference step.
+        ``separated=True`` gives distinct values in [-2, 2], at least ``2 / size`` apart
+        (a shuffled ``arange`` plus small noise), so max pooling has no ties and no kink
+        within a finite-difference step, and sums stay small enough for float64
+        central differences to resolve.
         """
         rng = np.random.default_rng(self.seed)
         shape = (self.n, self.h, self.w, self.channels)
         if separated:
             size = int(np.prod(shape))
-            x = rng.permutation(size).reshape(shape) - size / 2 + rng.uniform(-0.25, 0.25, shape)
+            ranks = rng.permutation(size).reshape(shape) + rng.uniform(-0.25, 0.25, shape)
+            x = 4 * (ranks - size / 2) / size
         else:
             x = rng.standard_normal(shape)
         return to_format(x.astype(dtype), self.data_format)
