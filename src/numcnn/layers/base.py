@@ -19,6 +19,7 @@ import numpy as np
 
 from .. import initializers
 from .._validation import _short, as_array, float_dtype
+from ..functional import get_activation
 from ..tape import Node, backward_pass, current_pass, current_tape, current_training
 
 _FLOAT_DTYPES = ("float16", "float32", "float64")
@@ -109,8 +110,6 @@ class Layer:
 
     def _set_kernel_options(self, activation, use_bias, kernel_initializer, bias_initializer):
         """Shared by Conv2D and Dense: fused activation, bias switch, initializers."""
-        from ..functional import get_activation
-
         self.activation = activation
         self._act_forward, self._act_backward = get_activation(activation)
         self.use_bias = bool(use_bias)
@@ -155,7 +154,7 @@ class Layer:
 
     # -- forward / backward -------------------------------------------------
     def _prepare(self, x):
-        """Validate and cast one input array (multi-input layers override ``__call__``)."""
+        """Validate, build on first use, and cast one input array (merge layers override ``_prepare_inputs``)."""
         x = as_array(x, "inputs")
         if x.ndim == 0:
             raise ValueError(f"Layer '{self.name}' needs a batch of inputs (at least 1D). Received: a scalar")
@@ -212,10 +211,11 @@ class Layer:
                 f"Layer '{self.name}': call the layer (forward) before backward. A layer called inside a "
                 "model records its cache on the model's tape: call `model.backward(dy)` instead.")
         with backward_pass():
-            # a list of arrays: one gradient per output of a multi-output model (shapes may differ)
-            multi = isinstance(dy, (list, tuple)) and all(isinstance(d, np.ndarray) for d in dy)
-            dy = [as_array(d, f"dy[{i}]") for i, d in enumerate(dy)] if multi else as_array(dy, "dy")
-            return self._backward_accumulate(dy, self._last_cache[0])
+            return self._backward_accumulate(self._as_gradient(dy), self._last_cache[0])
+
+    def _as_gradient(self, dy):
+        """``dy`` as an array (models with several outputs take a list)."""
+        return as_array(dy, "dy")
 
     def _backward_accumulate(self, dy, cache):
         dx, grads = self._backward(dy, cache)

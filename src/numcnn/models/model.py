@@ -56,11 +56,14 @@ class Model(Layer):
     its ``__call__`` is used as ``call``.
     """
 
+    _call_takes_training = True  # whether ``call`` accepts ``training``; set per subclass below
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if "__call__" in cls.__dict__ and "call" not in cls.__dict__:
             cls.call = cls.__dict__["__call__"]
             cls.__call__ = Model.__call__
+        cls._call_takes_training = "training" in inspect.signature(cls.call).parameters
 
     def __init__(self, *, name=None, seed=None, **kwargs):
         super().__init__(name=name, seed=seed, **kwargs)
@@ -123,9 +126,8 @@ class Model(Layer):
     def _forward(self, x, training):
         self._hand_down_rngs()
         tape = Tape(inputs=list(x) if isinstance(x, list) else [x])
-        takes_training = "training" in inspect.signature(self.call).parameters
         with recording(tape), training_mode(training):
-            y = self.call(x, training=training) if takes_training else self.call(x)
+            y = self.call(x, training=training) if self._call_takes_training else self.call(x)
         if not isinstance(y, np.ndarray) and not (
                 isinstance(y, (list, tuple)) and all(isinstance(v, np.ndarray) for v in y)):
             raise TypeError(f"`{type(self).__name__}.call` must return an array or a list of arrays. Received: {_short(y)}")
@@ -148,6 +150,11 @@ class Model(Layer):
         operations before the first layer).
         """
         return super().backward(dy)
+
+    def _as_gradient(self, dy):
+        if isinstance(dy, (list, tuple)) and all(isinstance(d, np.ndarray) for d in dy):  # one per output
+            return [as_array(d, f"dy[{i}]") for i, d in enumerate(dy)]
+        return as_array(dy, "dy")
 
     def build(self, input_shape) -> None:
         """Create all weights by running a batch of zeros of ``input_shape`` (batch axis ignored)."""
