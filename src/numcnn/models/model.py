@@ -14,8 +14,10 @@ import inspect
 import numpy as np
 
 from .._validation import _short, as_array
+from ..io import model_io
 from ..layers.base import Layer
 from ..tape import Tape, recording, run_backward, training_mode
+from ..training import loop
 from .summary import format_summary
 
 
@@ -196,6 +198,70 @@ class Model(Layer):
         return [w for layer in self.layers for w in layer.trainable_variables] if self.trainable else []
 
     trainable_weights = trainable_variables
+
+    # -- training (Keras API; the loop lives in numcnn.training) ---------------------
+    def compile(self, optimizer="adam", loss=None, metrics=None) -> None:
+        """Choose the optimizer, loss and metrics for :meth:`fit` / :meth:`evaluate`.
+
+        Args:
+            optimizer: a name (``"sgd"``, ``"momentum"``, ``"nesterov"``, ``"adagrad"``, ``"rmsprop"``,
+                ``"adam"``, ``"adamw"``) or a :mod:`numcnn.optimizers` instance.
+            loss: a name (``"sparse_categorical_crossentropy"``, ...) or a :mod:`numcnn.losses`
+                instance, e.g. ``SparseCategoricalCrossentropy(from_logits=True)``.
+            metrics: list of names, e.g. ``["accuracy"]``.
+        """
+        loop.compile(self, optimizer, loss, metrics)
+
+    def fit(self, x, y, *, batch_size=32, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
+            validation_data=None, shuffle=True, initial_epoch=0, seed=None, augment=None):
+        """Train for ``epochs`` epochs of mini-batches; returns a ``History`` (``.history["loss"]`` ...).
+
+        Args:
+            x, y: inputs and targets (e.g. integer labels).
+            batch_size: samples per update.
+            epochs: index of the last epoch (with ``initial_epoch``, as in Keras).
+            verbose: 0 silent, 1 progress bar + a line per epoch, 2 a line per epoch,
+                "auto" 1 on a terminal and 2 otherwise.
+            callbacks: list of :mod:`numcnn.training` callbacks.
+            validation_split: fraction of the *last* samples held out for validation.
+            validation_data: ``(x_val, y_val)``, evaluated after every epoch.
+            shuffle: shuffle the samples every epoch.
+            initial_epoch: epoch to start from.
+            seed: seed of the shuffling / augmentation Generator (default: spawned from the model's).
+            augment: callable ``(x_batch, rng) -> x_batch`` applied to training batches,
+                e.g. :class:`numcnn.data.RandomShift`.
+
+        Shape:
+            x: (N, H, W, C) (or what the model takes); y: (N,) labels or (N, K) targets.
+        """
+        return loop.fit(self, x, y, batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks,
+                        validation_split=validation_split, validation_data=validation_data, shuffle=shuffle,
+                        initial_epoch=initial_epoch, seed=seed, augment=augment)
+
+    def evaluate(self, x, y, *, batch_size=32, verbose=0, return_dict=False):
+        """Loss (and metrics) on ``(x, y)`` in inference mode: ``loss`` or ``[loss, *metrics]``,
+        or a dict with ``return_dict=True``."""
+        return loop.evaluate(self, x, y, batch_size=batch_size, verbose=verbose, return_dict=return_dict)
+
+    def predict(self, x, *, batch_size=32):
+        """Outputs for ``x`` in inference mode, ``batch_size`` samples at a time.
+
+        Shape:
+            x: (N, ...); returns (N, ...).
+        """
+        return loop.predict(self, x, batch_size=batch_size)
+
+    def train_on_batch(self, x, y) -> dict:
+        """One update on one batch; returns ``{"loss": ..., metrics...}``."""
+        return loop.train_on_batch(self, x, y)
+
+    def save_weights(self, path) -> None:
+        """Write all arrays to a ``.safetensors`` file (atomically)."""
+        model_io.save_weights(self, path)
+
+    def load_weights(self, path) -> None:
+        """Load arrays written by :meth:`save_weights` (names and shapes must match)."""
+        model_io.load_weights(self, path)
 
     def summary(self, print_fn=print) -> None:
         """Print a Keras-like table: layer (type), output shape, parameter count, totals."""

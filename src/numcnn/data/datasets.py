@@ -1,0 +1,274 @@
+"""The data sets ``numcnn train`` knows: digits (embedded), MNIST and Fashion-MNIST.
+
+Images come out channels-last, float32 in [0, 1], labels as int64:
+``x_train (N, H, W, 1)``, ``y_train (N,)``.
+
+MNIST and Fashion-MNIST are read from their original gzipped IDX files, looked
+up in this order: the ``data_dir`` argument (``--data-dir``), the
+``NUMCNN_DATA_DIR`` environment variable, the user cache dir. In each place
+both ``DIR/<file>`` and ``DIR/<dataset>/<file>`` are tried. If the files are
+nowhere, they are downloaded from the data set's public mirrors into
+``data_dir`` (else the cache dir) and verified before use. Every file is
+checked on every load: its IDX header, its shape, and its checksum (SHA-256 of
+the uncompressed MNIST files; the MD5 of the gzipped Fashion-MNIST files that
+Zalando publishes, the only digests they give).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import hashlib
+import importlib.util
+import os
+import tempfile
+import urllib.error
+import urllib.request
+import zlib
+
+import numpy as np
+
+from .._validation import _short
+from .idx import read_idx_bytes
+
+DATASET_NAMES = ("digits", "mnist", "fashion-mnist")
+
+_PARTS = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+
+# (kind, hex digest) per file: "sha256" of the uncompressed bytes, or "md5-gz" of the .gz file.
+_SOURCES = {
+    "mnist": {
+        "mirrors": ("https://ossci-datasets.s3.amazonaws.com/mnist/",
+                    "https://storage.googleapis.com/cvdf-datasets/mnist/"),
+        "checksums": {
+            "train-images-idx3-ubyte": ("sha256", "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"),
+            "train-labels-idx1-ubyte": ("sha256", "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"),
+            "t10k-images-idx3-ubyte": ("sha256", "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"),
+            "t10k-labels-idx1-ubyte": ("sha256", "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"),
+        },
+        "class_names": tuple(str(i) for i in range(10)),
+    },
+    "fashion-mnist": {
+        "mirrors": ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
+        "checksums": {
+            "train-images-idx3-ubyte": ("md5-gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
+            "train-labels-idx1-ubyte": ("md5-gz", "25c81989df183df01b3e8a0aad5dffbe"),
+            "t10k-images-idx3-ubyte": ("md5-gz", "bef4ecab320f06d8554ea6380940ec79"),
+            "t10k-labels-idx1-ubyte": ("md5-gz", "bb300cfdad3c16e7a12a480ee83cd310"),
+        },
+        "class_names": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                        "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+    },
+}
+
+
+class DataError(ValueError):
+    """A data set file is missing, cannot be downloaded, or is not what it should be."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+    """A labelled image data set, split into train and test.
+
+    Shape:
+        x_train: (N, H, W, 1) float32 in [0, 1]; y_train: (N,) int64; same for test.
+    """
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: tuple
+    pixel_scale: float  # what raw pixel values were divided by (16 for digits, 255 for MNIST)
+
+    @property
+    def input_shape(self) -> tuple:
+        return tuple(self.x_train.shape[1:])
+
+    @property
+    def classes(self) -> int:
+        return len(self.class_names)
+
+    def __repr__(self):
+        return (f"Dataset({self.name!r}, train={self.x_train.shape}, test={self.x_test.shape}, "
+                f"classes={self.classes})")
+
+
+def load_digits(test_fraction=0.2, split_seed=0) -> Dataset:
+    """scikit-learn's 8x8 digits (1,797 images of 0-16), split train/test with a fixed seed.
+
+    The split does not depend on the training seed, so every run tests on the same images.
+    """
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"The `test_fraction` argument must be in (0, 1). Received: test_fraction={_short(test_fraction)}")
+    table = _digits_table()
+    x = (table[:, :64].reshape(-1, 8, 8) / 16.0).astype(np.float32)[..., None]
+    y = table[:, 64].astype(np.int64)
+    order = np.random.default_rng(split_seed).permutation(len(y))
+    n_test = int(round(len(y) * test_fraction))
+    test, train = order[:n_test], order[n_test:]
+    return Dataset("digits", x[train], y[train], x[test], y[test], tuple(str(i) for i in range(10)), 16.0)
+
+
+def _digits_table() -> np.ndarray:
+    """scikit-learn's ``digits.csv.gz`` (64 pixels + label per row), read without importing
+    scikit-learn, which takes seconds; falls back to ``sklearn.datasets.load_digits``."""
+    spec = importlib.util.find_spec("sklearn")
+    if spec is not None and spec.submodule_search_locations:
+        path = os.path.join(spec.submodule_search_locations[0], "datasets", "data", "digits.csv.gz")
+        if os.path.isfile(path):
+            return np.loadtxt(path, delimiter=",", dtype=np.float64)
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    bunch = sklearn_digits()
+    return np.column_stack([bunch.data, bunch.target])
+
+
+def _search_dirs(name, data_dir):
+    from platformdirs import user_cache_dir
+
+    bases = [data_dir] if data_dir is not None else []
+    if os.environ.get("NUMCNN_DATA_DIR"):
+        bases.append(os.environ["NUMCNN_DATA_DIR"])
+    bases.append(os.path.join(user_cache_dir("numcnn"), "datasets"))
+    found = []
+    for base in bases:
+        base = os.fspath(base)
+        found += [base, os.path.join(base, name)]
+    return found
+
+
+def _find_file(stem, dirs):
+    for d in dirs:
+        for candidate in (f"{stem}.gz", stem):
+            path = os.path.join(d, candidate)
+            if os.path.isfile(path):
+                return path
+    return None
+
+
+def verify_file(path, kind, digest) -> bytes:
+    """Check the file's checksum; return its uncompressed bytes. Raises :class:`DataError` on mismatch."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        raise DataError(f"{path}: cannot read the file ({e.strerror}). Received: path={os.fspath(path)!r}") from None
+    packed = raw
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as e:
+            raise DataError(f"{path}: corrupted or truncated gzip data ({e}). Received: {len(packed)} bytes") from None
+    if kind == "md5-gz":
+        got, what = hashlib.md5(packed).hexdigest(), "MD5 of the gzipped file"
+    else:
+        got, what = hashlib.sha256(raw).hexdigest(), "SHA-256 of the uncompressed data"
+    if got != digest:
+        raise DataError(
+            f"{path}: checksum mismatch, the file is damaged or not the expected one ({what} must be {digest}); "
+            f"delete it to download it again. Received: {got}")
+    return raw
+
+
+def download(url, path, progress=True) -> None:
+    """Download ``url`` to ``path`` through a temporary file (no half-written ``path`` on failure)."""
+    from tqdm.auto import tqdm
+
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".download-", dir=directory)
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, os.fdopen(fd, "wb") as out:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            with tqdm(total=total, unit="B", unit_scale=True, desc=os.path.basename(path), disable=not progress,
+                      leave=False) as bar:
+                while chunk := response.read(1 << 16):
+                    out.write(chunk)
+                    bar.update(len(chunk))
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _fetch(name, stem, target_dir, progress):
+    spec = _SOURCES[name]
+    path = os.path.join(target_dir, f"{stem}.gz")
+    errors = []
+    for mirror in spec["mirrors"]:
+        try:
+            download(mirror + f"{stem}.gz", path, progress)
+            verify_file(path, *spec["checksums"][stem])
+            return path
+        except (urllib.error.URLError, OSError, DataError) as e:
+            errors.append(f"{mirror}: {getattr(e, 'reason', e)}")
+            if os.path.exists(path):
+                os.unlink(path)
+    raise DataError(
+        f"{name}: {stem}.gz is not on this machine and could not be downloaded (no network?). Put the four "
+        f"{name} IDX files in a directory and pass --data-dir DIR (or set NUMCNN_DATA_DIR). "
+        f"Received: {'; '.join(errors)}")
+
+
+def dataset_files(name, data_dir=None, download_missing=True, progress=True) -> dict:
+    """The four IDX files of ``name`` (``"mnist"`` or ``"fashion-mnist"``), verified.
+
+    Returns:
+        dict part -> (path, uncompressed bytes), parts ``train_images``, ``train_labels``,
+        ``test_images``, ``test_labels``.
+    """
+    if name not in _SOURCES:
+        raise ValueError(f"The `name` argument must be one of {sorted(_SOURCES)}. Received: name={_short(name)}")
+    if data_dir is not None and not os.path.isdir(data_dir):
+        raise DataError(f"The `data_dir` argument must be an existing directory. Received: data_dir={os.fspath(data_dir)!r}")
+    dirs = _search_dirs(name, data_dir)
+    paths = {}
+    for part, stem in _PARTS.items():
+        path = _find_file(stem, dirs)
+        if path is None:
+            if not download_missing:
+                raise DataError(
+                    f"{name}: {stem}(.gz) not found. Looked in: {dirs}. Pass --data-dir DIR or set NUMCNN_DATA_DIR. "
+                    "Received: no such file")
+            target = data_dir if data_dir is not None else dirs[-1]
+            path = _fetch(name, stem, os.fspath(target), progress)
+        paths[part] = (path, verify_file(path, *_SOURCES[name]["checksums"][stem]))
+    return paths
+
+
+def load_idx_dataset(name, data_dir=None, download_missing=True, progress=True) -> Dataset:
+    """MNIST or Fashion-MNIST from the original IDX files (see the module docstring for the lookup)."""
+    files = dataset_files(name, data_dir, download_missing, progress)
+    arrays, paths = {}, {}
+    for part, (path, raw) in files.items():
+        try:
+            arrays[part], paths[part] = read_idx_bytes(raw, path), path
+        except ValueError as e:
+            raise DataError(str(e)) from None
+    for split in ("train", "test"):
+        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels) or images.dtype != np.uint8:
+            raise DataError(
+                f"{paths[f'{split}_images']}: images must be uint8 (N, H, W) with one label each. "
+                f"Received: images {images.dtype} {images.shape}, labels {labels.shape}")
+    to_x = lambda a: (a.astype(np.float32) / 255.0)[..., None]  # noqa: E731
+    return Dataset(name, to_x(arrays["train_images"]), arrays["train_labels"].astype(np.int64),
+                   to_x(arrays["test_images"]), arrays["test_labels"].astype(np.int64),
+                   _SOURCES[name]["class_names"], 255.0)
+
+
+def load_dataset(name, data_dir=None, download_missing=True, progress=True) -> Dataset:
+    """Any data set by name: ``"digits"``, ``"mnist"`` or ``"fashion-mnist"``."""
+    if name == "digits":
+        return load_digits()
+    if name in _SOURCES:
+        return load_idx_dataset(name, data_dir, download_missing, progress)
+    raise ValueError(f"Unknown data set: allowed are {list(DATASET_NAMES)}. Received: {_short(name)}")

@@ -1,0 +1,291 @@
+"""Training runs on disk: what ``numcnn train`` writes and ``evaluate`` / ``predict`` / ``summary`` read.
+
+A run directory holds:
+
+* ``config.json``: data set, architecture, optimizer, loss and every training setting;
+* ``checkpoint.safetensors``: weights, optimizer state, epoch, history and random states
+  after the last finished epoch (``--resume DIR`` continues from it);
+* ``history.csv``: one row per epoch (epoch from 1, loss, accuracy, val_loss, val_accuracy,
+  learning_rate, seconds);
+* ``curves.png``: loss and accuracy per epoch;
+* ``model.safetensors``: the trained model (architecture + weights), when training ended;
+* ``metrics.json``: ``test_accuracy``, ``test_loss``, ``epochs``, ``seconds`` and more.
+
+Every file is written atomically (temporary file + rename).
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import datetime
+import io
+import json
+import math
+import os
+import time
+
+from . import __version__, losses, optimizers, schedules
+from .data import RandomShift, load_dataset
+from .io import FileFormatError, load_model, model_from_config, save_model, write_text_atomic
+from .io.model_io import assign_arrays
+from .models import zoo
+from .training import BackupAndRestore, Callback, load_checkpoint
+from .viz import plot_history
+
+RUN_FORMAT = "numcnn.run"
+RUN_FORMAT_VERSION = 1
+
+COMMON = {"validation_split": 0.1, "weight_decay": None, "clipnorm": None, "warmup_epochs": 0, "seed": 0,
+          "schedule": "step", "decay_rate": 0.5}
+# Chosen by measurement (see the README): each reaches its data set's usual accuracy quickly.
+DEFAULTS = {
+    "digits": {"model": "simple", "epochs": 40, "batch_size": 32, "optimizer": "adam", "lr": 0.003,
+               "decay_epochs": 10, "augment": 1},
+    "mnist": {"model": "simple", "epochs": 6, "batch_size": 100, "optimizer": "adam", "lr": 0.001,
+              "decay_epochs": 2, "augment": 0},
+    "fashion-mnist": {"model": "simple", "epochs": 10, "batch_size": 100, "optimizer": "adam", "lr": 0.001,
+                      "decay_epochs": 3, "augment": 0},
+}
+MODEL_DEFAULTS = {
+    "deep": {"epochs": 12, "batch_size": 64, "lr": 0.002, "decay_epochs": 3, "augment": 2},
+    "lenet5": {"epochs": 10, "batch_size": 64, "lr": 0.001, "decay_epochs": 3},
+}
+SCHEDULE_NAMES = ("constant", "step", "cosine")
+SETTING_NAMES = ("dataset", "model", "epochs", "batch_size", "optimizer", "lr", "schedule", "decay_epochs",
+                 "decay_rate", "warmup_epochs", "weight_decay", "clipnorm", "augment", "validation_split", "seed")
+
+
+class RunError(ValueError):
+    """A run directory or a training setting is not usable; the message says why."""
+
+
+def default_settings(dataset="digits", model=None) -> dict:
+    """The settings ``numcnn train --dataset DATASET [--model MODEL]`` uses for every flag not given."""
+    if dataset not in DEFAULTS:
+        raise RunError(f"Unknown data set: allowed are {list(DEFAULTS)}. Received: {dataset!r}")
+    settings = {**COMMON, **DEFAULTS[dataset], "dataset": dataset}
+    model = model or settings["model"]
+    if model != settings["model"]:
+        settings.update(MODEL_DEFAULTS.get(model, {}))
+    settings["model"] = model
+    if dataset == "digits" and model == "deep":
+        settings.update(batch_size=32, epochs=30, augment=1, decay_epochs=10)
+    return settings
+
+
+def resolve_settings(given: dict, resume_dir=None) -> dict:
+    """Settings of a run: defaults for the data set and model, overridden by the flags ``given``.
+
+    With ``resume_dir``, the settings come from that run's ``config.json``; only ``epochs``
+    may change (more epochs continue training), any other differing flag is an error.
+    """
+    given = {k: v for k, v in given.items() if v is not None}
+    if resume_dir is not None:
+        settings = dict(read_config(resume_dir)["training"])
+        changed = {k: v for k, v in given.items() if k != "epochs" and settings.get(k) != v}
+        if changed:
+            raise RunError(
+                f"--resume continues {resume_dir} with its own settings; only --epochs may change. "
+                f"Received: {', '.join(f'{k}={v!r}' for k, v in changed.items())} "
+                f"(the run has {', '.join(f'{k}={settings.get(k)!r}' for k in changed)})")
+        settings.update(given)
+    else:
+        settings = {**default_settings(given.get("dataset", "digits"), given.get("model")), **given}
+    _check_settings(settings)
+    return settings
+
+
+def _check_settings(s):
+    checks = [
+        ("epochs", isinstance(s["epochs"], int) and s["epochs"] >= 1, "an int >= 1"),
+        ("batch_size", isinstance(s["batch_size"], int) and s["batch_size"] >= 1, "an int >= 1"),
+        ("lr", isinstance(s["lr"], (int, float)) and math.isfinite(s["lr"]) and s["lr"] > 0, "a number > 0"),
+        ("schedule", s["schedule"] in SCHEDULE_NAMES, f"one of {SCHEDULE_NAMES}"),
+        ("decay_epochs", isinstance(s["decay_epochs"], int) and s["decay_epochs"] >= 1, "an int >= 1"),
+        ("decay_rate", isinstance(s["decay_rate"], (int, float)) and 0 < s["decay_rate"] <= 1, "a number in (0, 1]"),
+        ("warmup_epochs", isinstance(s["warmup_epochs"], int) and 0 <= s["warmup_epochs"] < s["epochs"],
+         "an int >= 0 and below --epochs"),
+        ("augment", isinstance(s["augment"], int) and 0 <= s["augment"] <= 4, "an int from 0 to 4 (pixels)"),
+        ("validation_split", isinstance(s["validation_split"], (int, float)) and 0 <= s["validation_split"] < 0.5,
+         "a number in [0, 0.5)"),
+        ("seed", isinstance(s["seed"], int) and s["seed"] >= 0, "an int >= 0"),
+        ("model", s["model"] in zoo.MODELS, f"one of {sorted(zoo.MODELS)}"),
+        ("optimizer", s["optimizer"] in optimizers.NAMED, f"one of {sorted(optimizers.NAMED)}"),
+    ]
+    for name, ok, allowed in checks:
+        if not ok:
+            raise RunError(f"argument --{name.replace('_', '-')}: must be {allowed}. Received: {s[name]!r}")
+    if s["warmup_epochs"] and s["schedule"] != "cosine":
+        raise RunError(f"argument --warmup-epochs: needs --schedule cosine. Received: --schedule {s['schedule']}")
+
+
+def make_optimizer(settings, steps_per_epoch) -> optimizers.Optimizer:
+    """The optimizer with the learning-rate schedule of ``settings`` (schedules count steps)."""
+    lr, epochs = float(settings["lr"]), settings["epochs"]
+    if settings["schedule"] == "step":
+        rate = schedules.StepDecay(lr, settings["decay_epochs"] * steps_per_epoch, float(settings["decay_rate"]))
+    elif settings["schedule"] == "cosine":
+        warmup = settings["warmup_epochs"] * steps_per_epoch
+        decay = max(1, epochs * steps_per_epoch - warmup)
+        rate = (schedules.CosineDecay(0.0, decay, warmup_target=lr, warmup_steps=warmup) if warmup
+                else schedules.CosineDecay(lr, decay))
+    else:
+        rate = lr
+    kwargs = {"learning_rate": rate}
+    if settings.get("weight_decay") is not None:
+        kwargs["weight_decay"] = float(settings["weight_decay"])
+    if settings.get("clipnorm") is not None:
+        kwargs["global_clipnorm"] = float(settings["clipnorm"])
+    return optimizers.get(settings["optimizer"], **kwargs)
+
+
+# -- files of a run ----------------------------------------------------------------------
+def _read_json(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise RunError(f"{path}: not found; is this a numcnn run directory? Received: {os.fspath(path)!r}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise RunError(f"{path}: unreadable or corrupted JSON ({e}). Received: {os.fspath(path)!r}") from None
+
+
+def read_config(run_dir) -> dict:
+    """The run's ``config.json``, checked."""
+    path = os.path.join(run_dir, "config.json")
+    config = _read_json(path)
+    if not isinstance(config, dict) or config.get("format") != RUN_FORMAT:
+        raise RunError(f"{path}: not a numcnn run config. Received: format={config.get('format') if isinstance(config, dict) else None!r}")
+    if not isinstance(config.get("format_version"), int) or config["format_version"] > RUN_FORMAT_VERSION:
+        raise RunError(f"{path}: made by a newer numcnn (format version {config.get('format_version')!r}); this one "
+                       f"reads {RUN_FORMAT_VERSION}. Received: {config.get('format_version')!r}")
+    for key in ("training", "model", "dataset"):
+        if not isinstance(config.get(key), dict):
+            raise RunError(f"{path}: the '{key}' section is missing or not an object. Received: {config.get(key)!r}")
+    return config
+
+
+def load_run(run_dir):
+    """``(model, config)`` of a run: ``model.safetensors``, or the last checkpoint of an unfinished run."""
+    config = read_config(run_dir)
+    final = os.path.join(run_dir, "model.safetensors")
+    if os.path.exists(final):
+        return load_model(final), config
+    checkpoint = os.path.join(run_dir, BackupAndRestore.filename)
+    if not os.path.exists(checkpoint):
+        raise RunError(f"{run_dir}: holds neither model.safetensors nor {BackupAndRestore.filename}: nothing trained "
+                       "yet. Received: " + repr(sorted(os.listdir(run_dir))))
+    model = model_from_config(config["model"], config["dataset"].get("input_shape"), os.path.join(run_dir, "config.json"))
+    arrays, _ = load_checkpoint(checkpoint)
+    assign_arrays(model, {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}, checkpoint)
+    return model, config
+
+
+def write_history_csv(path, history: dict) -> None:
+    """``history.csv``: a row per epoch, epochs counted from 1."""
+    keys = list(history)
+    rows = max((len(v) for v in history.values()), default=0)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["epoch", *keys])
+    for i in range(rows):
+        writer.writerow([i + 1, *(repr(float(history[k][i])) if i < len(history[k]) else "" for k in keys)])
+    write_text_atomic(path, out.getvalue())
+
+
+def read_history_csv(path) -> dict:
+    """The lists :func:`write_history_csv` wrote, keyed by column (``epoch`` included)."""
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    keys = rows[0].keys() if rows else []
+    return {k: [float(r[k]) for r in rows if r[k] != ""] for k in keys}
+
+
+class RunFiles(Callback):
+    """After every epoch (and its checkpoint): ``history.csv`` and ``curves.png``."""
+
+    def __init__(self, run_dir, title):
+        self.run_dir, self.title = run_dir, title
+
+    def on_epoch_end(self, epoch, logs=None):
+        write_run_files(self.run_dir, self.model.history.history, self.title)
+
+
+def write_run_files(run_dir, history, title):
+    write_history_csv(os.path.join(run_dir, "history.csv"), history)
+    plot_history(history, os.path.join(run_dir, "curves.png"), title)
+
+
+def default_out_dir(settings) -> str:
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return os.path.join("runs", f"{settings['dataset']}-{settings['model']}-{stamp}")
+
+
+def train_run(settings, out_dir, data_dir=None, verbose="auto", resume=False, log=print) -> dict:
+    """Train as ``numcnn train`` does; write the run directory; return the metrics.
+
+    Raises:
+        RunError: unusable settings or directory; training that diverged (NaN / Inf loss).
+    """
+    config_path = os.path.join(out_dir, "config.json")
+    if not resume and os.path.exists(config_path):
+        raise RunError(f"--out {out_dir} already holds a run: continue it with --resume {out_dir} or choose another "
+                       f"--out. Received: --out {out_dir}")
+    dataset = load_dataset(settings["dataset"], data_dir)
+    model = zoo.get(settings["model"], dataset.input_shape, dataset.classes, seed=settings["seed"])
+    n_train = len(dataset.x_train) - int(round(len(dataset.x_train) * settings["validation_split"]))
+    optimizer = make_optimizer(settings, math.ceil(n_train / settings["batch_size"]))
+    loss = losses.SparseCategoricalCrossentropy(from_logits=True)
+    model.compile(optimizer, loss, ["accuracy"])
+    model.build((None, *dataset.input_shape))
+
+    config = {
+        "format": RUN_FORMAT, "format_version": RUN_FORMAT_VERSION, "numcnn_version": __version__,
+        "dataset": {"name": dataset.name, "input_shape": list(dataset.input_shape),
+                    "class_names": list(dataset.class_names), "pixel_scale": dataset.pixel_scale,
+                    "train_samples": n_train, "test_samples": len(dataset.x_test)},
+        "training": dict(settings),
+        "model": {"class_name": "Sequential", "config": model.get_config()},
+        "optimizer": optimizers.serialize(optimizer),
+        "loss": losses.serialize(loss),
+    }
+    if resume:
+        if not os.path.exists(os.path.join(out_dir, BackupAndRestore.filename)):
+            raise RunError(f"--resume {out_dir}: no {BackupAndRestore.filename} to continue from. "
+                           f"Received: {sorted(os.listdir(out_dir))}")
+        old = read_config(out_dir)
+        if old["model"] != config["model"]:
+            raise RunError(f"--resume {out_dir}: the model built from its settings differs from the saved one "
+                           "(made by another numcnn version?). Received: a different architecture")
+    write_text_atomic(config_path, json.dumps(config, indent=2) + "\n")
+
+    title = f"{settings['model']} on {settings['dataset']}"
+    callbacks = [BackupAndRestore(out_dir, delete_checkpoint=False), RunFiles(out_dir, title)]
+    started = time.perf_counter()
+    history = model.fit(dataset.x_train, dataset.y_train, batch_size=settings["batch_size"], epochs=settings["epochs"],
+                        validation_split=settings["validation_split"], seed=settings["seed"], verbose=verbose,
+                        callbacks=callbacks, augment=RandomShift(settings["augment"]) if settings["augment"] else None)
+    wall = time.perf_counter() - started
+    if model.stop_reason:
+        done = len(history.history.get("loss", []))
+        kept = (f"the checkpoint of epoch {done} in {out_dir} is intact" if done
+                else "no epoch finished, so there is no checkpoint")
+        raise RunError(f"Training diverged: {model.stop_reason}; {kept}. Try a smaller --lr. "
+                       f"Received: --lr {settings['lr']}")
+
+    test_loss, test_accuracy = model.evaluate(dataset.x_test, dataset.y_test, batch_size=256)
+    save_model(model, os.path.join(out_dir, "model.safetensors"))
+    hist = history.history
+    metrics = {
+        "test_accuracy": float(test_accuracy), "test_loss": float(test_loss),
+        "epochs": len(hist.get("loss", [])), "seconds": float(sum(hist.get("seconds", []))),
+        "wall_seconds": wall, "dataset": settings["dataset"], "model": settings["model"],
+        "parameters": model.count_params(), "train_samples": n_train, "test_samples": len(dataset.x_test),
+    }
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        if hist.get(key):
+            metrics[f"final_{key}"] = float(hist[key][-1])
+    write_run_files(out_dir, copy.deepcopy(hist), title)
+    write_text_atomic(os.path.join(out_dir, "metrics.json"), json.dumps(metrics, indent=2) + "\n")
+    return metrics

@@ -1,0 +1,92 @@
+"""Training checkpoints: everything needed to continue a run exactly where it stopped.
+
+One safetensors file holds the model's arrays (``model/...``), the optimizer's
+slots (``optimizer/...``) and, as JSON metadata, the number of finished epochs,
+the optimizer's config and step count, the history so far, and the state of
+every random generator (each layer's, the data shuffler's). It is written
+atomically, so a crash during the write leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import optimizers
+from ..io.arrays import FileFormatError, load_arrays, save_arrays
+from ..io.model_io import assign_arrays, model_arrays
+
+FORMAT = "numcnn.checkpoint"
+FORMAT_VERSION = 1
+
+
+def _layers_with_rng(model):
+    yield "", model
+    if hasattr(model, "_flat_layers"):
+        yield from model._flat_layers()
+
+
+def rng_states(model) -> dict:
+    """JSON-friendly bit-generator states of the model's and every layer's Generator."""
+    return {path: layer._rng.bit_generator.state for path, layer in _layers_with_rng(model) if layer._rng is not None}
+
+
+def set_rng_state(rng: np.random.Generator, state: dict, source: str) -> None:
+    if not isinstance(state, dict) or state.get("bit_generator") != type(rng.bit_generator).__name__:
+        raise FileFormatError(
+            f"{source}: random generator state for {type(rng.bit_generator).__name__} expected. "
+            f"Received: {str(state)[:80]}")
+    rng.bit_generator.state = state
+
+
+def save_checkpoint(path, model, *, epoch: int, history: dict, data_rng=None, extra=None) -> None:
+    """Write a checkpoint of ``model`` (compiled, with its optimizer) after ``epoch`` finished epochs."""
+    arrays = {f"model/{k}": v for k, v in model_arrays(model).items()}
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "epoch": int(epoch), "history": history,
+            "rngs": rng_states(model), "data_rng": None if data_rng is None else data_rng.bit_generator.state,
+            "extra": extra or {}}
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None:
+        slots, state = optimizer.get_state()
+        arrays.update({f"optimizer/{k}": v for k, v in slots.items()})
+        meta["optimizer"] = {**optimizers.serialize(optimizer), "state": state}
+    save_arrays(path, arrays, meta)
+
+
+def load_checkpoint(path) -> tuple[dict, dict]:
+    """``(arrays, meta)`` of a checkpoint file, after checking its kind and version."""
+    arrays, meta = load_arrays(path, FORMAT)
+    if not isinstance(meta.get("format_version"), int) or meta["format_version"] > FORMAT_VERSION:
+        raise FileFormatError(f"{path}: checkpoint format version {FORMAT_VERSION} or older expected. "
+                              f"Received: {meta.get('format_version')!r}")
+    if not isinstance(meta.get("epoch"), int) or meta["epoch"] < 0 or not isinstance(meta.get("history"), dict):
+        raise FileFormatError(f"{path}: checkpoint metadata lacks a valid epoch and history. Received: {str(meta)[:80]}")
+    return arrays, meta
+
+
+def restore_checkpoint(path, model, data_rng=None) -> dict:
+    """Load a checkpoint into a built, compiled ``model`` (and ``data_rng``); return its metadata."""
+    source = str(path)
+    arrays, meta = load_checkpoint(path)
+    assign_arrays(model, {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}, source)
+    optimizer = getattr(model, "optimizer", None)
+    saved = meta.get("optimizer")
+    if optimizer is not None and saved is not None:
+        if saved.get("class_name") != type(optimizer).__name__:
+            raise FileFormatError(
+                f"{source}: the checkpoint was made with optimizer {saved.get('class_name')}, the model is compiled "
+                f"with {type(optimizer).__name__}. Received: {saved.get('class_name')}")
+        slots = {k[len("optimizer/"):]: v for k, v in arrays.items() if k.startswith("optimizer/")}
+        try:
+            optimizer.set_state(slots, saved.get("state", {}))
+        except ValueError as e:
+            raise FileFormatError(f"{source}: {e}") from None
+    layers = dict(_layers_with_rng(model))
+    for path_name, state in meta.get("rngs", {}).items():
+        if path_name in layers:
+            layer = layers[path_name]
+            if layer._rng is None:
+                layer._rng = np.random.default_rng()
+            set_rng_state(layer._rng, state, source)
+    if data_rng is not None and meta.get("data_rng") is not None:
+        set_rng_state(data_rng, meta["data_rng"], source)
+    return meta
