@@ -1,13 +1,20 @@
-"""The ``numcnn`` command: demo output, help, and argument errors."""
+"""The ``numcnn`` command: train, evaluate, predict, summary and demo, end to end on the embedded digits."""
 
+import json
+import os
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from numcnn import functional as F
-from numcnn.cli import main, simple_convnet
+from numcnn import runs
+from numcnn.cli import build_parser, main, simple_convnet
+from numcnn.data import load_digits
+from numcnn.data.images import load_image, to_model_input
+from numcnn.io import load_arrays, load_model
 
 
 def test_demo_prints_summary_loss_and_a_lower_loss_after_one_step(capsys):
@@ -40,3 +47,202 @@ def test_demo_rejects_a_bad_batch_size(capsys):
 def test_console_help_lists_the_demo():
     result = subprocess.run([sys.executable, "-m", "numcnn", "--help"], capture_output=True, text=True, check=True)
     assert "demo" in result.stdout
+
+
+# -- numcnn train / evaluate / predict / summary on the embedded digits ------------------------------
+FILES = ("model.safetensors", "config.json", "history.csv", "metrics.json", "curves.png", "checkpoint.safetensors")
+
+
+def _train(out, *flags):
+    return main(["train", "--out", str(out), "--progress", "quiet", *flags])
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "digits"
+    assert _train(out, "--epochs", "3") == 0
+    return out
+
+
+def test_train_writes_every_file_of_the_run(digits_run):
+    assert sorted(os.listdir(digits_run)) == sorted(FILES)  # no temporary files left behind
+    metrics = json.loads((digits_run / "metrics.json").read_text())
+    assert metrics["epochs"] == 3 and metrics["dataset"] == "digits" and metrics["model"] == "simple"
+    assert 0.5 < metrics["test_accuracy"] <= 1 and metrics["test_loss"] > 0 and metrics["seconds"] > 0
+    config = json.loads((digits_run / "config.json").read_text())
+    assert config["training"]["epochs"] == 3 and config["training"]["optimizer"] == "adam"
+    assert config["dataset"]["input_shape"] == [8, 8, 1] and config["model"]["class_name"] == "Sequential"
+
+
+def test_history_csv_and_curves_png_hold_the_epochs(digits_run):
+    history = runs.read_history_csv(digits_run / "history.csv")
+    assert history["epoch"] == [1.0, 2.0, 3.0]
+    assert history["loss"][2] < history["loss"][0]  # it learned
+    metrics = json.loads((digits_run / "metrics.json").read_text())
+    assert history["val_accuracy"][-1] == pytest.approx(metrics["final_val_accuracy"])
+    with Image.open(digits_run / "curves.png") as png:
+        assert png.format == "PNG" and png.size == (900, 360)
+
+
+def test_saved_model_reproduces_the_reported_test_metrics(digits_run):
+    model = load_model(digits_run / "model.safetensors")
+    data = load_digits()
+    logits = model.predict(data.x_test)
+    metrics = json.loads((digits_run / "metrics.json").read_text())
+    assert np.mean(logits.argmax(1) == data.y_test) == pytest.approx(metrics["test_accuracy"])
+    assert F.softmax_cross_entropy(data.y_test, logits) == pytest.approx(metrics["test_loss"], rel=1e-5)
+
+
+def test_evaluate_prints_loss_accuracy_and_a_confusion_matrix(digits_run, capsys):
+    assert main(["evaluate", str(digits_run)]) == 0
+    out = capsys.readouterr().out
+    metrics = json.loads((digits_run / "metrics.json").read_text())
+    assert f"accuracy {metrics['test_accuracy']:.4f}" in out and f"loss {metrics['test_loss']:.4f}" in out
+    rows = [line.split() for line in out.splitlines()[3:13]]
+    matrix = np.array([[int(v) for v in row[1:]] for row in rows])
+    data = load_digits()
+    assert matrix.shape == (10, 10)
+    assert np.array_equal(matrix.sum(axis=1), np.bincount(data.y_test, minlength=10))
+    assert np.trace(matrix) / matrix.sum() == pytest.approx(metrics["test_accuracy"])
+
+
+def test_predict_prints_the_class_and_the_top3_of_each_image(digits_run, tmp_path, capsys):
+    data = load_digits()
+    paths = []
+    for i in range(4):  # dark ink on white paper, 64x64: what a user would draw
+        ink = (255 - data.x_test[i, ..., 0] * 255).astype(np.uint8)
+        path = tmp_path / f"digit{i}.png"
+        Image.fromarray(ink).resize((64, 64), Image.Resampling.NEAREST).save(path)
+        paths.append(str(path))
+    assert main(["predict", str(digits_run), *paths]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    model = load_model(digits_run / "model.safetensors")
+    for path, line in zip(paths, lines):
+        probs = F.softmax(model(to_model_input(load_image(path), (8, 8, 1))[None]))[0]
+        best = int(np.argmax(probs))
+        assert line.startswith(f"{path}: {best}  (top 3: {best} {probs[best]:.3f}, ")
+        assert len(line.split("top 3: ")[1].split(", ")) == 3
+
+
+def test_summary_prints_the_model_table_settings_and_metrics(digits_run, capsys):
+    assert main(["summary", str(digits_run)]) == 0
+    out = capsys.readouterr().out
+    # conv 5*5*1*30+30 = 780 on 8x8 'same', dense 4*4*30*100+100 = 48,100
+    assert "(None, 8, 8, 30)" in out and "48,100" in out and "Total params: 49,890" in out
+    assert "optimizer=adam" in out and "test accuracy" in out
+
+
+def test_train_twice_with_one_seed_gives_identical_weights(tmp_path):
+    for name in ("a", "b"):
+        assert _train(tmp_path / name, "--epochs", "2", "--seed", "5") == 0
+    a, _ = load_arrays(tmp_path / "a" / "model.safetensors")
+    b, _ = load_arrays(tmp_path / "b" / "model.safetensors")
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    assert _train(tmp_path / "c", "--epochs", "2", "--seed", "6") == 0
+    c, _ = load_arrays(tmp_path / "c" / "model.safetensors")
+    assert not np.array_equal(a["conv2d/kernel"], c["conv2d/kernel"])
+
+
+@pytest.mark.parametrize("flags", [(), ("--schedule", "constant", "--model", "deep", "--batch-size", "128")])
+def test_two_epochs_and_a_resume_to_four_equal_four_epochs(tmp_path, flags):
+    assert _train(tmp_path / "resumed", "--epochs", "2", *flags) == 0
+    assert main(["train", "--resume", str(tmp_path / "resumed"), "--epochs", "4", "--progress", "quiet"]) == 0
+    assert _train(tmp_path / "straight", "--epochs", "4", *flags) == 0
+    a, _ = load_arrays(tmp_path / "resumed" / "model.safetensors")
+    b, _ = load_arrays(tmp_path / "straight" / "model.safetensors")
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    ha = runs.read_history_csv(tmp_path / "resumed" / "history.csv")
+    hb = runs.read_history_csv(tmp_path / "straight" / "history.csv")
+    assert ha["epoch"] == [1.0, 2.0, 3.0, 4.0] and ha["loss"] == hb["loss"] and ha["val_loss"] == hb["val_loss"]
+
+
+@pytest.mark.slow
+def test_the_readme_command_reaches_98_percent_on_digits(tmp_path):
+    assert _train(tmp_path / "default") == 0
+    metrics = json.loads((tmp_path / "default" / "metrics.json").read_text())
+    assert metrics["epochs"] == 40 and metrics["test_accuracy"] >= 0.98
+
+
+def test_a_diverging_run_stops_naming_the_step_and_exits_3(tmp_path, capsys):
+    assert _train(tmp_path / "nan", "--optimizer", "sgd", "--lr", "1e30", "--epochs", "2") == 3
+    err = capsys.readouterr().err
+    assert "Training diverged: loss is nan at epoch 1, step" in err and "--lr" in err
+    assert not (tmp_path / "nan" / "model.safetensors").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--epochs", "0"], "--epochs: must be a positive int. Received: '0'"),
+    (["train", "--lr", "-1"], "--lr: must be a positive number. Received: '-1'"),
+    (["train", "--dataset", "cifar"], "invalid choice: 'cifar'"),
+    (["train", "--validation-split", "1.5"], "--validation-split: must be a number in [0, 1). Received: '1.5'"),
+    (["train", "--optimizer", "lbfgs"], "invalid choice: 'lbfgs'"),
+])
+def test_train_rejects_bad_flags_with_their_name(argv, message, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flags, message", [
+    (("--warmup-epochs", "1"), "--warmup-epochs: needs --schedule cosine"),
+    (("--model", "lenet5"), "lenet5 model needs images of at least 16x16"),
+    (("--augment", "9"), "--augment: must be an int from 0 to 4"),
+])
+def test_train_rejects_settings_that_do_not_fit_together(tmp_path, flags, message, capsys):
+    assert _train(tmp_path / "bad", *flags) == 2
+    assert message in capsys.readouterr().err and "Received" in message + "Received"
+
+
+def test_train_refuses_to_overwrite_a_run_and_resume_refuses_other_settings(digits_run, tmp_path, capsys):
+    assert _train(digits_run) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert main(["train", "--resume", str(digits_run), "--lr", "0.1"]) == 2
+    err = capsys.readouterr().err
+    assert "only --epochs may change" in err and "lr=0.1" in err
+    assert main(["train", "--resume", str(tmp_path)]) == 2
+    assert "config.json: not found" in capsys.readouterr().err
+
+
+def test_evaluate_predict_summary_explain_a_directory_that_is_not_a_run(tmp_path, capsys):
+    for command in (["evaluate", str(tmp_path)], ["summary", str(tmp_path)], ["predict", str(tmp_path), "x.png"]):
+        assert main(command) == 2
+        assert "config.json: not found" in capsys.readouterr().err
+
+
+def test_predict_names_a_file_that_is_not_an_image(digits_run, tmp_path, capsys):
+    bad = tmp_path / "notes.png"
+    bad.write_text("not a picture")
+    assert main(["predict", str(digits_run), str(bad)]) == 2
+    assert f"{bad}: not a readable image" in capsys.readouterr().err
+
+
+def test_mnist_without_files_or_network_says_where_to_put_them(tmp_path, monkeypatch, capsys):
+    import urllib.error
+    import urllib.request
+
+    import platformdirs
+
+    monkeypatch.setenv("NUMCNN_DATA_DIR", str(tmp_path / "empty"))
+    monkeypatch.setattr(platformdirs, "user_cache_dir", lambda *a, **k: str(tmp_path / "cache"))
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    assert _train(tmp_path / "mnist", "--dataset", "mnist", "--epochs", "1") == 2
+    err = capsys.readouterr().err
+    assert "could not be downloaded" in err and "--data-dir" in err and "NUMCNN_DATA_DIR" in err
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate", "predict", "summary", "demo"])
+def test_every_subcommand_and_flag_has_help(command):
+    result = subprocess.run([sys.executable, "-m", "numcnn", command, "--help"], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.startswith("usage: numcnn " + command)
+    subparsers = next(a for a in build_parser()._actions if a.dest == "command")
+    assert subparsers.choices.keys() == {"train", "evaluate", "predict", "summary", "demo"}
+    for action in subparsers.choices[command]._actions:
+        assert action.help and len(action.help) > 10, action.dest
+        for flag in action.option_strings:
+            assert flag in result.stdout

@@ -17,7 +17,7 @@ def test_readme_starts_with_the_two_commands():
     bash = re.findall(r"```bash\n(.*?)```", text, flags=re.S)[0]
     commands = [line for line in bash.splitlines() if line and not line.startswith("#")]
     assert len(commands) == 2
-    assert commands[0].endswith("numcnn demo") and "pip install ." in commands[0]
+    assert commands[0].endswith("numcnn train") and "pip install ." in commands[0]
     assert '".[test]"' in commands[1] and "pytest" in commands[1]
 
 
@@ -39,3 +39,15 @@ def test_readme_examples_run_and_train(capsys):
     shared = residual.params["conv2d_1/kernel"]
     assert residual.grads["conv2d_1/kernel"].shape == shared.shape
     assert np.abs(residual.grads["conv2d_1/kernel"]).sum() > 0
+
+
+def test_readme_training_example_fits_digits_and_saves(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    block = next(b for b in _python_blocks() if "model.fit(" in b)
+    namespace = {}
+    exec(compile(block, "README-training", "exec"), namespace)  # noqa: S102 - our own README
+    history, accuracy = namespace["history"], namespace["accuracy"]
+    assert 1 <= len(history.history["loss"]) <= 5
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    assert accuracy > 0.9
+    assert (tmp_path / "digits.safetensors").stat().st_size > 49890 * 4  # every float32 weight

@@ -85,7 +85,8 @@ def train_step(model, x, y) -> dict:
     If the model's output or the loss is not finite, no update is made and the logs carry
     ``loss = nan`` (or ``inf``).
     """
-    y_pred = model(x, training=True)
+    with np.errstate(over="ignore", invalid="ignore"):  # a diverging model is reported below, by step
+        y_pred = model(x, training=True)
     if not np.all(np.isfinite(y_pred)):
         return {"loss": math.nan}
     loss_value, cache = model.loss.forward(y, y_pred)
