@@ -135,11 +135,15 @@ def check_rank(x: np.ndarray, rank: int, name: str, layout: str) -> None:
         )
 
 
+class NonFiniteError(ValueError):
+    """An array holds NaN or infinity (the training loop turns this into a clean stop)."""
+
+
 def check_finite(x: np.ndarray, name: str) -> None:
-    """Raise when ``x`` holds NaN or infinity: they would spread silently."""
+    """Raise :class:`NonFiniteError` when ``x`` holds NaN or infinity: they would spread silently."""
     if x.dtype.kind == "f" and not np.isfinite(x).all():
         bad = int(np.count_nonzero(~np.isfinite(x)))
-        raise ValueError(
+        raise NonFiniteError(
             f"The `{name}` argument must contain only finite numbers (no NaN or inf). "
             f"Received: {name} with {bad} non-finite value(s) out of {x.size}"
         )

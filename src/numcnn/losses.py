@@ -64,7 +64,7 @@ class _CrossEntropy(Loss):
             raise ValueError(
                 f"{type(self).__name__} takes integer labels of shape (N,); for one-hot rows use "
                 f"CategoricalCrossentropy. Received: y_true with shape {y_true.shape}")
-        if not self.sparse and y_true.ndim != 2:
+        if not self.sparse and y_true.shape != np.shape(y_pred):
             raise ValueError(
                 f"{type(self).__name__} takes one-hot rows of shape (N, classes); for integer labels use "
                 f"SparseCategoricalCrossentropy. Received: y_true with shape {y_true.shape}")

@@ -7,6 +7,11 @@ Every optimizer updates named arrays in place::
     optimizer.apply(model.grads, model.params)    # Keras: apply(grads, variables)
     optimizer.update(model.params, model.grads)   # the same, DLFS argument order
 
+Slots are kept per name, so names must be unique across everything one optimizer
+updates. To update layers one by one, as seed 004 does, give each layer its own
+optimizer (``optimizers[layer.name].apply(layer.grads, layer.params)``) or one
+optimizer the model's names.
+
 The update rules are PyTorch's ``torch.optim`` (the tests compare them step by
 step); argument names are Keras'. Per-array slots (velocities, moments) are
 kept under the array's name, so :meth:`Optimizer.get_state` can be saved to a

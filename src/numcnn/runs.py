@@ -244,7 +244,7 @@ def train_run(settings, out_dir, data_dir=None, verbose="auto", resume=False, lo
                        f"--out. Received: --out {out_dir}")
     dataset = load_dataset(settings["dataset"], data_dir)
     model = zoo.get(settings["model"], dataset.input_shape, dataset.classes, seed=settings["seed"])
-    n_train = len(dataset.x_train) - int(round(len(dataset.x_train) * settings["validation_split"]))
+    n_train = int(math.floor(len(dataset.x_train) * (1.0 - settings["validation_split"])))  # as fit splits
     optimizer = make_optimizer(settings, math.ceil(n_train / settings["batch_size"]))
     loss = losses.SparseCategoricalCrossentropy(from_logits=True)
     model.compile(optimizer, loss, ["accuracy"])

@@ -54,7 +54,8 @@ _SOURCES = {
         "class_names": tuple(str(i) for i in range(10)),
     },
     "fashion-mnist": {
-        "mirrors": ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
+        "mirrors": ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+                    "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/"),
         "checksums": {
             "train-images-idx3-ubyte": ("md5-gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
             "train-labels-idx1-ubyte": ("md5-gz", "25c81989df183df01b3e8a0aad5dffbe"),

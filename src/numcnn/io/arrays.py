@@ -37,7 +37,7 @@ def _header(raw: bytes, path) -> dict:
             f"{path}: truncated safetensors file: the header says {size} bytes of JSON. Received: {len(raw)} bytes in all")
     try:
         header = json.loads(raw[8:8 + size])
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         raise FileFormatError(f"{path}: corrupted safetensors header ({e}). Received: {raw[8:40]!r}") from None
     if not isinstance(header, dict):
         raise FileFormatError(f"{path}: corrupted safetensors header. Received: {type(header).__name__}")
@@ -67,7 +67,7 @@ def load_arrays(path, expected_format: str | None = None) -> tuple[dict, dict]:
         raise FileFormatError(f"{path}: corrupted or truncated safetensors data ({e}). Received: {len(raw)} bytes") from None
     try:
         meta = json.loads((header.get("__metadata__") or {}).get("numcnn", "null"))
-    except (AttributeError, json.JSONDecodeError) as e:
+    except (AttributeError, json.JSONDecodeError, RecursionError) as e:
         raise FileFormatError(f"{path}: corrupted numcnn metadata ({e}). Received: {str(header.get('__metadata__'))[:80]}") from None
     if not isinstance(meta, dict):
         raise FileFormatError(f"{path}: not a numcnn file (no numcnn metadata). Received: a safetensors file without it")

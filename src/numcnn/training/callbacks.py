@@ -104,7 +104,7 @@ class EarlyStopping(Callback):
                 self.best_weights = {k: v.copy() for k, v in model_arrays(self.model).items()}
             return
         self.wait += 1
-        if self.wait > self.patience:
+        if self.wait >= self.patience and epoch > 0:  # Keras' rule
             self.stopped_epoch = epoch
             self.model.stop_training = True
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from .. import losses as losses_module
 from .. import optimizers as optimizers_module
-from .._validation import _short, as_array
+from .._validation import NonFiniteError, _short, as_array
 from ..data.batching import batch_indices
 from . import metrics as metrics_module
 from .callbacks import CallbackList, History, ProgbarLogger, TerminateOnNaN
@@ -79,21 +79,48 @@ class _Mean:
         return {k: v / self.count for k, v in self.sums.items()} if self.count else {}
 
 
+def _snapshot(model):
+    """Copies of everything one step changes: params, state (moving statistics), optimizer slots."""
+    optimizer = model.optimizer
+    arrays = [*model.params.values(), *model.state.values(),
+              *(a for slots in optimizer.slots.values() for a in slots.values())]
+    return [(a, a.copy()) for a in arrays], set(optimizer.slots), optimizer.iterations
+
+
+def _restore(model, snapshot):
+    saved, slot_names, iterations = snapshot
+    for array, copy in saved:
+        array[...] = copy
+    optimizer = model.optimizer
+    for name in set(optimizer.slots) - slot_names:
+        del optimizer.slots[name]
+    optimizer.iterations = iterations
+
+
 def train_step(model, x, y) -> dict:
     """One forward, backward and optimizer update on a batch; returns the batch logs.
 
-    If the model's output or the loss is not finite, no update is made and the logs carry
+    If the output, the loss or the updated weights are not finite, the step is undone
+    (weights, moving statistics and optimizer state as before it) and the logs carry
     ``loss = nan`` (or ``inf``).
     """
-    with np.errstate(over="ignore", invalid="ignore"):  # a diverging model is reported below, by step
-        y_pred = model(x, training=True)
-    if not np.all(np.isfinite(y_pred)):
-        return {"loss": math.nan}
-    loss_value, cache = model.loss.forward(y, y_pred)
-    if not np.isfinite(loss_value):
-        return {"loss": float(loss_value)}
-    model.backward(model.loss.backward(cache))
-    model.optimizer.apply(model.grads, model.params)
+    snapshot = _snapshot(model)
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):  # a diverging model is reported by step
+            y_pred = model(x, training=True)
+            if not np.all(np.isfinite(y_pred)):
+                raise NonFiniteError("model output")
+            loss_value, cache = model.loss.forward(y, y_pred)
+            if not np.isfinite(loss_value):
+                raise NonFiniteError("loss")
+            model.backward(model.loss.backward(cache))
+            model.optimizer.apply(model.grads, model.params)
+            if not all(np.isfinite(p).all() for p in model.params.values()):
+                raise NonFiniteError("updated weights")
+    except NonFiniteError as e:
+        _restore(model, snapshot)
+        what = e.args[0] if len(e.args[0]) < 20 else "a layer's input"
+        return {"loss": math.nan, "non_finite": what}
     return _batch_logs(model, y, y_pred, loss_value)
 
 
@@ -124,7 +151,7 @@ def fit(model, x, y, *, batch_size=32, epochs=1, verbose="auto", callbacks=None,
     if not (isinstance(validation_split, (int, float)) and 0 <= validation_split < 1):
         raise ValueError(f"The `validation_split` argument must be in [0, 1). Received: validation_split={_short(validation_split)}")
     if validation_split and validation_data is None:
-        cut = len(x) - int(round(len(x) * validation_split))
+        cut = int(math.floor(len(x) * (1.0 - validation_split)))  # Keras' rule
         if cut < 1 or cut == len(x):
             raise ValueError(f"validation_split={validation_split} leaves no samples for one of the splits of {len(x)}. "
                              f"Received: validation_split={validation_split}")
@@ -135,13 +162,13 @@ def fit(model, x, y, *, batch_size=32, epochs=1, verbose="auto", callbacks=None,
         validation_data = _check_xy(*validation_data, who="x_val")
     verbose = _resolve_verbose(verbose)
 
+    if not model.built:  # first, so the layers' generators do not depend on the data generator below
+        model.build((None, *x.shape[1:]))
     if seed is not None:
         model._data_rng = np.random.default_rng(seed)
     elif getattr(model, "_data_rng", None) is None:
         model._data_rng = model.rng.spawn(1)[0]
     rng = model._data_rng
-    if not model.built:
-        model.build((None, *x.shape[1:]))
 
     steps = math.ceil(len(x) / batch_size)
     history = History()
@@ -172,8 +199,9 @@ def fit(model, x, y, *, batch_size=32, epochs=1, verbose="auto", callbacks=None,
             hooks.on_train_batch_begin(step)
             logs = train_step(model, xb, yb)
             if not np.isfinite(logs["loss"]):
-                model.stop_reason = (f"loss is {logs['loss']} at epoch {epoch + 1}, step {step + 1}: training stopped; "
-                                     "the weights are those before that step")
+                model.stop_reason = (f"loss is {logs['loss']} at epoch {epoch + 1}, step {step + 1} (non-finite "
+                                     f"{logs.get('non_finite', 'loss')}): training stopped; the weights are those "
+                                     "before that step")
             else:
                 running.add(logs, len(index))
             hooks.on_train_batch_end(step, {**running.result(), **({"loss": logs["loss"]} if model.stop_reason else {})})
