@@ -130,44 +130,23 @@ def _summary(args) -> int:
     return 0
 
 
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive int. Received: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive int. Received: {text!r}")
-    return value
+def _number_type(convert, ok, allowed):
+    """An argparse type: ``convert`` the text, then require ``ok(value)``; the error says what is allowed."""
+    def parse(text):
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None
+        if value is None or not ok(value):
+            raise argparse.ArgumentTypeError(f"must be {allowed}. Received: {text!r}")
+        return value
+    return parse
 
 
-def _non_negative_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a non-negative int. Received: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative int. Received: {text!r}")
-    return value
-
-
-def _positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive number. Received: {text!r}") from None
-    if not np.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number. Received: {text!r}")
-    return value
-
-
-def _fraction(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number in [0, 1). Received: {text!r}") from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be a number in [0, 1). Received: {text!r}")
-    return value
+_positive_int = _number_type(int, lambda v: v >= 1, "a positive int")
+_non_negative_int = _number_type(int, lambda v: v >= 0, "a non-negative int")
+_positive_float = _number_type(float, lambda v: np.isfinite(v) and v > 0, "a positive number")
+_fraction = _number_type(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
 
 
 def _defaults_table() -> str:

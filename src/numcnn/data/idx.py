@@ -8,6 +8,7 @@ file can be wrong gives a ``ValueError`` that names the file.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import zlib
 
@@ -38,7 +39,7 @@ def read_idx_bytes(data: bytes, source: str = "<bytes>") -> np.ndarray:
         raise ValueError(f"{source}: truncated IDX header ({ndim} dimensions need {header} bytes). Received: {len(data)} bytes")
     shape = tuple(int(d) for d in np.frombuffer(data, ">u4", ndim, 4))
     dtype = np.dtype(_TYPES[code])
-    expected = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = header + math.prod(shape) * dtype.itemsize  # Python ints: a huge header cannot overflow
     if len(data) != expected:
         what = "truncated" if len(data) < expected else "has trailing bytes"
         raise ValueError(

@@ -21,12 +21,24 @@ def load_image(path, grayscale=True) -> np.ndarray:
     try:
         with Image.open(path) as image:
             image.load()
-            image = image.convert("L" if grayscale else "RGB")
-            return np.asarray(image, dtype=np.float32) / 255.0
+            return _to_array(image, grayscale)
     except FileNotFoundError:
         raise ValueError(f"{path}: no such image file. Received: path={path!r}") from None
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
         raise ValueError(f"{path}: not a readable image (PNG, JPEG, ...): {e}. Received: path={path!r}") from None
+
+
+def _to_array(image, grayscale):
+    from PIL import Image
+
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit grayscale: scale, do not clip at 255
+        pixels = np.asarray(image, dtype=np.float32) / 65535.0
+        return np.clip(pixels, 0, 1) if grayscale else np.repeat(np.clip(pixels, 0, 1)[..., None], 3, axis=2)
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        # transparent pixels are paper: composite on white (a canvas export draws ink on nothing)
+        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, image.convert("RGBA"))
+    return np.asarray(image.convert("L" if grayscale else "RGB"), dtype=np.float32) / 255.0
 
 
 def to_model_input(image, input_shape, invert="auto") -> np.ndarray:
@@ -48,10 +60,15 @@ def to_model_input(image, input_shape, invert="auto") -> np.ndarray:
 
     if invert not in ("auto", "yes", "no"):
         raise ValueError(f"The `invert` argument must be 'auto', 'yes' or 'no'. Received: invert={_short(invert)}")
+    if (not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3
+            or not all(isinstance(d, (int, np.integer)) and d > 0 for d in input_shape)):
+        raise ValueError(f"The `input_shape` argument must be (height, width, channels). Received: input_shape={_short(input_shape)}")
     height, width, channels = input_shape
     if channels != 1:
         raise ValueError(f"Only grayscale models (1 channel) take images here. Received: input_shape={tuple(input_shape)}")
     image = np.asarray(image, dtype=np.float32)
+    if image.ndim != 2:
+        raise ValueError(f"The `image` argument must be a 2-D grayscale image (H, W). Received: shape {image.shape}")
     if invert == "yes" or (invert == "auto" and image.mean() > 0.5):
         image = 1.0 - image
     mask = image > 0.2 * image.max() if image.max() > 0 else np.zeros(image.shape, bool)
