@@ -122,7 +122,8 @@ def test_early_stopping_restore_best_weights(restore):
     recorder = Recorder(snapshot_at={"epoch_end"})
     stopper = EarlyStopping(monitor="learning_rate", mode="max", patience=1, restore_best_weights=restore)
     history = model.fit(x, y, epochs=6, batch_size=16, verbose=0, callbacks=[recorder, stopper])
-    assert history.history["learning_rate"][:3] == pytest.approx([0.0055, 0.01, 0.005])
+    # the rate of each epoch's last step (steps 3, 7, 11): warm-up 0.001 -> 0.01 over 8 steps, then cosine
+    assert history.history["learning_rate"][:3] == pytest.approx([0.004375, 0.008875, 0.01 * (1 + np.cos(np.pi * 3 / 8)) / 2])
     assert stopper.best_epoch == 1
     assert stopper.stopped_epoch is not None and len(history.epoch) == stopper.stopped_epoch + 1 < 6
     weights = {epoch: arrays for (_, epoch), arrays, _ in recorder.snapshots}

@@ -55,8 +55,8 @@ def test_history_keys_lengths_and_learning_rate():
     assert model.history is history
     steps = math.ceil(72 / 32)  # 24 of the 96 samples are held out
     assert model.optimizer.iterations == 3 * steps
-    # the logged rate is the one the next update would use
-    assert history.history["learning_rate"] == [schedule(steps * (e + 1)) for e in range(3)]
+    # the logged rate is the one the epoch's last update used
+    assert history.history["learning_rate"] == [schedule(steps * (e + 1) - 1) for e in range(3)]
     assert all(s > 0 for s in history.history["seconds"])
     assert all(0 <= a <= 1 for a in history.history["accuracy"] + history.history["val_accuracy"])
 

@@ -131,6 +131,12 @@ def train_on_batch(model, x, y) -> dict:
     return train_step(model, x, y)
 
 
+def _last_learning_rate(optimizer) -> float:
+    """The rate of the last update made (the schedule at ``iterations - 1``)."""
+    rate = optimizer.learning_rate
+    return float(rate(max(0, optimizer.iterations - 1))) if callable(rate) else rate
+
+
 def _resolve_verbose(verbose):
     if verbose == "auto":
         interactive = sys.stderr.isatty() and not os.environ.get("CI")
@@ -213,7 +219,7 @@ def fit(model, x, y, *, batch_size=32, epochs=1, verbose="auto", callbacks=None,
         if validation_data is not None:
             values = evaluate(model, *validation_data, batch_size=batch_size, return_dict=True)
             epoch_logs.update({f"val_{k}": v for k, v in values.items()})
-        epoch_logs["learning_rate"] = model.optimizer.current_learning_rate()
+        epoch_logs["learning_rate"] = _last_learning_rate(model.optimizer)
         epoch_logs["seconds"] = time.perf_counter() - started
         hooks.on_epoch_end(epoch, epoch_logs)
     hooks.on_train_end()
