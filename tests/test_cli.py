@@ -151,6 +151,10 @@ def test_two_epochs_and_a_resume_to_four_equal_four_epochs(tmp_path, flags):
     a, _ = load_arrays(tmp_path / "resumed" / "model.safetensors")
     b, _ = load_arrays(tmp_path / "straight" / "model.safetensors")
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    header = (tmp_path / "straight" / "history.csv").read_text().splitlines()[0]
+    assert (tmp_path / "resumed" / "history.csv").read_text().splitlines()[0] == header  # same columns, same order
+    assert header == "epoch,loss,accuracy,val_loss,val_accuracy,learning_rate,seconds"
+    assert main(["train", "--resume", str(tmp_path / "resumed"), "--epochs", "3", "--progress", "quiet"]) == 2
     ha = runs.read_history_csv(tmp_path / "resumed" / "history.csv")
     hb = runs.read_history_csv(tmp_path / "straight" / "history.csv")
     assert ha["epoch"] == [1.0, 2.0, 3.0, 4.0] and ha["loss"] == hb["loss"] and ha["val_loss"] == hb["val_loss"]
@@ -174,7 +178,8 @@ def test_a_diverging_run_stops_naming_the_step_and_exits_3(tmp_path, capsys):
     (["train", "--epochs", "0"], "--epochs: must be a positive int. Received: '0'"),
     (["train", "--lr", "-1"], "--lr: must be a positive number. Received: '-1'"),
     (["train", "--dataset", "cifar"], "invalid choice: 'cifar'"),
-    (["train", "--validation-split", "1.5"], "--validation-split: must be a number in [0, 1). Received: '1.5'"),
+    (["train", "--validation-split", "0.5"], "--validation-split: must be a number in [0, 0.5). Received: '0.5'"),
+    (["train", "--weight-decay", "-1"], "--weight-decay: must be a non-negative number. Received: '-1'"),
     (["train", "--optimizer", "lbfgs"], "invalid choice: 'lbfgs'"),
 ])
 def test_train_rejects_bad_flags_with_their_name(argv, message, capsys):
@@ -246,3 +251,26 @@ def test_every_subcommand_and_flag_has_help(command):
         assert action.help and len(action.help) > 10, action.dest
         for flag in action.option_strings:
             assert flag in result.stdout
+
+
+def test_run_files_get_the_umask_mode_not_mkstemp_0600(digits_run):
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in FILES:
+        assert (digits_run / name).stat().st_mode & 0o777 == 0o666 & ~umask, name
+
+
+def test_default_run_directories_are_unique_even_within_one_second(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    settings = runs.default_settings("digits")
+    first, second = runs.default_out_dir(settings), runs.default_out_dir(settings)
+    assert first != second and os.path.isdir(first) and os.path.isdir(second)
+    assert second.startswith(first[:len("runs/digits-simple-")])
+
+
+def test_an_out_path_that_cannot_be_a_directory_is_a_clear_error(tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    assert _train(blocker / "run") == 2
+    err = capsys.readouterr().err
+    assert "cannot create the directory" in err and f"Received: --out {blocker / 'run'}" in err

@@ -228,8 +228,32 @@ def write_run_files(run_dir, history, title):
 
 
 def default_out_dir(settings) -> str:
+    """``runs/<dataset>-<model>-<timestamp>``, created here so that two runs started in the same
+    second get two directories (the second one gets ``-2``)."""
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return os.path.join("runs", f"{settings['dataset']}-{settings['model']}-{stamp}")
+    base = os.path.join("runs", f"{settings['dataset']}-{settings['model']}-{stamp}")
+    os.makedirs("runs", exist_ok=True)
+    for k in range(1, 1000):
+        path = base if k == 1 else f"{base}-{k}"
+        try:
+            os.mkdir(path)  # atomic: exactly one run claims each name
+            return path
+        except FileExistsError:
+            continue
+    raise RunError(f"Too many runs named {base}-*. Received: --out not given")
+
+
+def claim_out_dir(out_dir) -> None:
+    """Create ``out_dir`` for a new run, or accept an existing one that holds no run."""
+    if os.path.exists(os.path.join(out_dir, "config.json")):
+        raise RunError(f"--out {out_dir} already holds a run: continue it with --resume {out_dir} or choose another "
+                       f"--out. Received: --out {out_dir}")
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as e:
+        raise RunError(f"--out {out_dir}: cannot create the directory ({e.strerror}). Received: --out {out_dir}") from None
+    if not os.access(out_dir, os.W_OK):
+        raise RunError(f"--out {out_dir}: the directory is not writable. Received: --out {out_dir}")
 
 
 def train_run(settings, out_dir, data_dir=None, verbose="auto", resume=False, log=print) -> dict:
@@ -239,9 +263,8 @@ def train_run(settings, out_dir, data_dir=None, verbose="auto", resume=False, lo
         RunError: unusable settings or directory; training that diverged (NaN / Inf loss).
     """
     config_path = os.path.join(out_dir, "config.json")
-    if not resume and os.path.exists(config_path):
-        raise RunError(f"--out {out_dir} already holds a run: continue it with --resume {out_dir} or choose another "
-                       f"--out. Received: --out {out_dir}")
+    if not resume:
+        claim_out_dir(out_dir)
     dataset = load_dataset(settings["dataset"], data_dir)
     model = zoo.get(settings["model"], dataset.input_shape, dataset.classes, seed=settings["seed"])
     n_train = int(math.floor(len(dataset.x_train) * (1.0 - settings["validation_split"])))  # as fit splits
@@ -268,6 +291,13 @@ def train_run(settings, out_dir, data_dir=None, verbose="auto", resume=False, lo
         if old["model"] != config["model"]:
             raise RunError(f"--resume {out_dir}: the model built from its settings differs from the saved one "
                            "(made by another numcnn version?). Received: a different architecture")
+        done = load_checkpoint(os.path.join(out_dir, BackupAndRestore.filename))[1]["epoch"]
+        if settings["epochs"] < done:
+            raise RunError(f"--resume {out_dir}: the run has already trained {done} epochs; --epochs is the total "
+                           f"and must be at least {done}. Received: --epochs {settings['epochs']}")
+        if settings["schedule"] == "cosine" and settings["epochs"] != old["training"]["epochs"]:
+            log(f"note: the cosine schedule now spans {settings['epochs']} epochs instead of "
+                f"{old['training']['epochs']}; the learning rate follows the new curve from epoch {done + 1}")
     write_text_atomic(config_path, json.dumps(config, indent=2) + "\n")
 
     title = f"{settings['model']} on {settings['dataset']}"
@@ -281,8 +311,8 @@ def train_run(settings, out_dir, data_dir=None, verbose="auto", resume=False, lo
         done = len(history.history.get("loss", []))
         kept = (f"the checkpoint of epoch {done} in {out_dir} is intact" if done
                 else "no epoch finished, so there is no checkpoint")
-        raise TrainingDiverged(f"Training diverged: {model.stop_reason}; {kept}. Try a smaller --lr. "
-                       f"Received: --lr {settings['lr']}")
+        raise TrainingDiverged(f"Training diverged: {model.stop_reason}; {kept}. Try a smaller --lr with a new "
+                               f"--out. Received: --lr {settings['lr']}")
 
     test_loss, test_accuracy = model.evaluate(dataset.x_test, dataset.y_test, batch_size=256)
     save_model(model, os.path.join(out_dir, "model.safetensors"))

@@ -506,3 +506,36 @@ def test_load_dataset_digits_and_unknown_names():
         with pytest.raises(ValueError, match="Received") as info:
             load_dataset(bad)
         assert repr(bad) in str(info.value) and "'fashion-mnist'" in str(info.value)
+
+
+def test_a_dataset_folder_wins_over_flat_files_of_another_data_set(tiny, tmp_path):
+    # flat files with MNIST's names but other contents beside a nested mnist/ folder: the folder is used
+    other = {stem: idx_bytes(np.zeros_like(_TINY[stem])) for stem in STEMS}
+    _put(other, tmp_path, "flat")
+    _put(tiny, tmp_path, "nested")
+    files = dataset_files("mnist", tmp_path, download_missing=False)
+    assert _dirs_of(files) == {str(tmp_path / "mnist")}
+
+
+def test_a_file_with_a_wrong_checksum_is_skipped_for_a_good_one_later_in_the_order(tiny, tmp_path):
+    other = {stem: idx_bytes(np.zeros_like(_TINY[stem])) for stem in STEMS}
+    _put(other, tmp_path, "nested")  # looked at first, wrong checksum
+    _put(tiny, tmp_path, "flat")
+    files = dataset_files("mnist", tmp_path, download_missing=False)
+    assert _dirs_of(files) == {str(tmp_path)}
+    assert all(raw == tiny[stem] for stem, (_, raw) in zip(STEMS, files.values()))
+
+
+def test_an_uncompressed_fashion_file_is_not_checked_against_the_md5_of_the_gzip(tmp_path, monkeypatch):
+    gz = {stem: gzip.compress(idx_bytes(array), mtime=0) for stem, array in _TINY.items()}
+    monkeypatch.setitem(datasets_module._SOURCES["fashion-mnist"], "checksums",
+                        {stem: ("md5-gz", hashlib.md5(data).hexdigest()) for stem, data in gz.items()})
+    for stem, data in gz.items():
+        (tmp_path / f"{stem}.gz").write_bytes(data)
+        (tmp_path / stem).write_bytes(gzip.decompress(data))  # a gunzipped copy beside it is ignored
+    files = dataset_files("fashion-mnist", tmp_path, download_missing=False)
+    assert all(path.endswith(".gz") for path, _ in files.values())
+    for stem in STEMS:  # only gunzipped copies: their MD5 cannot be checked, so they are not found
+        (tmp_path / f"{stem}.gz").unlink()
+    with pytest.raises(DataError, match="not found"):
+        dataset_files("fashion-mnist", tmp_path, download_missing=False)

@@ -197,3 +197,13 @@ def test_nothing_in_numcnn_uses_pickle():
 ])
 def test_the_pickle_check_can_fail(source):
     assert len(unsafe_uses(source)) == 1
+
+
+def test_an_atomic_write_keeps_the_mode_of_the_file_it_replaces(tmp_path):
+    from numcnn.io import write_text_atomic
+
+    path = tmp_path / "shared.txt"
+    path.write_text("old")
+    os.chmod(path, 0o640)
+    write_text_atomic(path, "new")
+    assert path.read_text() == "new" and path.stat().st_mode & 0o777 == 0o640

@@ -386,3 +386,18 @@ def test_verbose_2_prints_one_line_per_epoch(capsys):
         assert re.search(r"accuracy: \d\.\d{4}", line)
     model.fit(x, y, epochs=1, batch_size=16, verbose=0)
     assert capsys.readouterr().out == ""
+
+
+def test_plotting_curves_leaves_the_matplotlib_backend_alone(tmp_path):
+    import matplotlib
+
+    from numcnn.viz import plot_history
+
+    before = matplotlib.get_backend()
+    matplotlib.use("svg")
+    try:
+        plot_history({"loss": [1.0, 0.5], "val_loss": [1.1, 0.7]}, tmp_path / "c.png")
+        assert matplotlib.get_backend() == "svg"
+    finally:
+        matplotlib.use(before)
+    assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -132,6 +132,8 @@ def _digits_table() -> np.ndarray:
 
 
 def _search_dirs(name, data_dir):
+    """Where to look, in order: each base as ``base/<name>/`` first (so a flat MNIST folder
+    beside a ``fashion-mnist/`` one is never mistaken for it), then ``base/``."""
     from platformdirs import user_cache_dir
 
     bases = [data_dir] if data_dir is not None else []
@@ -141,17 +143,13 @@ def _search_dirs(name, data_dir):
     found = []
     for base in bases:
         base = os.fspath(base)
-        found += [base, os.path.join(base, name)]
+        found += [os.path.join(base, name), base]
     return found
 
 
-def _find_file(stem, dirs):
-    for d in dirs:
-        for candidate in (f"{stem}.gz", stem):
-            path = os.path.join(d, candidate)
-            if os.path.isfile(path):
-                return path
-    return None
+def _candidates(stem, dirs, kind):
+    names = (f"{stem}.gz",) if kind == "md5-gz" else (f"{stem}.gz", stem)  # an MD5 of the .gz needs the .gz
+    return [os.path.join(d, n) for d in dirs for n in names if os.path.isfile(os.path.join(d, n))]
 
 
 def verify_file(path, kind, digest) -> bytes:
@@ -173,8 +171,8 @@ def verify_file(path, kind, digest) -> bytes:
         got, what = hashlib.sha256(raw).hexdigest(), "SHA-256 of the uncompressed data"
     if got != digest:
         raise DataError(
-            f"{path}: checksum mismatch, the file is damaged or not the expected one ({what} must be {digest}); "
-            f"delete it to download it again. Received: {got}")
+            f"{path}: checksum mismatch: the file is damaged or belongs to another data set ({what} must be "
+            f"{digest}); move or delete it to download the right one. Received: {got}")
     return raw
 
 
@@ -185,8 +183,9 @@ def download(url, path, progress=True) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".download-", dir=directory)
+    os.close(fd)
     try:
-        with urllib.request.urlopen(url, timeout=60) as response, os.fdopen(fd, "wb") as out:
+        with urllib.request.urlopen(url, timeout=60) as response, open(tmp, "wb") as out:
             total = int(response.headers.get("Content-Length") or 0) or None
             with tqdm(total=total, unit="B", unit_scale=True, desc=os.path.basename(path), disable=not progress,
                       leave=False) as bar:
@@ -233,15 +232,25 @@ def dataset_files(name, data_dir=None, download_missing=True, progress=True) -> 
     dirs = _search_dirs(name, data_dir)
     paths = {}
     for part, stem in _PARTS.items():
-        path = _find_file(stem, dirs)
-        if path is None:
-            if not download_missing:
-                raise DataError(
-                    f"{name}: {stem}(.gz) not found. Looked in: {dirs}. Pass --data-dir DIR or set NUMCNN_DATA_DIR. "
-                    "Received: no such file")
-            target = data_dir if data_dir is not None else dirs[-1]
-            path = _fetch(name, stem, os.fspath(target), progress)
-        paths[part] = (path, verify_file(path, *_SOURCES[name]["checksums"][stem]))
+        kind, digest = _SOURCES[name]["checksums"][stem]
+        errors = []
+        for path in _candidates(stem, dirs, kind):  # the first file with the right checksum wins
+            try:
+                paths[part] = (path, verify_file(path, kind, digest))
+                break
+            except DataError as e:
+                errors.append(e)
+        if part in paths:
+            continue
+        if errors:
+            raise errors[0]
+        if not download_missing:
+            raise DataError(
+                f"{name}: {stem}(.gz) not found. Looked in: {dirs}. Pass --data-dir DIR or set NUMCNN_DATA_DIR. "
+                "Received: no such file")
+        target = data_dir if data_dir is not None else os.environ.get("NUMCNN_DATA_DIR") or dirs[-2]
+        path = _fetch(name, stem, os.fspath(target), progress)
+        paths[part] = (path, verify_file(path, kind, digest))
     return paths
 
 

@@ -24,7 +24,7 @@ def save_arrays(path, arrays: dict, meta: dict) -> None:
     from safetensors.numpy import save
 
     tensors = {name: np.ascontiguousarray(a) for name, a in arrays.items()}
-    data = save(tensors, metadata={"numcnn": json.dumps(meta, sort_keys=True)})
+    data = save(tensors, metadata={"numcnn": json.dumps(meta)})  # key order kept: history columns
     write_bytes_atomic(path, data)
 
 

@@ -42,7 +42,8 @@ def compile(model, optimizer="adam", loss=None, metrics=None) -> None:
 
 def _check_compiled(model, what):
     if not getattr(model, "compiled", False):
-        raise RuntimeError(f"Call model.compile(optimizer, loss, metrics) before model.{what}().")
+        raise RuntimeError(f"Call model.compile(optimizer, loss, metrics) before model.{what}(). "
+                           "Received: a model that was not compiled")
 
 
 def _check_xy(x, y, who="x"):

@@ -13,10 +13,7 @@ def plot_history(history: dict, path, title=None) -> None:
         path: output PNG file (written atomically).
         title: figure title.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # a Figure alone needs no backend: pyplot's state is not touched
 
     figure = Figure(figsize=(9, 3.6), dpi=100)
     for axes, key, label in zip(figure.subplots(1, 2), ("loss", "accuracy"), ("loss", "accuracy")):
