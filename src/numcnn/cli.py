@@ -14,6 +14,7 @@ from . import __version__
 from . import functional as F
 from .data import DATASET_NAMES, DataError, load_dataset
 from .data.images import load_image, to_model_input
+from .filters import KERNELS, NORMALIZE
 from .io import FileFormatError
 from .models import zoo
 from .optimizers import NAMED as OPTIMIZER_NAMES
@@ -136,6 +137,82 @@ def _summary(args) -> int:
     return 0
 
 
+def _save_image(path, pixels) -> None:
+    from PIL import Image
+
+    from .io import atomic_path
+
+    data = (np.clip(pixels, 0, 1) * 255 + 0.5).astype(np.uint8)
+    extension = os.path.splitext(path)[1].lower()
+    with atomic_path(path) as tmp:
+        Image.fromarray(data).save(tmp, format=Image.registered_extensions().get(extension, "PNG"))
+
+
+def _filter(args) -> int:
+    from .filters import apply_kernel, get_kernel, load_kernel, to_display
+    from .io import atomic_path
+    from .viz import plot_sliding_window
+
+    if (args.kernel is None) == (args.kernel_file is None):
+        raise ValueError("Give exactly one of --kernel NAME and --kernel-file FILE. "
+                         f"Received: --kernel {args.kernel}, --kernel-file {args.kernel_file}")
+    kernel = get_kernel(args.kernel) if args.kernel else load_kernel(args.kernel_file)
+    image = load_image(args.image, grayscale=args.mode == "gray")
+    if args.mode == "auto" and image.ndim == 3 and np.allclose(image, image[..., :1], atol=1 / 255):
+        image = image[..., 0]  # a gray picture stored as RGB stays one channel
+    filtered = apply_kernel(image, kernel, args.stride, args.padding)
+    _save_image(args.out, to_display(filtered, kernel, args.normalize))
+    print(f"{args.image}: {image.shape} -> {filtered.shape} with a {kernel.shape[0]}x{kernel.shape[1]} kernel, "
+          f"stride {args.stride}, padding {args.padding}; values {filtered.min():.4g}..{filtered.max():.4g}; "
+          f"saved {args.out}")
+    if args.raw:
+        with atomic_path(args.raw) as tmp, open(tmp, "wb") as f:
+            np.save(f, filtered, allow_pickle=False)
+        print(f"raw float32 result saved to {args.raw}")
+    if args.show_steps:
+        small = np.arange(49, dtype=np.float32).reshape(7, 7)  # seed 000's 7x7 example
+        plot_sliding_window(small, kernel, args.show_steps, args.stride, args.padding)
+        print(f"the sliding window over seed 000's 7x7 image saved to {args.show_steps}")
+    return 0
+
+
+SHOW_WHAT = ("filters", "feature-maps", "curves", "confusion", "mistakes", "model")
+
+
+def _show(args) -> int:
+    from . import viz
+    from .runs import read_history_csv
+
+    model, config = load_run(args.run_dir)
+    names = config["dataset"]["class_names"]
+    if args.what == "filters":
+        viz.plot_filters(model, args.out)
+    elif args.what == "feature-maps":
+        if args.image is not None:
+            image = to_model_input(load_image(args.image), tuple(config["dataset"]["input_shape"]), args.invert)
+        else:
+            test = load_dataset(config["dataset"]["name"], args.data_dir).x_test
+            if args.index >= len(test):
+                raise ValueError(f"--index must be below the {len(test)} test images. Received: --index {args.index}")
+            image = test[args.index]
+        viz.plot_feature_maps(model, image, args.out)
+    elif args.what == "curves":
+        history = read_history_csv(os.path.join(args.run_dir, "history.csv"))
+        history.pop("epoch", None)
+        viz.plot_history(history, args.out, f"{config['training']['model']} on {config['training']['dataset']}")
+    elif args.what == "model":
+        viz.plot_model(model, args.out)
+    else:
+        dataset = load_dataset(config["dataset"]["name"], args.data_dir)
+        probs = F.softmax(model.predict(dataset.x_test, batch_size=256))
+        if args.what == "confusion":
+            viz.plot_confusion(confusion_matrix(dataset.y_test, probs.argmax(1), dataset.classes), names, args.out)
+        else:
+            viz.plot_mistakes(dataset.x_test, dataset.y_test, probs, names, args.out)
+    print(f"{args.what} of {args.run_dir} saved to {args.out}")
+    return 0
+
+
 def _number_type(convert, ok, allowed):
     """An argparse type: ``convert`` the text, then require ``ok(value)``; the error says what is allowed."""
     def parse(text):
@@ -244,6 +321,45 @@ def build_parser() -> argparse.ArgumentParser:
                                               "its training settings and its test metrics.")
     summary.add_argument("run_dir", metavar="DIR", help="run directory written by numcnn train")
     summary.set_defaults(run=_summary)
+
+    filt = commands.add_parser(
+        "filter", help="filter an image with a kernel (blur, sobel-x, ...) using numcnn's conv2d",
+        description="Apply a named or custom kernel to every channel of an image with conv2d (cross-correlation, "
+                    "as seed 000 slides its filter) and save the result as an image.")
+    filt.add_argument("image", metavar="IMAGE", help="PNG, JPEG, ... (grayscale or RGB)")
+    filt.add_argument("--kernel", choices=sorted(KERNELS), help="a named kernel (blur is seed 000's 3x3 mean)")
+    filt.add_argument("--kernel-file", help="a kernel of your own: a .npy file or a text file of rows of numbers")
+    filt.add_argument("--stride", type=_positive_int, default=1, help="step of the sliding window (default 1)")
+    filt.add_argument("--padding", choices=("valid", "same"), default="same",
+                      help="valid: no padding, a smaller output; same: zero padding, output size = input size / stride "
+                           "(default same)")
+    filt.add_argument("--mode", choices=("auto", "gray", "rgb"), default="auto",
+                      help="filter the gray image or each RGB channel (auto: RGB only for colour images)")
+    filt.add_argument("--normalize", choices=NORMALIZE, default="auto",
+                      help="how results become pixels: clip to [0, 1], min-max, or |value| / max; auto: abs for "
+                           "kernels summing to 0 (edges), clip otherwise")
+    filt.add_argument("--out", required=True, help="output image file (.png, .jpg, ...)")
+    filt.add_argument("--raw", metavar="FILE.npy", help="also save the unclipped float32 result as a .npy file")
+    filt.add_argument("--show-steps", metavar="STEPS.png",
+                      help="also draw the kernel sliding over seed 000's 7x7 image, step by step")
+    filt.set_defaults(run=_filter)
+
+    show = commands.add_parser(
+        "show", help="draw a trained run: filters, feature maps, curves, confusion matrix, mistakes, model",
+        description="Draw a picture of a run directory written by numcnn train and save it as a PNG file.")
+    show.add_argument("run_dir", metavar="DIR", help="run directory written by numcnn train")
+    show.add_argument("--what", choices=SHOW_WHAT, required=True,
+                      help="filters: the first conv layer's kernels; feature-maps: every conv layer's output for one "
+                           "image; curves: loss/accuracy per epoch; confusion: the test confusion matrix; mistakes: "
+                           "the surest wrong test predictions; model: the layers with shapes and parameter counts")
+    show.add_argument("--image", help="for feature-maps: an image file (default: a test image, see --index)")
+    show.add_argument("--index", type=_non_negative_int, default=0,
+                      help="for feature-maps without --image: which test image (default 0)")
+    show.add_argument("--invert", choices=("auto", "yes", "no"), default="auto",
+                      help="for --image: invert dark-on-light images (default auto)")
+    show.add_argument("--data-dir", help="directory with the MNIST / Fashion-MNIST IDX files")
+    show.add_argument("--out", required=True, help="output PNG file")
+    show.set_defaults(run=_show)
 
     demo = commands.add_parser(
         "demo", help="one forward and backward pass of seed 002's SimpleConvNet on a random batch",

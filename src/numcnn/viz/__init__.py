@@ -1,5 +1,23 @@
-"""Pictures of training (matplotlib, written as PNG files atomically)."""
+"""Pictures of training and of what a network sees (matplotlib, PNG files written atomically).
+
+Every function returns the numbers it drew.
+"""
 
 from .curves import plot_history
+from .pictures import (
+    conv_feature_maps,
+    model_table,
+    plot_confusion,
+    plot_feature_maps,
+    plot_filters,
+    plot_im2col,
+    plot_mistakes,
+    plot_model,
+    plot_sliding_window,
+    worst_mistakes,
+)
 
-__all__ = ["plot_history"]
+__all__ = [
+    "conv_feature_maps", "model_table", "plot_confusion", "plot_feature_maps", "plot_filters", "plot_history",
+    "plot_im2col", "plot_mistakes", "plot_model", "plot_sliding_window", "worst_mistakes",
+]

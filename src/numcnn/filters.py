@@ -1,0 +1,94 @@
+"""Named image kernels and filtering an image with numcnn's ``conv2d`` (seed 000's sliding window).
+
+    >>> from numcnn.filters import KERNELS, apply_kernel
+    >>> KERNELS["blur"]            # seed 000's 3x3 mean filter
+    array([[0.111..., ...]])
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from . import functional as F
+from ._validation import _short
+
+_BOX3 = np.full((3, 3), 1 / 9)
+_GAUSS = np.outer([1, 2, 1], [1, 2, 1]) / 16
+
+KERNELS = {
+    "blur": _BOX3,                                                             # seed 000: mean of the 3x3 neighbourhood
+    "box5": np.full((5, 5), 1 / 25),
+    "gaussian": _GAUSS,
+    "sharpen": np.array([[0, -1, 0], [-1, 5, -1], [0, -1, 0]], float),
+    "sobel-x": np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], float),          # responds to vertical edges
+    "sobel-y": np.array([[-1, -2, -1], [0, 0, 0], [1, 2, 1]], float),          # responds to horizontal edges
+    "laplacian": np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], float),
+    "emboss": np.array([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]], float),
+    "edge": np.array([[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]], float),
+}
+NORMALIZE = ("auto", "clip", "minmax", "abs")
+
+
+def get_kernel(name) -> np.ndarray:
+    """A copy of the named kernel (float64, (kh, kw))."""
+    if name not in KERNELS:
+        raise ValueError(f"Unknown kernel: allowed are {sorted(KERNELS)}. Received: {_short(name)}")
+    return KERNELS[name].copy()
+
+
+def load_kernel(path) -> np.ndarray:
+    """A 2-D kernel from a ``.npy`` file or a text file of rows of numbers."""
+    path = os.fspath(path)
+    try:
+        kernel = np.load(path, allow_pickle=False) if path.endswith(".npy") else np.loadtxt(path, ndmin=2)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{path}: cannot read a kernel ({e}). Received: path={path!r}") from None
+    kernel = np.asarray(kernel, dtype=np.float64)
+    if kernel.ndim != 2 or kernel.size == 0 or not np.all(np.isfinite(kernel)):
+        raise ValueError(f"{path}: a kernel must be a non-empty 2-D array of finite numbers. Received: shape {kernel.shape}")
+    return kernel
+
+
+def apply_kernel(image, kernel, strides=1, padding="same") -> np.ndarray:
+    """Filter every channel of ``image`` with the same 2-D ``kernel`` (a depthwise ``conv2d``).
+
+    As in seed 000 (and every deep-learning library) this is cross-correlation: the kernel
+    is not flipped.
+
+    Shape:
+        image: (H, W) or (H, W, C); kernel: (kh, kw); returns (H', W') or (H', W', C), float32.
+    """
+    image = np.asarray(image, dtype=np.float32)
+    kernel = np.asarray(kernel, dtype=np.float32)
+    if image.ndim not in (2, 3):
+        raise ValueError(f"The `image` argument must be (H, W) or (H, W, C). Received: shape {image.shape}")
+    if kernel.ndim != 2:
+        raise ValueError(f"The `kernel` argument must be 2-D (kh, kw). Received: shape {kernel.shape}")
+    x = image[None, ..., None] if image.ndim == 2 else image[None]
+    channels = x.shape[-1]
+    weights = np.repeat(kernel[:, :, None, None], channels, axis=3)  # (kh, kw, 1, C): one filter per channel
+    y = F.conv2d(x, weights, None, strides, padding, groups=channels)[0]
+    return y[..., 0] if image.ndim == 2 else y
+
+
+def to_display(y, kernel, normalize="auto") -> np.ndarray:
+    """Map a filtered image to [0, 1] for saving.
+
+    ``auto``: kernels that sum to about 0 (edges, Laplacian) show ``|y|`` over its maximum;
+    the others are clipped to [0, 1]. ``clip``, ``minmax`` and ``abs`` force one rule.
+    """
+    if normalize not in NORMALIZE:
+        raise ValueError(f"The `normalize` argument must be one of {NORMALIZE}. Received: {_short(normalize)}")
+    if normalize == "auto":
+        normalize = "abs" if abs(float(np.sum(kernel))) < 1e-6 else "clip"
+    y = np.asarray(y, dtype=np.float32)
+    if normalize == "clip":
+        return np.clip(y, 0, 1)
+    if normalize == "abs":
+        y = np.abs(y)
+        top = float(y.max())
+        return y / top if top > 0 else y
+    low, high = float(y.min()), float(y.max())
+    return (y - low) / (high - low) if high > low else np.zeros_like(y)
