@@ -51,3 +51,13 @@ def test_readme_training_example_fits_digits_and_saves(tmp_path, monkeypatch):
     assert history.history["loss"][-1] < history.history["loss"][0]
     assert accuracy > 0.9
     assert (tmp_path / "digits.safetensors").stat().st_size > 49890 * 4  # every float32 weight
+
+
+def test_readme_pictures_exist_and_are_pngs():
+    from PIL import Image
+
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", README.read_text(encoding="utf-8"))
+    assert len(links) >= 3
+    for link in links:
+        with Image.open(README.parent / link) as picture:
+            assert picture.format == "PNG" and min(picture.size) >= 100
