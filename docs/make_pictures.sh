@@ -17,3 +17,4 @@ Image.fromarray((np.arange(49).reshape(7, 7) * 5).astype(np.uint8)).save(sys.arg
 PY
 "$NUMCNN" filter "$out/seed000-7x7.png" --kernel blur --padding valid --out "$run.blur.png" --show-steps "$out/sliding-window.png"
 rm "$out/seed000-7x7.png"
+python3 -c "import numpy as np; from numcnn.viz import plot_im2col; plot_im2col(np.arange(49).reshape(7, 7), 5, 5, '$out/im2col.png')"
