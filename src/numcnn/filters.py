@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 
@@ -33,7 +34,7 @@ NORMALIZE = ("auto", "clip", "minmax", "abs")
 
 def get_kernel(name) -> np.ndarray:
     """A copy of the named kernel (float64, (kh, kw))."""
-    if name not in KERNELS:
+    if not isinstance(name, str) or name not in KERNELS:
         raise ValueError(f"Unknown kernel: allowed are {sorted(KERNELS)}. Received: {_short(name)}")
     return KERNELS[name].copy()
 
@@ -42,10 +43,14 @@ def load_kernel(path) -> np.ndarray:
     """A 2-D kernel from a ``.npy`` file or a text file of rows of numbers."""
     path = os.fspath(path)
     try:
-        kernel = np.load(path, allow_pickle=False) if path.endswith(".npy") else np.loadtxt(path, ndmin=2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # numpy's "input contained no data": reported below
+            kernel = np.load(path, allow_pickle=False) if path.endswith(".npy") else np.loadtxt(path, ndmin=2)
+        if kernel.dtype.kind not in "iuf":
+            raise ValueError(f"the numbers must be real (int or float), not {kernel.dtype}")
+        kernel = np.asarray(kernel, dtype=np.float64)
     except (OSError, ValueError) as e:
         raise ValueError(f"{path}: cannot read a kernel ({e}). Received: path={path!r}") from None
-    kernel = np.asarray(kernel, dtype=np.float64)
     if kernel.ndim != 2 or kernel.size == 0 or not np.all(np.isfinite(kernel)):
         raise ValueError(f"{path}: a kernel must be a non-empty 2-D array of finite numbers. Received: shape {kernel.shape}")
     return kernel

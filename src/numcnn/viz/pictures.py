@@ -72,17 +72,28 @@ def plot_filters(model, path, title=None) -> np.ndarray:
 
 
 def conv_feature_maps(model, image) -> dict:
-    """The output of every Conv2D layer (after its fused activation) for one image.
+    """The output of every Conv2D call (after its fused activation) for one image, in the order
+    the model's ``call`` made them (read from the model's tape, so subclassed models with
+    branches and nested models are right too; a layer called twice appears as ``name@2``).
 
     Shape:
         image: (H, W, C); returns {layer name: (H', W', filters)}.
     """
     x = np.asarray(image, dtype=np.float32)[None]
+    _, tape = model._forward(model._prepare_inputs(x), False)
     maps = {}
-    for name, layer in model._flat_layers():
-        x = layer(x, training=False)
-        if isinstance(layer, Conv2D):
-            maps[name] = x[0]
+
+    def walk(tape, prefix):
+        for node in tape.nodes:
+            if hasattr(node.layer, "_flat_layers"):  # a nested model: its own tape is the cache
+                walk(node.cache, f"{prefix}{node.layer.name}/")
+            elif isinstance(node.layer, Conv2D):
+                name, k = f"{prefix}{node.layer.name}", 1
+                while (name if k == 1 else f"{name}@{k}") in maps:
+                    k += 1
+                maps[name if k == 1 else f"{name}@{k}"] = node.output[0]
+
+    walk(tape, "")
     if not maps:
         raise ValueError(f"Model '{model.name}' has no Conv2D layer. Received: {_short(model)}")
     return maps

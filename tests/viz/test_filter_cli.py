@@ -1,0 +1,208 @@
+"""``numcnn filter``, in-process: the saved picture, the raw result and the sliding-window steps."""
+
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from numcnn.cli import main
+from numcnn.data.images import load_image
+from numcnn.filters import apply_kernel, get_kernel, load_kernel, to_display
+
+
+@pytest.fixture
+def gray_png(tmp_path, rng):
+    """A 20x30 (H x W) grayscale PNG."""
+    path = tmp_path / "gray.png"
+    Image.fromarray(rng.integers(0, 256, (20, 30), dtype=np.uint8)).save(path)
+    return path
+
+
+@pytest.fixture
+def rgb_png(tmp_path, rng):
+    """A 12x16 colour PNG whose channels differ."""
+    path = tmp_path / "rgb.png"
+    Image.fromarray(rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def _pixels(path):
+    with Image.open(path) as png:
+        assert png.format == "PNG"
+        return np.asarray(png)
+
+
+def assert_pixels(pixels, filtered, kernel, normalize="auto"):
+    """``pixels == round(to_display(filtered) * 255)``: within half a level everywhere (a float32 tie such as
+    135.5 may go either way), equal to the float64 rounding almost everywhere, and never truncated."""
+    exact = to_display(filtered, kernel, normalize).astype(np.float64) * 255
+    assert pixels.shape == exact.shape and pixels.dtype == np.uint8
+    assert np.all(np.abs(pixels - exact) <= 0.5 + 1e-3)
+    assert np.mean(pixels == np.floor(exact + 0.5)) > 0.95
+
+
+@pytest.mark.parametrize("padding,stride,shape", [
+    ("same", 1, (20, 30)), ("same", 2, (10, 15)), ("valid", 1, (18, 28)), ("valid", 2, (9, 14)),
+])
+def test_filter_writes_the_picture_the_raw_result_and_the_steps(gray_png, tmp_path, capsys, padding, stride, shape):
+    out, raw, steps = tmp_path / "out" / "blurred.png", tmp_path / "raw.npy", tmp_path / "steps.png"
+    code = main(["filter", str(gray_png), "--kernel", "blur", "--out", str(out), "--raw", str(raw),
+                 "--show-steps", str(steps), "--padding", padding, "--stride", str(stride)])
+    assert code == 0
+    blur = get_kernel("blur")
+    expected = apply_kernel(load_image(gray_png), blur, stride, padding)
+    filtered = np.load(raw, allow_pickle=False)
+    assert filtered.shape == shape and filtered.dtype == np.float32
+    assert np.array_equal(filtered, expected)
+    pixels = _pixels(out)
+    assert pixels.shape == shape  # mode L: one channel
+    assert_pixels(pixels, filtered, blur)
+    with Image.open(steps) as png:  # seed 000's 7x7: 4 steps and the output, 3.2 * 5 x 3.4 inches
+        assert png.format == "PNG" and png.size == (1600, 340)
+    printed = capsys.readouterr().out
+    assert f"(20, 30) -> {shape} with a 3x3 kernel, stride {stride}, padding {padding}" in printed
+    assert sorted(os.listdir(tmp_path)) == ["gray.png", "out", "raw.npy", "steps.png"]  # no temp files
+    assert os.listdir(tmp_path / "out") == ["blurred.png"]
+
+
+def test_an_edge_kernel_is_shown_as_abs_over_max(gray_png, tmp_path):
+    out, raw = tmp_path / "edges.png", tmp_path / "edges.npy"
+    assert main(["filter", str(gray_png), "--kernel", "sobel-x", "--out", str(out), "--raw", str(raw)]) == 0
+    filtered = np.load(raw)
+    assert filtered.min() < 0  # there is something for abs to fold
+    assert_pixels(_pixels(out), filtered, get_kernel("sobel-x"), "abs")
+    assert _pixels(out).max() == 255
+
+
+@pytest.mark.parametrize("normalize", ["clip", "minmax", "abs"])
+def test_normalize_flag(gray_png, tmp_path, normalize):
+    out, raw = tmp_path / "o.png", tmp_path / "o.npy"
+    assert main(["filter", str(gray_png), "--kernel", "sharpen", "--normalize", normalize,
+                 "--out", str(out), "--raw", str(raw)]) == 0
+    assert_pixels(_pixels(out), np.load(raw), get_kernel("sharpen"), normalize)
+
+
+def test_a_colour_image_is_filtered_per_channel(rgb_png, tmp_path):
+    out, raw = tmp_path / "o.png", tmp_path / "o.npy"
+    assert main(["filter", str(rgb_png), "--kernel", "gaussian", "--out", str(out), "--raw", str(raw)]) == 0
+    image = load_image(rgb_png, grayscale=False)
+    filtered = np.load(raw)
+    assert filtered.shape == (12, 16, 3)
+    assert np.array_equal(filtered, apply_kernel(image, get_kernel("gaussian")))
+    for c in range(3):
+        alone = apply_kernel(image[..., c], get_kernel("gaussian"))
+        np.testing.assert_allclose(filtered[..., c], alone, rtol=1e-6, atol=1e-6)
+    with Image.open(out) as png:
+        assert png.mode == "RGB"
+    assert_pixels(_pixels(out), filtered, get_kernel("gaussian"))
+
+
+def test_mode_gray_on_a_colour_image_gives_one_channel(rgb_png, tmp_path):
+    out, raw = tmp_path / "o.png", tmp_path / "o.npy"
+    assert main(["filter", str(rgb_png), "--kernel", "blur", "--mode", "gray", "--padding", "valid",
+                 "--out", str(out), "--raw", str(raw)]) == 0
+    filtered = np.load(raw)
+    assert filtered.shape == (10, 14)
+    assert np.array_equal(filtered, apply_kernel(load_image(rgb_png, grayscale=True), get_kernel("blur"), 1, "valid"))
+    assert _pixels(out).shape == (10, 14)
+
+
+def test_mode_rgb_on_a_gray_image_gives_three_equal_channels(gray_png, tmp_path):
+    raw = tmp_path / "o.npy"
+    assert main(["filter", str(gray_png), "--kernel", "blur", "--mode", "rgb", "--out", str(tmp_path / "o.png"),
+                 "--raw", str(raw)]) == 0
+    filtered = np.load(raw)
+    assert filtered.shape == (20, 30, 3)
+    gray = apply_kernel(load_image(gray_png), get_kernel("blur"))
+    for c in range(3):
+        assert np.array_equal(filtered[..., c], gray)
+
+
+def test_auto_mode_keeps_a_gray_picture_stored_as_rgb_one_channel(tmp_path, rng):
+    path = tmp_path / "grey_rgb.png"
+    Image.fromarray(np.repeat(rng.integers(0, 256, (9, 9, 1), dtype=np.uint8), 3, axis=2)).save(path)
+    raw = tmp_path / "o.npy"
+    assert main(["filter", str(path), "--kernel", "edge", "--out", str(tmp_path / "o.png"), "--raw", str(raw)]) == 0
+    filtered = np.load(raw)
+    assert filtered.shape == (9, 9)
+    assert np.array_equal(filtered, apply_kernel(load_image(path), get_kernel("edge")))
+
+
+@pytest.mark.parametrize("suffix", [".txt", ".npy"])
+def test_a_kernel_file_of_your_own(gray_png, tmp_path, suffix):
+    shift = np.array([[0, 0, 0], [0, 0, 1], [0, 0, 0]], float)  # out[i, j] = image[i, j + 1]
+    kernel_file = tmp_path / f"shift{suffix}"
+    if suffix == ".npy":
+        np.save(kernel_file, shift)
+    else:
+        kernel_file.write_text("0 0 0\n0 0 1\n0 0 0\n")
+    raw = tmp_path / "o.npy"
+    assert main(["filter", str(gray_png), "--kernel-file", str(kernel_file), "--out", str(tmp_path / "o.png"),
+                 "--raw", str(raw)]) == 0
+    filtered, image = np.load(raw), load_image(gray_png)
+    assert np.array_equal(filtered, apply_kernel(image, load_kernel(kernel_file)))
+    np.testing.assert_array_equal(filtered[:, :-1], image[:, 1:])
+    np.testing.assert_array_equal(filtered[:, -1], 0)
+
+
+def test_a_jpeg_out_file_is_a_jpeg(gray_png, tmp_path):
+    out = tmp_path / "o.JPG"
+    assert main(["filter", str(gray_png), "--kernel", "blur", "--out", str(out)]) == 0
+    with Image.open(out) as image:
+        assert image.format == "JPEG" and image.size == (30, 20)
+
+
+@pytest.mark.parametrize("flags", [[], ["--kernel", "blur", "--kernel-file", "k.txt"]])
+def test_exactly_one_of_kernel_and_kernel_file(gray_png, tmp_path, capsys, flags):
+    out = tmp_path / "o.png"
+    assert main(["filter", str(gray_png), *flags, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "numcnn filter: error: Give exactly one of --kernel NAME and --kernel-file FILE. Received: --kernel" in err
+    assert not out.exists()
+
+
+def test_an_input_that_is_not_an_image_names_the_file(tmp_path, capsys):
+    fake = tmp_path / "notes.png"
+    fake.write_text("this is not a picture")
+    out = tmp_path / "o.png"
+    assert main(["filter", str(fake), "--kernel", "blur", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {fake}: not a readable image" in err and "Received" in err
+    assert main(["filter", str(tmp_path / "missing.png"), "--kernel", "blur", "--out", str(out)]) == 2
+    assert f"{tmp_path / 'missing.png'}: no such image file" in capsys.readouterr().err
+    assert sorted(os.listdir(tmp_path)) == ["notes.png"]
+
+
+def test_a_bad_kernel_file_names_the_file(gray_png, tmp_path, capsys):
+    bad = tmp_path / "k.txt"
+    bad.write_text("1 2\n3\n")
+    assert main(["filter", str(gray_png), "--kernel-file", str(bad), "--out", str(tmp_path / "o.png")]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {bad}: cannot read a kernel" in err and "Received" in err
+
+
+def test_a_kernel_larger_than_the_image_with_valid_padding_is_exit_2(gray_png, tmp_path, capsys):
+    big = tmp_path / "big.npy"
+    np.save(big, np.ones((21, 3)))
+    assert main(["filter", str(gray_png), "--kernel-file", str(big), "--padding", "valid",
+                 "--out", str(tmp_path / "o.png")]) == 2
+    assert "Received" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--kernel", "sobel"], "invalid choice: 'sobel'"),
+    (["--kernel", "blur", "--stride", "0"], "--stride: must be a positive int. Received: '0'"),
+    (["--kernel", "blur", "--padding", "full"], "invalid choice: 'full'"),
+])
+def test_argparse_rejects_bad_flags(gray_png, tmp_path, capsys, flags, message):
+    with pytest.raises(SystemExit) as info:
+        main(["filter", str(gray_png), *flags, "--out", str(tmp_path / "o.png")])
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_out_is_required(gray_png, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["filter", str(gray_png), "--kernel", "blur"])
+    assert info.value.code == 2 and "--out" in capsys.readouterr().err

@@ -1,0 +1,185 @@
+"""``numcnn show``, in-process, on a one-epoch run on the embedded digits: every picture, and the
+numbers behind it (caught by wrapping the numcnn.viz function the command calls)."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import numcnn.viz
+from numcnn import functional as F
+from numcnn.cli import SHOW_WHAT, main
+from numcnn.data import load_digits
+from numcnn.data.images import load_image, to_model_input
+from numcnn.io import load_model
+from numcnn.training.metrics import confusion_matrix
+from numcnn.viz import conv_feature_maps, worst_mistakes
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "digits"
+    assert main(["train", "--out", str(out), "--epochs", "1", "--progress", "quiet"]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained(digits_run):
+    return load_model(digits_run / "model.safetensors")
+
+
+@pytest.fixture
+def spy(monkeypatch):
+    """``spy("plot_filters")`` wraps that numcnn.viz function; the returned list gets (args, result) per call."""
+    def install(name):
+        calls = []
+        original = getattr(numcnn.viz, name)
+
+        def wrapper(*args, **kwargs):
+            result = original(*args, **kwargs)
+            calls.append((args, result))
+            return result
+
+        monkeypatch.setattr(numcnn.viz, name, wrapper)
+        return calls
+    return install
+
+
+def _show(run, what, out, *flags):
+    return main(["show", str(run), "--what", what, "--out", str(out), *flags])
+
+
+def assert_png(path, size):
+    with Image.open(path) as png:
+        assert png.format == "PNG" and png.size == size
+        png.load()
+    assert os.listdir(os.path.dirname(path)) == [os.path.basename(path)]  # no temp files
+
+
+# (width, height) in pixels: figsize * dpi 100 for the simple CNN on 8x8 digits
+SIZES = {
+    "filters": (720, 620),        # 30 filters: 5 rows of 6 tiles
+    "feature-maps": (1870, 180),  # one conv layer: the input and 16 of its 30 maps
+    "curves": (900, 360),
+    "confusion": (800, 680),      # 10 classes
+    "mistakes": (640, 700),       # 16 mistakes (one epoch makes plenty): 4 x 4
+    "model": (750, 310),          # 5 layers
+}
+
+
+def test_every_what_is_listed_here():
+    assert sorted(SHOW_WHAT) == sorted(SIZES)
+
+
+@pytest.mark.parametrize("what", SHOW_WHAT)
+def test_show_writes_a_png_of_every_kind(digits_run, tmp_path, capsys, what):
+    out = tmp_path / f"{what}.png"
+    assert _show(digits_run, what, out) == 0
+    assert_png(out, SIZES[what])
+    assert capsys.readouterr().out == f"{what} of {digits_run} saved to {out}\n"
+
+
+def test_show_filters_draws_the_runs_first_conv_kernel(digits_run, trained, tmp_path, spy):
+    calls = spy("plot_filters")
+    assert _show(digits_run, "filters", tmp_path / "f.png") == 0
+    (_, kernel), = calls
+    assert np.array_equal(kernel, trained.params["conv2d/kernel"])
+
+
+def test_show_feature_maps_of_a_test_image_by_index(digits_run, trained, tmp_path, spy):
+    calls = spy("plot_feature_maps")
+    assert _show(digits_run, "feature-maps", tmp_path / "m.png", "--index", "5") == 0
+    (args, maps), = calls
+    image = load_digits().x_test[5]
+    np.testing.assert_array_equal(args[1], image)
+    expected = conv_feature_maps(trained, image)
+    assert list(maps) == ["conv2d"]
+    np.testing.assert_allclose(maps["conv2d"], expected["conv2d"], rtol=1e-6, atol=1e-7)
+    assert_png(tmp_path / "m.png", SIZES["feature-maps"])
+
+
+def test_show_feature_maps_of_an_image_file(digits_run, trained, tmp_path, spy):
+    digit = load_digits().x_test[3, ..., 0]
+    path = tmp_path / "digit.png"
+    Image.fromarray((255 - digit * 255).astype(np.uint8)).resize((32, 32), Image.Resampling.NEAREST).save(path)
+    calls = spy("plot_feature_maps")
+    assert _show(digits_run, "feature-maps", tmp_path / "out" / "m.png", "--image", str(path)) == 0
+    (args, maps), = calls
+    image = to_model_input(load_image(path), (8, 8, 1))  # dark on light: inverted (--invert auto)
+    np.testing.assert_array_equal(args[1], image)
+    np.testing.assert_allclose(maps["conv2d"], conv_feature_maps(trained, image)["conv2d"], rtol=1e-6, atol=1e-7)
+    assert_png(tmp_path / "out" / "m.png", SIZES["feature-maps"])
+
+
+def test_show_confusion_and_mistakes_use_the_test_set(digits_run, trained, tmp_path, spy):
+    data = load_digits()
+    probs = F.softmax(trained.predict(data.x_test, batch_size=256))
+    confusion, mistakes = spy("plot_confusion"), spy("plot_mistakes")
+    assert _show(digits_run, "confusion", tmp_path / "c.png") == 0
+    assert _show(digits_run, "mistakes", tmp_path / "m.png") == 0
+    (_, matrix), = confusion
+    np.testing.assert_array_equal(matrix, confusion_matrix(data.y_test, probs.argmax(1), data.classes))
+    assert matrix.sum() == len(data.y_test) == 359
+    accuracy = json.loads((digits_run / "metrics.json").read_text())["test_accuracy"]
+    assert np.trace(matrix) / matrix.sum() == pytest.approx(accuracy)
+    (_, index), = mistakes
+    np.testing.assert_array_equal(index, worst_mistakes(data.y_test, probs))
+    assert len(index) == 16 and np.all(probs[index].argmax(1) != data.y_test[index])
+
+
+def test_show_curves_draws_the_runs_history(digits_run, tmp_path, spy):
+    calls = spy("plot_history")
+    assert _show(digits_run, "curves", tmp_path / "c.png") == 0
+    (args, _), = calls
+    history = args[0]
+    assert "epoch" not in history and len(history["loss"]) == 1
+    metrics = json.loads((digits_run / "metrics.json").read_text())
+    assert history["loss"][0] == pytest.approx(metrics["final_loss"])
+    assert history["val_accuracy"][0] == pytest.approx(metrics["final_val_accuracy"])
+    assert args[2] == "simple on digits"
+
+
+def test_show_model_rows(digits_run, trained, tmp_path, spy):
+    calls = spy("plot_model")
+    assert _show(digits_run, "model", tmp_path / "m.png") == 0
+    (_, rows), = calls
+    assert [r[0] for r in rows] == ["conv2d", "max_pooling2d", "flatten", "dense", "dense_1"]
+    assert sum(r[3] for r in rows) == trained.count_params() == 49_890
+
+
+def test_an_index_past_the_test_set_is_exit_2(digits_run, tmp_path, capsys):
+    out = tmp_path / "m.png"
+    assert _show(digits_run, "feature-maps", out, "--index", "359") == 2
+    err = capsys.readouterr().err
+    assert "numcnn show: error: --index must be below the 359 test images. Received: --index 359" in err
+    assert not out.exists()
+
+
+def test_a_directory_that_is_not_a_run_is_exit_2(tmp_path, capsys):
+    out = tmp_path / "f.png"
+    assert _show(tmp_path, "filters", out) == 2
+    err = capsys.readouterr().err
+    assert f"numcnn show: error: {tmp_path / 'config.json'}: not found" in err and "Received" in err
+    assert not out.exists()
+
+
+def test_an_image_that_is_not_an_image_is_exit_2(digits_run, tmp_path, capsys):
+    fake = tmp_path / "fake.png"
+    fake.write_bytes(b"nope")
+    assert _show(digits_run, "feature-maps", tmp_path / "m.png", "--image", str(fake)) == 2
+    assert f"{fake}: not a readable image" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--out", "x.png"], "the following arguments are required: --what"),
+    (["--what", "weights", "--out", "x.png"], "invalid choice: 'weights'"),
+    (["--what", "filters"], "the following arguments are required: --out"),
+    (["--what", "feature-maps", "--index", "-1", "--out", "x.png"], "--index: must be a non-negative int"),
+])
+def test_argparse_errors_are_exit_2(tmp_path, capsys, argv, message):
+    with pytest.raises(SystemExit) as info:
+        main(["show", str(tmp_path), *argv])
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
