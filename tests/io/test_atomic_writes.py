@@ -176,7 +176,8 @@ def unsafe_uses(source, filename="<source>"):
         else:
             names = []
         offences += [f"{filename}:{node.lineno} imports {n}" for n in names if n.split(".")[0] in UNSAFE_MODULES]
-        if isinstance(node, ast.keyword) and node.arg == "allow_pickle":
+        if isinstance(node, ast.keyword) and node.arg == "allow_pickle" and not (
+                isinstance(node.value, ast.Constant) and node.value.value is False):  # only an explicit False is safe
             offences.append(f"{filename}:{node.value.lineno} passes allow_pickle")
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "load" \
                 and isinstance(node.func.value, ast.Name) and node.func.value.id == "torch":
@@ -193,7 +194,8 @@ def test_nothing_in_numcnn_uses_pickle():
 
 @pytest.mark.parametrize("source", [
     "import pickle", "import os, cPickle as cp", "from pickle import loads", "from joblib import load",
-    "import numpy as np\nnp.load('x', allow_pickle=True)", "import torch\ntorch.load('m.pt')", "eval('1')",
+    "import numpy as np\nnp.load('x', allow_pickle=True)", "import numpy as np\nnp.load('x', allow_pickle=flag)",
+    "import torch\ntorch.load('m.pt')", "eval('1')",
 ])
 def test_the_pickle_check_can_fail(source):
     assert len(unsafe_uses(source)) == 1
@@ -207,3 +209,7 @@ def test_an_atomic_write_keeps_the_mode_of_the_file_it_replaces(tmp_path):
     os.chmod(path, 0o640)
     write_text_atomic(path, "new")
     assert path.read_text() == "new" and path.stat().st_mode & 0o777 == 0o640
+
+
+def test_the_pickle_check_accepts_an_explicit_refusal():
+    assert unsafe_uses("import numpy as np\nnp.load('x', allow_pickle=False)") == []
