@@ -6,7 +6,14 @@ from hypothesis import given
 from numpy.testing import assert_allclose, assert_array_equal
 
 from helpers import assert_close, check_directional_grad, import_keras, import_torch, numerical_grad
-from numcnn.functional import conv2d, conv2d_backward, conv2d_backward_reference, conv2d_forward, conv2d_reference
+from numcnn.functional import (
+    conv2d,
+    conv2d_backward,
+    conv2d_backward_reference,
+    conv2d_forward,
+    conv2d_reference,
+    resolve_padding,
+)
 
 from .strategies import ConvCase, conv_cases, to_format, to_nhwc
 
@@ -360,3 +367,27 @@ def test_same_padding_matches_keras_random(case):
 @given(conv_cases(padding_kinds=("same",), max_groups=1, max_stride=1, max_dilation=3))
 def test_same_padding_with_dilation_matches_keras(case):
     check_against_keras(case)
+
+
+@pytest.mark.parametrize("strides, dilation_rate, padding", [
+    ((1, 1), (1, 1), "same"), ((2, 1), (1, 1), "valid"), ((1, 2), (2, 1), "same"), ((2, 2), (1, 2), ((1, 0), (2, 1))),
+])
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_depthwise_path_matches_reference_loops_forward_and_backward(strides, dilation_rate, padding, data_format):
+    # groups == channels == filters runs as kh*kw shifted multiply-adds instead of tiny GEMMs
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 7, 6, 4))
+    kernel, bias = rng.standard_normal((3, 2, 1, 4)), rng.standard_normal(4)
+    pads = resolve_padding(padding, (7, 6), (3, 2), strides, dilation_rate)
+    xf = x if data_format == "channels_last" else x.transpose(0, 3, 1, 2)
+    y, cache = conv2d_forward(xf, kernel, bias, strides, padding, dilation_rate, groups=4, data_format=data_format)
+    assert cache.padded is not None  # the depthwise path ran
+    expected = conv2d_reference(x, kernel, bias, strides, pads, dilation_rate, groups=4)
+    assert_close(y if data_format == "channels_last" else y.transpose(0, 2, 3, 1), expected, rtol=1e-12)
+    dy = rng.standard_normal(expected.shape)
+    dx, dkernel, dbias = conv2d_backward(dy if data_format == "channels_last" else dy.transpose(0, 3, 1, 2), cache)
+    rx, rkernel, rbias = conv2d_backward_reference(dy, x, kernel, strides, pads, dilation_rate, groups=4)
+    assert_close(dx if data_format == "channels_last" else dx.transpose(0, 2, 3, 1), rx, rtol=1e-12)
+    assert_close(dkernel, rkernel, rtol=1e-12)
+    assert_close(dbias, rbias, rtol=1e-12)
+    assert dx.dtype == dkernel.dtype == np.float64

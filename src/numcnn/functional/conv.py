@@ -52,6 +52,7 @@ class Conv2DCache:
     groups: int
     data_format: str
     has_bias: bool
+    padded: np.ndarray | None = None  # depthwise path only: the padded NHWC input (no patch matrix)
 
 
 def _check_conv_args(x, kernel, bias, strides, padding, dilation_rate, groups, data_format):
@@ -114,6 +115,18 @@ def conv2d_forward(x, kernel, bias=None, strides=1, padding="valid", dilation_ra
     xp = pad_nhwc(xl, pads)
     win = windows_nhwc(xp, (kh, kw), strides, dilation_rate, (oh, ow))  # (N, OH, OW, kh, kw, C)
     m, fg = n * oh * ow, filters // groups
+    if groups > 1 and cg == 1 and fg == 1:
+        # depthwise: a GEMM per channel would be 1 x kh*kw matrices; kh*kw shifted multiply-adds are faster
+        k = kernel.astype(dtype, copy=False).reshape(kh, kw, c)
+        y, term = np.zeros((n, oh, ow, c), dtype), np.empty((n, oh, ow, c), dtype)
+        for a in range(kh):
+            for b in range(kw):
+                y += np.multiply(win[:, :, :, a, b, :], k[a, b], out=term)
+        if bias is not None:
+            y += bias.astype(dtype, copy=False)
+        cache = Conv2DCache(None, k, kernel.shape, (h, w), xp.shape, y.shape, pads, strides, dilation_rate,
+                            groups, data_format, bias is not None, padded=xp)
+        return from_channels_last(y, data_format), cache
     if groups == 1:
         cols = win.reshape(1, m, kh * kw * c)
         kernel_mat = kernel.astype(dtype, copy=False).reshape(1, kh * kw * c, filters)
@@ -191,6 +204,8 @@ def conv2d_backward(dy, cache: Conv2DCache):
     if dyl.shape != cache.out_shape:
         expected = from_channels_last(np.empty(cache.out_shape, dtype=bool), cache.data_format).shape
         raise ValueError(f"The `dy` argument must have the output's shape {expected}. Received: dy with shape {dy.shape}")
+    if cache.padded is not None:
+        return _depthwise_backward(dyl.astype(cache.padded.dtype, copy=False), cache)
     dtype = cache.cols.dtype
     dyl = dyl.astype(dtype, copy=False)
     n, oh, ow, filters = cache.out_shape
@@ -211,5 +226,26 @@ def conv2d_backward(dy, cache: Conv2DCache):
     else:
         dwin = dcols.reshape(g, n, oh, ow, kh, kw, cg).transpose(1, 2, 3, 4, 5, 0, 6).reshape(n, oh, ow, kh, kw, c)
     dxp = add_windows_nhwc(dwin, cache.padded_shape, cache.strides, cache.dilation_rate)
+    dx = crop_nhwc(dxp, cache.pads, cache.input_hw)
+    return from_channels_last(np.ascontiguousarray(dx), cache.data_format), dkernel, dbias
+
+
+def _depthwise_backward(dyl, cache: Conv2DCache):
+    """Backward of the depthwise path: per tap, ``dkernel[a, b] = sum(window_ab * dy)`` and
+    ``dy * kernel[a, b]`` added onto the input positions that tap read."""
+    n, oh, ow, c = cache.out_shape
+    kh, kw, _, _ = cache.kernel_shape
+    (sh, sw), (dh, dw) = cache.strides, cache.dilation_rate
+    win = windows_nhwc(cache.padded, (kh, kw), cache.strides, cache.dilation_rate, (oh, ow))
+    k = cache.kernel_mat
+    dkernel = np.empty((kh, kw, 1, c), dtype=dyl.dtype)
+    dxp = np.zeros(cache.padded_shape, dtype=dyl.dtype)
+    term = np.empty_like(dyl)
+    for a in range(kh):
+        for b in range(kw):
+            dkernel[a, b, 0] = np.einsum("nhwc,nhwc->c", win[:, :, :, a, b, :], dyl)
+            dxp[:, a * dh: a * dh + sh * (oh - 1) + 1: sh, b * dw: b * dw + sw * (ow - 1) + 1: sw, :] += np.multiply(
+                dyl, k[a, b], out=term)
+    dbias = dyl.reshape(-1, c).sum(axis=0) if cache.has_bias else None
     dx = crop_nhwc(dxp, cache.pads, cache.input_hw)
     return from_channels_last(np.ascontiguousarray(dx), cache.data_format), dkernel, dbias
