@@ -51,7 +51,8 @@ class Pool2DCache:
     out_shape: tuple  # NHWC
     data_format: str
     dtype: np.dtype
-    argmax: np.ndarray | None  # (N, OH, OW, C): flat index in the window of the max
+    padded: np.ndarray | None  # (N, Hp, Wp, C): the padded input (max: the backward finds the maxima)
+    y: np.ndarray | None  # (N, OH, OW, C): the window maxima (max)
     count: np.ndarray | None  # (OH, OW, 1): real pixels per window (average)
 
 
@@ -80,16 +81,19 @@ def _pool_forward(mode, x, pool_size, strides, padding, data_format):
     n, h, w, c = xl.shape
     xp = pad_nhwc(xl, pads, value=-np.inf if mode == "max" else 0.0)
     win = windows_nhwc(xp, window, strides, (1, 1), (oh, ow))  # (N, OH, OW, ph, pw, C)
-    argmax = count = None
+    count = None
     if mode == "max":
-        flat = win.reshape(n, oh, ow, window[0] * window[1], c)
-        argmax = flat.argmax(axis=3)
-        y = np.take_along_axis(flat, argmax[:, :, :, None, :], axis=3)[:, :, :, 0, :]
+        # one np.maximum per tap over strided views: no copy of every window, no argmax here
+        # (the backward pass finds each window's first maximum from the kept input and output)
+        y = win[:, :, :, 0, 0, :].copy()
+        for t in range(1, window[0] * window[1]):
+            np.maximum(y, win[:, :, :, t // window[1], t % window[1], :], out=y)
     else:
         ones = pad_nhwc(np.ones((1, h, w, 1), dtype=xl.dtype), pads)
         count = windows_nhwc(ones, window, strides, (1, 1), (oh, ow)).sum(axis=(3, 4))[0]  # (OH, OW, 1)
         y = win.sum(axis=(3, 4)) / count
-    cache = Pool2DCache(mode, window, strides, pads, (h, w), xp.shape, y.shape, data_format, xl.dtype, argmax, count)
+    cache = Pool2DCache(mode, window, strides, pads, (h, w), xp.shape, y.shape, data_format, xl.dtype,
+                        xp if mode == "max" else None, y.copy() if mode == "max" else None, count)
     return from_channels_last(y, data_format), cache
 
 
@@ -102,8 +106,20 @@ def _pool_backward(dy, cache: Pool2DCache):
     n, oh, ow, c = cache.out_shape
     ph, pw = cache.window
     if cache.mode == "max":
-        taps = np.arange(ph * pw).reshape(1, 1, 1, ph, pw, 1)
-        dwin = np.where(cache.argmax[:, :, :, None, None, :] == taps, dyl[:, :, :, None, None, :], 0).astype(cache.dtype)
+        # taps in row-major order: a tap gets dy where it equals the maximum and no earlier tap did
+        # (the first maximum, as DLFS, PyTorch and TensorFlow), added onto the positions it read
+        (sh, sw), dxp = cache.strides, np.zeros(cache.padded_shape, dtype=cache.dtype)
+        win = windows_nhwc(cache.padded, cache.window, cache.strides, (1, 1), (oh, ow))
+        term, hit, taken = np.empty_like(dyl), np.empty(dyl.shape, dtype=bool), np.zeros(dyl.shape, dtype=bool)
+        for t in range(ph * pw):
+            a, b = divmod(t, pw)
+            np.equal(win[:, :, :, a, b, :], cache.y, out=hit)
+            hit &= ~taken
+            taken |= hit
+            np.multiply(dyl, hit, out=term)
+            dxp[:, a: a + sh * (oh - 1) + 1: sh, b: b + sw * (ow - 1) + 1: sw, :] += term
+        dx = crop_nhwc(dxp, cache.pads, cache.input_hw)
+        return from_channels_last(np.ascontiguousarray(dx), cache.data_format)
     else:
         dwin = np.broadcast_to((dyl / cache.count)[:, :, :, None, None, :], (n, oh, ow, ph, pw, c))
     dxp = add_windows_nhwc(dwin, cache.padded_shape, cache.strides, (1, 1))
