@@ -4,7 +4,8 @@ Run (needs the test extra for torch):
 
     python benchmarks/conv_vs_torch.py [--repeats 7] [--json results.json]
 
-Same float32 data, same thread count (torch.set_num_threads = BLAS threads, default
+Cases: the conv layers and pooling of issue 5, and one whole training step of seed 002's
+SimpleConvNet (100 images, all layers + loss + Adam update). Same float32 data, same thread count (torch.set_num_threads = BLAS threads, default
 the number of cores), warm-up first, median of the repeats. Prints one row per case
 and the geometric mean of the ratios numcnn / torch. Never run as a timed test.
 """
@@ -92,6 +93,32 @@ def _pool_case(case, rng, repeats):
     return _median_ms(ours, repeats), _median_ms(theirs, repeats)
 
 
+def _training_step_case(rng, repeats):
+    """One training step of seed 002's SimpleConvNet on 100 MNIST-sized images: all layers, loss, Adam."""
+    from numcnn.losses import SparseCategoricalCrossentropy
+    from numcnn.models.zoo import simple_convnet
+
+    x = rng.random((100, 28, 28, 1), dtype=np.float32)
+    labels = rng.integers(0, 10, 100)
+    model = simple_convnet((28, 28, 1), 10, seed=0)
+    model.compile("adam", SparseCategoricalCrossentropy(from_logits=True))
+
+    def ours():
+        model.train_on_batch(x, labels)
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 30, 5), torch.nn.ReLU(), torch.nn.MaxPool2d(2), torch.nn.Flatten(),
+                              torch.nn.Linear(30 * 12 * 12, 100), torch.nn.ReLU(), torch.nn.Linear(100, 10))
+    optimizer = torch.optim.Adam(net.parameters(), lr=0.001)
+    xt, yt = torch.tensor(x.transpose(0, 3, 1, 2).copy()), torch.tensor(labels)
+
+    def theirs():
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(net(xt), yt).backward()
+        optimizer.step()
+
+    return _median_ms(ours, repeats), _median_ms(theirs, repeats)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7, help="timed runs per case (median reported)")
@@ -108,6 +135,9 @@ def main():
     for case in POOL_CASES:
         ours, theirs = _pool_case(case, rng, args.repeats)
         rows.append({"case": case[0], "kind": "pool", "numcnn_ms": ours, "torch_ms": theirs, "ratio": ours / theirs})
+    ours, theirs = _training_step_case(rng, args.repeats)
+    rows.append({"case": "SimpleConvNet step, N=100", "kind": "step", "numcnn_ms": ours, "torch_ms": theirs,
+                 "ratio": ours / theirs})
     for row in rows:
         print(f"{row['case']:<32}{row['numcnn_ms']:>11.2f}{row['torch_ms']:>10.2f}{row['ratio']:>8.2f}")
     conv = [r["ratio"] for r in rows if r["kind"] == "conv"]
