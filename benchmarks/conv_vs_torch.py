@@ -4,9 +4,10 @@ Run (needs the test extra for torch):
 
     python benchmarks/conv_vs_torch.py [--repeats 7] [--json results.json]
 
-Cases: the conv layers and pooling of issue 5, and one whole training step of seed 002's
-SimpleConvNet (100 images, all layers + loss + Adam update). Same float32 data, same thread count (torch.set_num_threads = BLAS threads, default
-the number of cores), warm-up first, median of the repeats. Prints one row per case
+Cases: the convolution and pooling layers below, and one whole training step of seed
+002's SimpleConvNet (100 images, all layers + loss + Adam update). Same float32 data,
+same thread count (torch.set_num_threads = BLAS threads, default the number of cores),
+warm-up first, median of the repeats. Prints one row per case
 and the geometric mean of the ratios numcnn / torch. Never run as a timed test.
 """
 
