@@ -223,3 +223,14 @@ def test_softmax_matches_torch(shape, seed, data):
     assert_close(y, yt.detach().numpy(), rtol=1e-5)
     # dy - sum(dy * y) cancels where y is near 1: the error is relative to dy, not to the result
     assert_close(softmax_backward(dy, cache), xt.grad.numpy(), rtol=1e-5, scale=np.abs(dy).max())
+
+
+def test_relu_backward_blocks_even_infinite_gradients_exactly():
+    # the fast path multiplies dy by the mask (inf * 0 = nan); a blocked gradient must still be 0
+    from numcnn.functional import relu_backward, relu_forward
+
+    _, cache = relu_forward(np.array([-1.0, 2.0, 0.0, 3.0], np.float32))
+    dx = relu_backward(np.array([np.inf, 5.0, -np.inf, np.nan], np.float32), cache)
+    assert dx.dtype == np.float32
+    np.testing.assert_array_equal(dx[:3], [0.0, 5.0, 0.0])
+    assert np.isnan(dx[3])  # a NaN that passes stays NaN
