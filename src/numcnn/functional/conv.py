@@ -31,6 +31,7 @@ from .windows import (
     crop_nhwc,
     from_channels_last,
     pad_nhwc,
+    tap_nhwc,
     to_channels_last,
     windows_nhwc,
 )
@@ -235,7 +236,6 @@ def _depthwise_backward(dyl, cache: Conv2DCache):
     ``dy * kernel[a, b]`` added onto the input positions that tap read."""
     n, oh, ow, c = cache.out_shape
     kh, kw, _, _ = cache.kernel_shape
-    (sh, sw), (dh, dw) = cache.strides, cache.dilation_rate
     win = windows_nhwc(cache.padded, (kh, kw), cache.strides, cache.dilation_rate, (oh, ow))
     k = cache.kernel_mat
     dkernel = np.empty((kh, kw, 1, c), dtype=dyl.dtype)
@@ -244,8 +244,8 @@ def _depthwise_backward(dyl, cache: Conv2DCache):
     for a in range(kh):
         for b in range(kw):
             dkernel[a, b, 0] = np.einsum("nhwc,nhwc->c", win[:, :, :, a, b, :], dyl)
-            dxp[:, a * dh: a * dh + sh * (oh - 1) + 1: sh, b * dw: b * dw + sw * (ow - 1) + 1: sw, :] += np.multiply(
-                dyl, k[a, b], out=term)
+            tap = tap_nhwc(dxp, a, b, cache.strides, cache.dilation_rate, (oh, ow))
+            tap += np.multiply(dyl, k[a, b], out=term)
     dbias = dyl.reshape(-1, c).sum(axis=0) if cache.has_bias else None
     dx = crop_nhwc(dxp, cache.pads, cache.input_hw)
     return from_channels_last(np.ascontiguousarray(dx), cache.data_format), dkernel, dbias

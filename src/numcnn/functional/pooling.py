@@ -33,6 +33,7 @@ from .windows import (
     crop_nhwc,
     from_channels_last,
     pad_nhwc,
+    tap_nhwc,
     to_channels_last,
     windows_nhwc,
 )
@@ -108,7 +109,7 @@ def _pool_backward(dy, cache: Pool2DCache):
     if cache.mode == "max":
         # taps in row-major order: a tap gets dy where it equals the maximum and no earlier tap did
         # (the first maximum, as DLFS, PyTorch and TensorFlow), added onto the positions it read
-        (sh, sw), dxp = cache.strides, np.zeros(cache.padded_shape, dtype=cache.dtype)
+        dxp = np.zeros(cache.padded_shape, dtype=cache.dtype)
         win = windows_nhwc(cache.padded, cache.window, cache.strides, (1, 1), (oh, ow))
         term, hit, taken = np.empty_like(dyl), np.empty(dyl.shape, dtype=bool), np.zeros(dyl.shape, dtype=bool)
         for t in range(ph * pw):
@@ -117,12 +118,11 @@ def _pool_backward(dy, cache: Pool2DCache):
             hit &= ~taken
             taken |= hit
             np.multiply(dyl, hit, out=term)
-            dxp[:, a: a + sh * (oh - 1) + 1: sh, b: b + sw * (ow - 1) + 1: sw, :] += term
-        dx = crop_nhwc(dxp, cache.pads, cache.input_hw)
-        return from_channels_last(np.ascontiguousarray(dx), cache.data_format)
+            tap = tap_nhwc(dxp, a, b, cache.strides, (1, 1), (oh, ow))
+            tap += term
     else:
         dwin = np.broadcast_to((dyl / cache.count)[:, :, :, None, None, :], (n, oh, ow, ph, pw, c))
-    dxp = add_windows_nhwc(dwin, cache.padded_shape, cache.strides, (1, 1))
+        dxp = add_windows_nhwc(dwin, cache.padded_shape, cache.strides, (1, 1))
     dx = crop_nhwc(dxp, cache.pads, cache.input_hw)
     return from_channels_last(np.ascontiguousarray(dx), cache.data_format)
 

@@ -62,6 +62,21 @@ def windows_nhwc(xp: np.ndarray, kernel_hw, strides, dilation_rate, out_hw) -> n
     )
 
 
+def tap_nhwc(xp: np.ndarray, a: int, b: int, strides, dilation_rate, out_hw) -> np.ndarray:
+    """The positions of ``xp`` that filter tap ``(a, b)`` reads, one per output pixel (a view).
+
+    ``tap_nhwc(xp, a, b, ...) == windows_nhwc(xp, ...)[:, :, :, a, b, :]``, but writable, so a
+    backward pass can add a tap's gradient onto the input with ``view += grad``.
+
+    Shape:
+        xp: (N, Hp, Wp, C); output: (N, OH, OW, C)
+    """
+    sh, sw = strides
+    dh, dw = dilation_rate
+    oh, ow = out_hw
+    return xp[:, a * dh: a * dh + sh * (oh - 1) + 1: sh, b * dw: b * dw + sw * (ow - 1) + 1: sw, :]
+
+
 def add_windows_nhwc(dwin: np.ndarray, padded_shape, strides, dilation_rate) -> np.ndarray:
     """Adjoint of :func:`windows_nhwc`: sum window gradients back onto the padded input.
 
@@ -72,12 +87,11 @@ def add_windows_nhwc(dwin: np.ndarray, padded_shape, strides, dilation_rate) -> 
         output: ``padded_shape`` = (N, Hp, Wp, C)
     """
     _, oh, ow, kh, kw, _ = dwin.shape
-    sh, sw = strides
-    dh, dw = dilation_rate
     dxp = np.zeros(padded_shape, dtype=dwin.dtype)
     for a in range(kh):
         for b in range(kw):
-            dxp[:, a * dh: a * dh + sh * (oh - 1) + 1: sh, b * dw: b * dw + sw * (ow - 1) + 1: sw, :] += dwin[:, :, :, a, b, :]
+            tap = tap_nhwc(dxp, a, b, strides, dilation_rate, (oh, ow))
+            tap += dwin[:, :, :, a, b, :]
     return dxp
 
 
