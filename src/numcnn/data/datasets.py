@@ -17,19 +17,17 @@ Zalando publishes, the only digests they give).
 from __future__ import annotations
 
 import dataclasses
-import gzip
 import hashlib
 import importlib.util
 import os
 import tempfile
 import urllib.error
 import urllib.request
-import zlib
 
 import numpy as np
 
 from .._validation import _short
-from .idx import read_idx_bytes
+from .idx import read_file, read_idx_bytes
 
 DATASET_NAMES = ("digits", "mnist", "fashion-mnist")
 
@@ -155,16 +153,9 @@ def _candidates(stem, dirs, kind):
 def verify_file(path, kind, digest) -> bytes:
     """Check the file's checksum; return its uncompressed bytes. Raises :class:`DataError` on mismatch."""
     try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except OSError as e:
-        raise DataError(f"{path}: cannot read the file ({e.strerror}). Received: path={os.fspath(path)!r}") from None
-    packed = raw
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as e:
-            raise DataError(f"{path}: corrupted or truncated gzip data ({e}). Received: {len(packed)} bytes") from None
+        packed, raw = read_file(path)
+    except ValueError as e:
+        raise DataError(str(e)) from None
     if kind == "md5-gz":
         got, what = hashlib.md5(packed).hexdigest(), "MD5 of the gzipped file"
     else:

@@ -47,21 +47,30 @@ def read_idx_bytes(data: bytes, source: str = "<bytes>") -> np.ndarray:
     return np.frombuffer(data, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
 
 
+def read_file(path) -> tuple[bytes, bytes]:
+    """A file's bytes as stored and uncompressed (gzip is detected by content, not by name).
+
+    Raises:
+        ValueError: the file cannot be read, or its gzip data is corrupted or truncated.
+    """
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as f:
+            packed = f.read()
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read the file ({e.strerror}). Received: path={path!r}") from None
+    if packed[:2] != b"\x1f\x8b":
+        return packed, packed
+    try:
+        return packed, gzip.decompress(packed)
+    except (OSError, EOFError, zlib.error) as e:
+        raise ValueError(f"{path}: corrupted or truncated gzip data ({e}). Received: {len(packed)} bytes") from None
+
+
 def read_idx(path) -> np.ndarray:
     """Read an IDX file, gzipped (``.gz``, detected by content) or raw.
 
     Shape:
         returns the file's shape, e.g. (N, 28, 28) images or (N,) labels.
     """
-    path = os.fspath(path)
-    try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except OSError as e:
-        raise ValueError(f"{path}: cannot read the file ({e.strerror}). Received: path={path!r}") from None
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as e:
-            raise ValueError(f"{path}: corrupted or truncated gzip data ({e}). Received: {len(raw)} bytes") from None
-    return read_idx_bytes(raw, path)
+    return read_idx_bytes(read_file(path)[1], os.fspath(path))
