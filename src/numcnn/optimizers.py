@@ -83,10 +83,14 @@ class Optimizer:
         self._owners: dict[str, np.ndarray] = {}
 
     # -- the update -------------------------------------------------------------
+    def learning_rate_at(self, step: int) -> float:
+        """The rate of update number ``step`` (0 for the first), from the schedule if there is one."""
+        lr = self.learning_rate
+        return float(lr(step)) if callable(lr) else lr
+
     def current_learning_rate(self) -> float:
         """The rate the next update will use."""
-        lr = self.learning_rate
-        return float(lr(self.iterations)) if callable(lr) else lr
+        return self.learning_rate_at(self.iterations)
 
     def apply(self, grads, params) -> None:
         """Update every array of ``params`` in place with the gradient of the same name.

@@ -31,6 +31,8 @@ from .io import load_model, model_from_config, save_model, write_text_atomic
 from .io.model_io import assign_arrays
 from .models import zoo
 from .training import BackupAndRestore, Callback, load_checkpoint
+from .training.checkpoint import arrays_under
+from .training.loop import validation_cut
 from .viz import plot_history
 
 RUN_FORMAT = "numcnn.run"
@@ -182,7 +184,7 @@ def load_run(run_dir):
                        "yet. Received: " + repr(sorted(os.listdir(run_dir))))
     model = model_from_config(config["model"], config["dataset"].get("input_shape"), os.path.join(run_dir, "config.json"))
     arrays, _ = load_checkpoint(checkpoint)
-    assign_arrays(model, {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}, checkpoint)
+    assign_arrays(model, arrays_under(arrays, "model/"), checkpoint)
     return model, config
 
 
@@ -267,7 +269,7 @@ def train_run(settings, out_dir, data_dir=None, verbose="auto", resume=False, lo
         claim_out_dir(out_dir)
     dataset = load_dataset(settings["dataset"], data_dir)
     model = zoo.get(settings["model"], dataset.input_shape, dataset.classes, seed=settings["seed"])
-    n_train = int(math.floor(len(dataset.x_train) * (1.0 - settings["validation_split"])))  # as fit splits
+    n_train = validation_cut(len(dataset.x_train), settings["validation_split"])
     optimizer = make_optimizer(settings, math.ceil(n_train / settings["batch_size"]))
     loss = losses.SparseCategoricalCrossentropy(from_logits=True)
     model.compile(optimizer, loss, ["accuracy"])

@@ -25,6 +25,11 @@ def _layers_with_rng(model):
         yield from model._flat_layers()
 
 
+def arrays_under(arrays: dict, prefix: str) -> dict:
+    """The arrays whose names start with ``prefix`` (``"model/"``, ``"optimizer/"``), without it."""
+    return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+
+
 def rng_states(model) -> dict:
     """JSON-friendly bit-generator states of the model's and every layer's Generator."""
     return {path: layer._rng.bit_generator.state for path, layer in _layers_with_rng(model) if layer._rng is not None}
@@ -67,7 +72,7 @@ def restore_checkpoint(path, model, data_rng=None) -> dict:
     """Load a checkpoint into a built, compiled ``model`` (and ``data_rng``); return its metadata."""
     source = str(path)
     arrays, meta = load_checkpoint(path)
-    assign_arrays(model, {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}, source)
+    assign_arrays(model, arrays_under(arrays, "model/"), source)
     optimizer = getattr(model, "optimizer", None)
     saved = meta.get("optimizer")
     if optimizer is not None and saved is not None:
@@ -75,9 +80,8 @@ def restore_checkpoint(path, model, data_rng=None) -> dict:
             raise FileFormatError(
                 f"{source}: the checkpoint was made with optimizer {saved.get('class_name')}, the model is compiled "
                 f"with {type(optimizer).__name__}. Received: {saved.get('class_name')}")
-        slots = {k[len("optimizer/"):]: v for k, v in arrays.items() if k.startswith("optimizer/")}
         try:
-            optimizer.set_state(slots, saved.get("state", {}))
+            optimizer.set_state(arrays_under(arrays, "optimizer/"), saved.get("state", {}))
         except ValueError as e:
             raise FileFormatError(f"{source}: {e}") from None
     layers = dict(_layers_with_rng(model))

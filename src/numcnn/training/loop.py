@@ -106,21 +106,25 @@ def train_step(model, x, y) -> dict:
     ``loss = nan`` (or ``inf``).
     """
     snapshot = _snapshot(model)
+    what = "a layer's input"  # what was not finite, if a layer's own check raises during the forward pass
     try:
         with np.errstate(over="ignore", invalid="ignore"):  # a diverging model is reported by step
             y_pred = model(x, training=True)
+            what = "model output"
             if not np.all(np.isfinite(y_pred)):
-                raise NonFiniteError("model output")
+                raise NonFiniteError(what)
             loss_value, cache = model.loss.forward(y, y_pred)
+            what = "loss"
             if not np.isfinite(loss_value):
-                raise NonFiniteError("loss")
+                raise NonFiniteError(what)
             model.backward(model.loss.backward(cache))
-            model.optimizer.apply(model.grads, model.params)
-            if not all(np.isfinite(p).all() for p in model.params.values()):
-                raise NonFiniteError("updated weights")
-    except NonFiniteError as e:
+            params = model.params  # after the forward pass: it builds an unbuilt model's weights
+            model.optimizer.apply(model.grads, params)
+            what = "updated weights"
+            if not all(np.isfinite(p).all() for p in params.values()):
+                raise NonFiniteError(what)
+    except NonFiniteError:
         _restore(model, snapshot)
-        what = e.args[0] if len(e.args[0]) < 20 else "a layer's input"
         return {"loss": math.nan, "non_finite": what}
     return _batch_logs(model, y, y_pred, loss_value)
 
@@ -132,10 +136,9 @@ def train_on_batch(model, x, y) -> dict:
     return train_step(model, x, y)
 
 
-def _last_learning_rate(optimizer) -> float:
-    """The rate of the last update made (the schedule at ``iterations - 1``)."""
-    rate = optimizer.learning_rate
-    return float(rate(max(0, optimizer.iterations - 1))) if callable(rate) else rate
+def validation_cut(n, validation_split) -> int:
+    """How many of ``n`` samples ``fit`` trains on; the rest, at the end, validate (Keras' rule)."""
+    return int(math.floor(n * (1.0 - validation_split)))
 
 
 def _resolve_verbose(verbose):
@@ -158,7 +161,7 @@ def fit(model, x, y, *, batch_size=32, epochs=1, verbose="auto", callbacks=None,
     if not (isinstance(validation_split, (int, float)) and 0 <= validation_split < 1):
         raise ValueError(f"The `validation_split` argument must be in [0, 1). Received: validation_split={_short(validation_split)}")
     if validation_split and validation_data is None:
-        cut = int(math.floor(len(x) * (1.0 - validation_split)))  # Keras' rule
+        cut = validation_cut(len(x), validation_split)
         if cut < 1 or cut == len(x):
             raise ValueError(f"validation_split={validation_split} leaves no samples for one of the splits of {len(x)}. "
                              f"Received: validation_split={validation_split}")
@@ -220,7 +223,7 @@ def fit(model, x, y, *, batch_size=32, epochs=1, verbose="auto", callbacks=None,
         if validation_data is not None:
             values = evaluate(model, *validation_data, batch_size=batch_size, return_dict=True)
             epoch_logs.update({f"val_{k}": v for k, v in values.items()})
-        epoch_logs["learning_rate"] = _last_learning_rate(model.optimizer)
+        epoch_logs["learning_rate"] = model.optimizer.learning_rate_at(max(0, model.optimizer.iterations - 1))
         epoch_logs["seconds"] = time.perf_counter() - started
         hooks.on_epoch_end(epoch, epoch_logs)
     hooks.on_train_end()
@@ -253,7 +256,5 @@ def predict(model, x, *, batch_size=32):
         x: (N, ...); returns (N, ...) (the model's output per sample).
     """
     x, _ = _check_xy(x, None)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"The `batch_size` argument must be a positive int. Received: batch_size={_short(batch_size)}")
-    outputs = [model(x[i:i + batch_size], training=False) for i in range(0, len(x), batch_size)]
+    outputs = [model(x[index], training=False) for index in batch_indices(len(x), batch_size, shuffle=False)]
     return np.concatenate(outputs, axis=0)
