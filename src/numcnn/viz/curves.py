@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..io.files import atomic_path
+from ._png import new_figure, save_png
 
 
 def plot_history(history: dict, path, title=None) -> None:
@@ -13,22 +13,19 @@ def plot_history(history: dict, path, title=None) -> None:
         path: output PNG file (written atomically).
         title: figure title.
     """
-    from matplotlib.figure import Figure  # a Figure alone needs no backend: pyplot's state is not touched
-
-    figure = Figure(figsize=(9, 3.6), dpi=100)
-    for axes, key, label in zip(figure.subplots(1, 2), ("loss", "accuracy"), ("loss", "accuracy")):
+    figure = new_figure(9, 3.6)
+    for axes, key in zip(figure.subplots(1, 2), ("loss", "accuracy")):
         for prefix, style in (("", "-o"), ("val_", "--s")):
             values = history.get(prefix + key)
             if values:
                 epochs = range(1, len(values) + 1)
-                axes.plot(epochs, values, style, markersize=3, label=("validation " if prefix else "train ") + label)
+                axes.plot(epochs, values, style, markersize=3, label=("validation " if prefix else "train ") + key)
         axes.set_xlabel("epoch")
-        axes.set_ylabel(label)
+        axes.set_ylabel(key)
         axes.grid(alpha=0.3)
         if axes.lines:
             axes.legend()
     if title:
         figure.suptitle(title)
     figure.tight_layout()
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png")
+    save_png(figure, path)

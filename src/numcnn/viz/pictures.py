@@ -13,19 +13,8 @@ import numpy as np
 
 from .. import functional as F
 from .._validation import _short
-from ..io.files import atomic_path
 from ..layers import Conv2D
-
-
-def _figure(width, height):
-    from matplotlib.figure import Figure  # no pyplot: the global backend is left alone
-
-    return Figure(figsize=(width, height), dpi=100)
-
-
-def _save(figure, path):
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png")
+from ._png import new_figure, save_png
 
 
 def _grid(n, columns=None):
@@ -51,7 +40,7 @@ def plot_filters(model, path, title=None) -> np.ndarray:
     kernel = layer.params["kernel"]
     kh, kw, cin, count = kernel.shape
     rows, cols = _grid(count)
-    figure = _figure(1.1 * cols + 0.6, 1.1 * rows + 0.7)
+    figure = new_figure(1.1 * cols + 0.6, 1.1 * rows + 0.7)
     axes = figure.subplots(rows, cols, squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.set_axis_off()
@@ -67,7 +56,7 @@ def plot_filters(model, path, title=None) -> np.ndarray:
             ax.imshow(w, cmap="bwr", vmin=-limit, vmax=limit, interpolation="nearest")
         ax.set_title(str(i), fontsize=7)
     figure.suptitle(title or f"{layer.name}: {count} filters of {kh}x{kw}x{cin}")
-    _save(figure, path)
+    save_png(figure, path)
     return kernel
 
 
@@ -107,7 +96,7 @@ def plot_feature_maps(model, image, path, max_maps=16) -> dict:
     """
     maps = conv_feature_maps(model, image)
     cols = min(max_maps, max(m.shape[-1] for m in maps.values())) + 1
-    figure = _figure(1.1 * cols, 1.2 * len(maps) + 0.6)
+    figure = new_figure(1.1 * cols, 1.2 * len(maps) + 0.6)
     axes = figure.subplots(len(maps), cols, squeeze=False)
     image = np.asarray(image, dtype=np.float32)
     for row, (name, m) in zip(axes, maps.items()):
@@ -119,7 +108,7 @@ def plot_feature_maps(model, image, path, max_maps=16) -> dict:
             row[k + 1].imshow(m[..., k], cmap="viridis", interpolation="nearest")
             row[k + 1].set_title(f"{name}:{k}", fontsize=6)
     figure.suptitle("feature maps of every Conv2D layer")
-    _save(figure, path)
+    save_png(figure, path)
     return maps
 
 
@@ -129,7 +118,7 @@ def plot_confusion(matrix, class_names, path, title="confusion matrix") -> np.nd
     k = len(class_names)
     if matrix.shape != (k, k):
         raise ValueError(f"The `matrix` argument must be ({k}, {k}) for {k} classes. Received: shape {matrix.shape}")
-    figure = _figure(0.55 * k + 2.5, 0.5 * k + 1.8)
+    figure = new_figure(0.55 * k + 2.5, 0.5 * k + 1.8)
     ax = figure.subplots()
     ax.imshow(matrix, cmap="Blues")
     top = matrix.max() if matrix.size else 0
@@ -143,7 +132,7 @@ def plot_confusion(matrix, class_names, path, title="confusion matrix") -> np.nd
     ax.set_ylabel("true")
     ax.set_title(title)
     figure.tight_layout()
-    _save(figure, path)
+    save_png(figure, path)
     return matrix
 
 
@@ -167,7 +156,7 @@ def plot_mistakes(x, y_true, probs, class_names, path, count=16) -> np.ndarray:
     """
     index = worst_mistakes(y_true, probs, count)
     rows, cols = _grid(max(1, len(index)))
-    figure = _figure(1.5 * cols + 0.4, 1.6 * rows + 0.6)
+    figure = new_figure(1.5 * cols + 0.4, 1.6 * rows + 0.6)
     axes = figure.subplots(rows, cols, squeeze=False)
     for ax in axes.flat:
         ax.set_axis_off()
@@ -177,7 +166,7 @@ def plot_mistakes(x, y_true, probs, class_names, path, count=16) -> np.ndarray:
         ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray", interpolation="nearest")
         ax.set_title(f"{class_names[y_true[i]]} -> {class_names[p]} ({probs[i, p]:.2f})", fontsize=7)
     figure.suptitle(f"the {len(index)} surest mistakes" if len(index) else "no mistakes")
-    _save(figure, path)
+    save_png(figure, path)
     return index
 
 
@@ -191,7 +180,7 @@ def model_table(model) -> list:
 def plot_model(model, path) -> list:
     """The model as a column of boxes: layer, type, output shape, parameter count; returns the rows."""
     rows = model_table(model)
-    figure = _figure(7.5, 0.42 * len(rows) + 1.0)
+    figure = new_figure(7.5, 0.42 * len(rows) + 1.0)
     ax = figure.subplots()
     ax.set_axis_off()
     ax.set_xlim(0, 1)
@@ -203,7 +192,7 @@ def plot_model(model, path) -> list:
         ax.text(0.08, y, f"{name} ({kind})", va="center", fontsize=7)
         ax.text(0.58, y, shape, va="center", fontsize=7, family="monospace")
         ax.text(0.92, y, f"{params:,}", va="center", ha="right", fontsize=8)
-    _save(figure, path)
+    save_png(figure, path)
     return rows
 
 
@@ -229,7 +218,7 @@ def plot_im2col(x, kh, kw, path, strides=1, rows_marked=(0, 1, 2)) -> np.ndarray
     col = F.im2col(x[None, None], kh, kw, strides, 0)
     out_w = F.conv_output_size(x.shape[1], kw, strides, 0, 0)
     colors = ["#d62728", "#2ca02c", "#1f77b4", "#ff7f0e", "#9467bd"]
-    figure = _figure(10, 4.2)
+    figure = new_figure(10, 4.2)
     left, right = figure.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.6]})
     left.imshow(x, cmap="Greys", interpolation="nearest")
     for (i, j), v in np.ndenumerate(x):
@@ -245,7 +234,7 @@ def plot_im2col(x, kh, kw, path, strides=1, rows_marked=(0, 1, 2)) -> np.ndarray
         right.add_patch(Rectangle((-0.5, r - 0.5), col.shape[1], 1, fill=False, edgecolor=color, linewidth=2))
     left.set_title(f"input {x.shape[0]}x{x.shape[1]}, {kh}x{kw} windows")
     right.set_title(f"im2col: {col.shape[0]} rows (windows) x {col.shape[1]} columns (pixels)")
-    _save(figure, path)
+    save_png(figure, path)
     return col
 
 
@@ -269,7 +258,7 @@ def plot_sliding_window(image, kernel, path, strides=1, padding="valid", steps=4
     padded = np.pad(image, ((top, bottom), (left_pad, right_pad)))
     kh, kw = kernel.shape
     cells = [divmod(k, out.shape[1]) for k in range(min(steps, out.size))]
-    figure = _figure(3.2 * (len(cells) + 1), 3.4)
+    figure = new_figure(3.2 * (len(cells) + 1), 3.4)
     axes = figure.subplots(1, len(cells) + 1, squeeze=False)[0]
     for ax, (i, j) in zip(axes, cells):
         ax.imshow(padded, cmap="Greys", interpolation="nearest", vmin=min(0.0, float(padded.min())))
@@ -287,5 +276,5 @@ def plot_sliding_window(image, kernel, path, strides=1, padding="valid", steps=4
         axes[-1].text(j, i, f"{v:.3g}", ha="center", va="center", fontsize=6, color="white")
     axes[-1].set_title(f"output {out.shape[0]}x{out.shape[1]}")
     axes[-1].set_axis_off()
-    _save(figure, path)
+    save_png(figure, path)
     return out
