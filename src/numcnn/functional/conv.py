@@ -1,13 +1,19 @@
 """2D convolution (cross-correlation, as in every deep-learning library): forward and backward.
 
-The fast path is im2col + one matrix multiply, in channels-last layout:
+The fast path is im2col + matrix multiply, in channels-last layout, a few images at a time:
 
 * forward:  ``cols (M, kh*kw*Cin) @ kernel (kh*kw*Cin, F) -> y (M, F)`` with ``M = N*OH*OW``;
-* backward: ``dkernel = cols.T @ dy``, ``dbias = dy.sum(rows)``,
-  ``dcols = dy @ kernel.T`` summed back onto the input windows (col2im).
+  ``cols`` is copied from a strided view of the padded input into one reused buffer of about
+  :data:`PATCH_BYTES`, which stays in the CPU cache, and is never kept;
+* backward: ``dkernel += cols.T @ dy`` with ``cols`` rebuilt the same way, ``dbias`` as one
+  matrix-vector product, and ``dx`` one filter tap at a time: ``dy @ kernel[a, b].T`` added onto
+  the input positions tap ``(a, b)`` read (col2im without the big gradient matrix).
 
-Grouped convolution (``groups > 1``, e.g. depthwise) runs the same thing as a
-batch of ``groups`` independent matrix multiplies.
+Grouped convolution (``groups > 1``) runs the same thing as a batch of ``groups``
+independent matrix multiplies; depthwise convolution (one channel per group) is kh*kw
+multiply-adds of shifted views instead, on threads (:mod:`numcnn.functional.threads`).
+The readable seed version, :func:`numcnn.functional.im2col` / ``col2im``, and the slow loops
+in :mod:`numcnn.functional.reference` are what the tests check this path against.
 """
 
 from __future__ import annotations
@@ -27,7 +33,6 @@ from .._validation import (
 )
 from .geometry import output_hw, resolve_padding
 from .windows import (
-    add_windows_nhwc,
     crop_nhwc,
     from_channels_last,
     pad_nhwc,
@@ -35,17 +40,21 @@ from .windows import (
     to_channels_last,
     windows_nhwc,
 )
+from .threads import over_batch
+
+
+#: the patch matrix is built and multiplied a few images at a time, in pieces of about this
+#: many bytes: small enough to stay in the CPU cache, large enough for an efficient GEMM
+PATCH_BYTES = 2 << 20
 
 
 @dataclass(frozen=True)
 class Conv2DCache:
     """What :func:`conv2d_backward` needs from the forward pass."""
 
-    cols: np.ndarray  # (groups, M, kh*kw*Cin/groups): the patch matrix
-    kernel_mat: np.ndarray  # (groups, kh*kw*Cin/groups, F/groups)
-    kernel_shape: tuple
+    padded: np.ndarray  # (N, Hp, Wp, C): the padded NHWC input, in the compute dtype
+    kernel: np.ndarray  # (kh, kw, C // groups, F), in the compute dtype
     input_hw: tuple
-    padded_shape: tuple  # NHWC shape of the padded input
     out_shape: tuple  # NHWC shape of the output
     pads: tuple
     strides: tuple
@@ -53,7 +62,11 @@ class Conv2DCache:
     groups: int
     data_format: str
     has_bias: bool
-    padded: np.ndarray | None = None  # depthwise path only: the padded NHWC input (no patch matrix)
+
+    @property
+    def depthwise(self) -> bool:
+        """One input channel and one filter per group: shifted multiply-adds instead of GEMMs."""
+        return self.groups > 1 and self.kernel.shape[2] == 1 and self.kernel.shape[3] == self.groups
 
 
 def _check_conv_args(x, kernel, bias, strides, padding, dilation_rate, groups, data_format):
@@ -95,6 +108,81 @@ def _check_conv_args(x, kernel, bias, strides, padding, dilation_rate, groups, d
     return x, kernel, bias, strides, dilation_rate, groups, data_format
 
 
+def image_chunks(n: int, bytes_per_image: int) -> list[tuple[int, int]]:
+    """Cut a batch of ``n`` into ``(start, stop)`` pieces of about :data:`PATCH_BYTES` each."""
+    step = max(1, PATCH_BYTES // max(bytes_per_image, 1))
+    return [(start, min(n, start + step)) for start in range(0, n, step)]
+
+
+def _patches(cache: Conv2DCache, start: int, stop: int, out: np.ndarray) -> np.ndarray:
+    """im2col of images ``start:stop``, channels-last, copied into ``out``.
+
+    ``cols[g, (n*OH + i)*OW + j, (a*kw + b)*Cg + c] == xp[start + n, i*sh + a*dh, j*sw + b*dw, g*Cg + c]``
+    with ``Cg = C // groups``: one row per output pixel, one column per filter tap and channel.
+
+    Shape:
+        out: a buffer with room for (groups, (stop - start)*OH*OW, kh*kw*Cg)
+        output: (groups, (stop - start)*OH*OW, kh*kw*Cg), a view of ``out``
+    """
+    kh, kw, cg, _ = cache.kernel.shape
+    _, oh, ow, _ = cache.out_shape
+    g, count = cache.groups, stop - start
+    win = windows_nhwc(cache.padded[start:stop], (kh, kw), cache.strides, cache.dilation_rate, (oh, ow))
+    cols = out.reshape(-1)[:g * count * oh * ow * kh * kw * cg].reshape(g, count, oh, ow, kh, kw, cg)
+    if g == 1:
+        cols[0] = win
+    else:
+        cols[...] = win.reshape(count, oh, ow, kh, kw, g, cg).transpose(5, 0, 1, 2, 3, 4, 6)
+    return cols.reshape(g, count * oh * ow, kh * kw * cg)
+
+
+def _per_group(rows: np.ndarray, groups: int) -> np.ndarray:
+    """View NHWC rows ``(M, F)`` as one matrix per group, ``(groups, M, F // groups)``."""
+    m, f = rows.shape
+    return rows.reshape(m, groups, f // groups).transpose(1, 0, 2)
+
+
+def _gemm_forward(cache: Conv2DCache) -> np.ndarray:
+    """``y = cols @ kernel`` per group, a few images at a time through one reused patch buffer.
+
+    Shape:
+        output: (N, OH, OW, F)
+    """
+    xp, kernel, g = cache.padded, cache.kernel, cache.groups
+    n, oh, ow, filters = cache.out_shape
+    kh, kw, cg, _ = kernel.shape
+    kernel_mat = kernel.reshape(kh, kw, cg, g, filters // g).transpose(3, 0, 1, 2, 4).reshape(g, kh * kw * cg, -1)
+    y = np.empty(cache.out_shape, dtype=xp.dtype)
+    chunks = image_chunks(n, oh * ow * kh * kw * cg * g * xp.itemsize)
+    buffer = np.empty(g * (chunks[0][1] - chunks[0][0]) * oh * ow * kh * kw * cg, dtype=xp.dtype)
+    for start, stop in chunks:
+        cols = _patches(cache, start, stop, buffer)
+        np.matmul(cols, kernel_mat, out=_per_group(y[start:stop].reshape(-1, filters), g))
+    return y
+
+
+def _depthwise_nhwc(xp, k, strides, dilation_rate, out_hw):
+    """Depthwise convolution as kh*kw multiply-adds of shifted views, in pieces of the batch on threads.
+
+    Shape:
+        xp: (N, Hp, Wp, C); k: (kh, kw, C); output: (N, OH, OW, C)
+    """
+    n, c = xp.shape[0], xp.shape[3]
+    kh, kw, _ = k.shape
+    y = np.empty((n, *out_hw, c), dtype=xp.dtype)
+
+    def taps(start, stop):
+        part, out = xp[start:stop], y[start:stop]
+        term = np.empty_like(out)
+        np.multiply(tap_nhwc(part, 0, 0, strides, dilation_rate, out_hw), k[0, 0], out=out)
+        for t in range(1, kh * kw):
+            a, b = divmod(t, kw)
+            out += np.multiply(tap_nhwc(part, a, b, strides, dilation_rate, out_hw), k[a, b], out=term)
+
+    over_batch(taps, n, y.size * kh * kw)
+    return y
+
+
 def conv2d_forward(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1, groups=1,
                    data_format="channels_last"):
     """Convolution forward pass that also returns the cache for the backward pass.
@@ -114,36 +202,15 @@ def conv2d_forward(x, kernel, bias=None, strides=1, padding="valid", dilation_ra
     oh, ow = output_hw((h, w), (kh, kw), strides, pads, dilation_rate)
 
     xp = pad_nhwc(xl, pads)
-    win = windows_nhwc(xp, (kh, kw), strides, dilation_rate, (oh, ow))  # (N, OH, OW, kh, kw, C)
-    m, fg = n * oh * ow, filters // groups
-    if groups > 1 and cg == 1 and fg == 1:
-        # depthwise: a GEMM per channel would be 1 x kh*kw matrices; kh*kw shifted multiply-adds are faster
-        k = kernel.astype(dtype, copy=False).reshape(kh, kw, c)
-        y, term = np.zeros((n, oh, ow, c), dtype), np.empty((n, oh, ow, c), dtype)
-        for a in range(kh):
-            for b in range(kw):
-                y += np.multiply(win[:, :, :, a, b, :], k[a, b], out=term)
-        if bias is not None:
-            y += bias.astype(dtype, copy=False)
-        cache = Conv2DCache(None, k, kernel.shape, (h, w), xp.shape, y.shape, pads, strides, dilation_rate,
-                            groups, data_format, bias is not None, padded=xp)
-        return from_channels_last(y, data_format), cache
-    if groups == 1:
-        cols = win.reshape(1, m, kh * kw * c)
-        kernel_mat = kernel.astype(dtype, copy=False).reshape(1, kh * kw * c, filters)
+    kernel = kernel.astype(dtype, copy=False)
+    cache = Conv2DCache(xp, kernel, (h, w), (n, oh, ow, filters), pads, strides, dilation_rate, groups,
+                        data_format, bias is not None)
+    if cache.depthwise:
+        y = _depthwise_nhwc(xp, kernel.reshape(kh, kw, c), strides, dilation_rate, (oh, ow))
     else:
-        # split channels into groups and make the group the batch axis of the matmul
-        cols = (win.reshape(n, oh, ow, kh, kw, groups, cg)
-                .transpose(5, 0, 1, 2, 3, 4, 6).reshape(groups, m, kh * kw * cg))
-        kernel_mat = (kernel.astype(dtype, copy=False).reshape(kh, kw, cg, groups, fg)
-                      .transpose(3, 0, 1, 2, 4).reshape(groups, kh * kw * cg, fg))
-    y = np.matmul(cols, kernel_mat)  # (groups, M, F/groups)
-    y = y[0] if groups == 1 else y.transpose(1, 0, 2)
-    y = y.reshape(n, oh, ow, filters)
+        y = _gemm_forward(cache)
     if bias is not None:
         y += bias.astype(dtype, copy=False)
-    cache = Conv2DCache(cols, kernel_mat, kernel.shape, (h, w), xp.shape, y.shape, pads, strides,
-                        dilation_rate, groups, data_format, bias is not None)
     return from_channels_last(y, data_format), cache
 
 
@@ -205,47 +272,79 @@ def conv2d_backward(dy, cache: Conv2DCache):
     if dyl.shape != cache.out_shape:
         expected = from_channels_last(np.empty(cache.out_shape, dtype=bool), cache.data_format).shape
         raise ValueError(f"The `dy` argument must have the output's shape {expected}. Received: dy with shape {dy.shape}")
-    if cache.padded is not None:
-        return _depthwise_backward(dyl.astype(cache.padded.dtype, copy=False), cache)
-    dtype = cache.cols.dtype
-    dyl = dyl.astype(dtype, copy=False)
+    dyl = dyl.astype(cache.padded.dtype, copy=False)
     n, oh, ow, filters = cache.out_shape
-    kh, kw, cg, _ = cache.kernel_shape
-    g = cache.groups
-    m, fg = n * oh * ow, filters // g
-    dy_mat = dyl.reshape(1, m, filters) if g == 1 else dyl.reshape(m, g, fg).transpose(1, 0, 2)
-
-    dbias = dyl.reshape(m, filters).sum(axis=0) if cache.has_bias else None
-    dk = np.matmul(cache.cols.transpose(0, 2, 1), dy_mat)  # (g, kh*kw*cg, fg)
-    dkernel = dk[0].reshape(kh, kw, cg, filters) if g == 1 else (
-        dk.reshape(g, kh, kw, cg, fg).transpose(1, 2, 3, 0, 4).reshape(kh, kw, cg, filters))
-
-    dcols = np.matmul(dy_mat, cache.kernel_mat.transpose(0, 2, 1))  # (g, M, kh*kw*cg)
-    c = cg * g
-    if g == 1:
-        dwin = dcols.reshape(n, oh, ow, kh, kw, c)
-    else:
-        dwin = dcols.reshape(g, n, oh, ow, kh, kw, cg).transpose(1, 2, 3, 4, 5, 0, 6).reshape(n, oh, ow, kh, kw, c)
-    dxp = add_windows_nhwc(dwin, cache.padded_shape, cache.strides, cache.dilation_rate)
-    dx = crop_nhwc(dxp, cache.pads, cache.input_hw)
+    dbias = None
+    if cache.has_bias:  # a matrix-vector product: faster and more accurate in float32 than sum(axis=0)
+        dbias = np.ones(n * oh * ow, dtype=dyl.dtype) @ dyl.reshape(-1, filters)
+    dx, dkernel = (_depthwise_backward if cache.depthwise else _gemm_backward)(dyl, cache)
+    dx = crop_nhwc(dx, cache.pads, cache.input_hw)
     return from_channels_last(np.ascontiguousarray(dx), cache.data_format), dkernel, dbias
+
+
+def _gemm_backward(dyl, cache: Conv2DCache):
+    """Kernel and input gradients of the GEMM path, a few images at a time.
+
+    Per piece of the batch: ``dkernel += cols.T @ dy`` with ``cols`` rebuilt in the reused patch
+    buffer (the forward keeps only the padded input), and for each filter tap ``(a, b)``,
+    ``dy @ kernel[a, b].T`` added onto the input positions that tap read. That is col2im without
+    the ``(M, kh*kw*C)`` gradient matrix: each tap's rows are contiguous, so the additions run at
+    memory speed even with few channels.
+
+    Shape:
+        dyl: (N, OH, OW, F); output: (dx padded like the forward's input (N, Hp, Wp, C),
+        dkernel (kh, kw, C // groups, F))
+    """
+    xp, kernel, g = cache.padded, cache.kernel, cache.groups
+    n, oh, ow, filters = cache.out_shape
+    kh, kw, cg, _ = kernel.shape
+    fg = filters // g
+    # per tap and group, the kernel as (F/g, Cg): dy rows of a group times it give that tap's dx rows
+    kernel_taps = kernel.reshape(kh * kw, cg, g, fg).transpose(0, 2, 3, 1)  # (kh*kw, g, F/g, Cg)
+    chunks = image_chunks(n, oh * ow * kh * kw * cg * g * xp.itemsize)
+    rows = (chunks[0][1] - chunks[0][0]) * oh * ow
+    buffer = np.empty(g * rows * kh * kw * cg, dtype=xp.dtype)
+    tap_rows = np.empty((rows, g, cg), dtype=xp.dtype)
+    dkernel_mat = np.zeros((g, kh * kw * cg, fg), dtype=xp.dtype)
+    dxp = np.zeros(xp.shape, dtype=xp.dtype)
+    for start, stop in chunks:
+        count = stop - start
+        cols = _patches(cache, start, stop, buffer)
+        dy_rows = _per_group(dyl[start:stop].reshape(-1, filters), g)  # (g, rows, F/g)
+        dkernel_mat += np.matmul(cols.transpose(0, 2, 1), dy_rows)
+        out = tap_rows[:count * oh * ow]
+        for t in range(kh * kw):
+            np.matmul(dy_rows, kernel_taps[t], out=out.transpose(1, 0, 2))
+            tap = tap_nhwc(dxp[start:stop], *divmod(t, kw), cache.strides, cache.dilation_rate, (oh, ow))
+            tap += out.reshape(count, oh, ow, g * cg)
+    dkernel = dkernel_mat.reshape(g, kh, kw, cg, fg).transpose(1, 2, 3, 0, 4).reshape(kernel.shape)
+    return dxp, dkernel
 
 
 def _depthwise_backward(dyl, cache: Conv2DCache):
     """Backward of the depthwise path: per tap, ``dkernel[a, b] = sum(window_ab * dy)`` and
-    ``dy * kernel[a, b]`` added onto the input positions that tap read."""
+    ``dy * kernel[a, b]`` added onto the input positions that tap read; pieces of the batch on threads.
+
+    Shape:
+        dyl: (N, OH, OW, C); output: (dx padded (N, Hp, Wp, C), dkernel (kh, kw, 1, C))
+    """
     n, oh, ow, c = cache.out_shape
-    kh, kw, _, _ = cache.kernel_shape
-    win = windows_nhwc(cache.padded, (kh, kw), cache.strides, cache.dilation_rate, (oh, ow))
-    k = cache.kernel_mat
-    dkernel = np.empty((kh, kw, 1, c), dtype=dyl.dtype)
-    dxp = np.zeros(cache.padded_shape, dtype=dyl.dtype)
-    term = np.empty_like(dyl)
-    for a in range(kh):
-        for b in range(kw):
-            dkernel[a, b, 0] = np.einsum("nhwc,nhwc->c", win[:, :, :, a, b, :], dyl)
-            tap = tap_nhwc(dxp, a, b, cache.strides, cache.dilation_rate, (oh, ow))
-            tap += np.multiply(dyl, k[a, b], out=term)
-    dbias = dyl.reshape(-1, c).sum(axis=0) if cache.has_bias else None
-    dx = crop_nhwc(dxp, cache.pads, cache.input_hw)
-    return from_channels_last(np.ascontiguousarray(dx), cache.data_format), dkernel, dbias
+    kh, kw, _, _ = cache.kernel.shape
+    k = cache.kernel.reshape(kh, kw, c)
+    dxp = np.zeros(cache.padded.shape, dtype=dyl.dtype)
+
+    def taps(start, stop):
+        """dx for images start:stop, and their share of dkernel."""
+        part, grad, out = cache.padded[start:stop], dyl[start:stop], dxp[start:stop]
+        term = np.empty_like(grad)
+        dk = np.empty((kh, kw, c), dtype=dyl.dtype)
+        for a in range(kh):
+            for b in range(kw):
+                dk[a, b] = np.einsum("nhwc,nhwc->c", tap_nhwc(part, a, b, cache.strides, cache.dilation_rate,
+                                                              (oh, ow)), grad)
+                tap = tap_nhwc(out, a, b, cache.strides, cache.dilation_rate, (oh, ow))
+                tap += np.multiply(grad, k[a, b], out=term)
+        return dk
+
+    dkernel = sum(over_batch(taps, n, dyl.size * kh * kw)).reshape(kh, kw, 1, c)
+    return dxp, dkernel

@@ -37,6 +37,7 @@ from .windows import (
     to_channels_last,
     windows_nhwc,
 )
+from .threads import over_batch
 
 
 @dataclass(frozen=True)
@@ -86,9 +87,15 @@ def _pool_forward(mode, x, pool_size, strides, padding, data_format):
     if mode == "max":
         # one np.maximum per tap over strided views: no copy of every window, no argmax here
         # (the backward pass finds each window's first maximum from the kept input and output)
-        y = win[:, :, :, 0, 0, :].copy()
-        for t in range(1, window[0] * window[1]):
-            np.maximum(y, win[:, :, :, t // window[1], t % window[1], :], out=y)
+        y = np.empty((n, oh, ow, c), dtype=xl.dtype)
+
+        def maxima(start, stop):
+            out = y[start:stop]
+            np.copyto(out, win[start:stop, :, :, 0, 0, :])
+            for t in range(1, window[0] * window[1]):
+                np.maximum(out, win[start:stop, :, :, t // window[1], t % window[1], :], out=out)
+
+        over_batch(maxima, n, y.size * window[0] * window[1])
     else:
         ones = pad_nhwc(np.ones((1, h, w, 1), dtype=xl.dtype), pads)
         count = windows_nhwc(ones, window, strides, (1, 1), (oh, ow)).sum(axis=(3, 4))[0]  # (OH, OW, 1)
@@ -111,15 +118,20 @@ def _pool_backward(dy, cache: Pool2DCache):
         # (the first maximum, as DLFS, PyTorch and TensorFlow), added onto the positions it read
         dxp = np.zeros(cache.padded_shape, dtype=cache.dtype)
         win = windows_nhwc(cache.padded, cache.window, cache.strides, (1, 1), (oh, ow))
-        term, hit, taken = np.empty_like(dyl), np.empty(dyl.shape, dtype=bool), np.zeros(dyl.shape, dtype=bool)
-        for t in range(ph * pw):
-            a, b = divmod(t, pw)
-            np.equal(win[:, :, :, a, b, :], cache.y, out=hit)
-            hit &= ~taken
-            taken |= hit
-            np.multiply(dyl, hit, out=term)
-            tap = tap_nhwc(dxp, a, b, cache.strides, (1, 1), (oh, ow))
-            tap += term
+
+        def route(start, stop):
+            grad, y, out = dyl[start:stop], cache.y[start:stop], dxp[start:stop]
+            term, hit, taken = np.empty_like(grad), np.empty(grad.shape, dtype=bool), np.zeros(grad.shape, dtype=bool)
+            for t in range(ph * pw):
+                a, b = divmod(t, pw)
+                np.equal(win[start:stop, :, :, a, b, :], y, out=hit)
+                hit &= ~taken
+                taken |= hit
+                np.multiply(grad, hit, out=term)
+                tap = tap_nhwc(out, a, b, cache.strides, (1, 1), (oh, ow))
+                tap += term
+
+        over_batch(route, n, dyl.size * ph * pw)
     else:
         dwin = np.broadcast_to((dyl / cache.count)[:, :, :, None, None, :], (n, oh, ow, ph, pw, c))
         dxp = add_windows_nhwc(dwin, cache.padded_shape, cache.strides, (1, 1))

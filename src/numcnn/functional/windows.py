@@ -11,6 +11,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from .._validation import DATA_FORMATS
+from .threads import over_batch
 
 
 def to_channels_last(x: np.ndarray, data_format: str) -> np.ndarray:
@@ -80,18 +81,24 @@ def tap_nhwc(xp: np.ndarray, a: int, b: int, strides, dilation_rate, out_hw) -> 
 def add_windows_nhwc(dwin: np.ndarray, padded_shape, strides, dilation_rate) -> np.ndarray:
     """Adjoint of :func:`windows_nhwc`: sum window gradients back onto the padded input.
 
-    One strided slice-add per filter tap (kh*kw of them), no ``np.add.at``.
+    One strided slice-add per filter tap (kh*kw of them), no ``np.add.at``; pieces of the
+    batch run on threads.
 
     Shape:
         dwin: (N, OH, OW, kh, kw, C)
         output: ``padded_shape`` = (N, Hp, Wp, C)
     """
-    _, oh, ow, kh, kw, _ = dwin.shape
+    n, oh, ow, kh, kw, _ = dwin.shape
     dxp = np.zeros(padded_shape, dtype=dwin.dtype)
-    for a in range(kh):
-        for b in range(kw):
-            tap = tap_nhwc(dxp, a, b, strides, dilation_rate, (oh, ow))
-            tap += dwin[:, :, :, a, b, :]
+
+    def add(start, stop):
+        part = dxp[start:stop]
+        for a in range(kh):
+            for b in range(kw):
+                tap = tap_nhwc(part, a, b, strides, dilation_rate, (oh, ow))
+                tap += dwin[start:stop, :, :, a, b, :]
+
+    over_batch(add, n, dwin.size)
     return dxp
 
 
