@@ -30,7 +30,11 @@ import numpy as np
 import torch
 
 from numcnn import functional as F
-from numcnn.functional.threads import set_num_threads
+
+try:
+    from numcnn import set_num_threads
+except ImportError:  # an older numcnn (before its element-wise threads), to compare runs across versions
+    set_num_threads = None
 
 # name, N, H, W, Cin, Cout, k, stride, padding, groups, dilation
 CONV_CASES = [
@@ -190,7 +194,8 @@ def main():
     parser.add_argument("--peak-of", nargs=2, metavar=("CASE", "FRAMEWORK"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    set_num_threads(args.threads)
+    if set_num_threads is not None:
+        set_num_threads(args.threads)
     if args.peak_of:
         print(_peak_mib(int(args.peak_of[0]), args.peak_of[1]))
         return

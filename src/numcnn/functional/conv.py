@@ -277,48 +277,61 @@ def conv2d_backward(dy, cache: Conv2DCache):
     dbias = None
     if cache.has_bias:  # a matrix-vector product: faster and more accurate in float32 than sum(axis=0)
         dbias = np.ones(n * oh * ow, dtype=dyl.dtype) @ dyl.reshape(-1, filters)
-    dx, dkernel = (_depthwise_backward if cache.depthwise else _gemm_backward)(dyl, cache)
-    dx = crop_nhwc(dx, cache.pads, cache.input_hw)
+    if cache.depthwise:
+        dxp, dkernel = _depthwise_backward(dyl, cache)
+        dx = crop_nhwc(dxp, cache.pads, cache.input_hw)
+    else:
+        dkernel = _kernel_gradient(dyl, cache)
+        dx = crop_nhwc(_input_gradient_by_taps(dyl, cache), cache.pads, cache.input_hw)
     return from_channels_last(np.ascontiguousarray(dx), cache.data_format), dkernel, dbias
 
 
-def _gemm_backward(dyl, cache: Conv2DCache):
-    """Kernel and input gradients of the GEMM path, a few images at a time.
-
-    Per piece of the batch: ``dkernel += cols.T @ dy`` with ``cols`` rebuilt in the reused patch
-    buffer (the forward keeps only the padded input), and for each filter tap ``(a, b)``,
-    ``dy @ kernel[a, b].T`` added onto the input positions that tap read. That is col2im without
-    the ``(M, kh*kw*C)`` gradient matrix: each tap's rows are contiguous, so the additions run at
-    memory speed even with few channels.
+def _kernel_gradient(dyl, cache: Conv2DCache) -> np.ndarray:
+    """``dkernel = cols.T @ dy`` per group, summed over pieces of the batch whose ``cols`` are
+    rebuilt in one reused patch buffer (the forward keeps only the padded input).
 
     Shape:
-        dyl: (N, OH, OW, F); output: (dx padded like the forward's input (N, Hp, Wp, C),
-        dkernel (kh, kw, C // groups, F))
+        dyl: (N, OH, OW, F); output: (kh, kw, C // groups, F)
     """
     xp, kernel, g = cache.padded, cache.kernel, cache.groups
     n, oh, ow, filters = cache.out_shape
     kh, kw, cg, _ = kernel.shape
-    fg = filters // g
-    # per tap and group, the kernel as (F/g, Cg): dy rows of a group times it give that tap's dx rows
-    kernel_taps = kernel.reshape(kh * kw, cg, g, fg).transpose(0, 2, 3, 1)  # (kh*kw, g, F/g, Cg)
     chunks = image_chunks(n, oh * ow * kh * kw * cg * g * xp.itemsize)
-    rows = (chunks[0][1] - chunks[0][0]) * oh * ow
-    buffer = np.empty(g * rows * kh * kw * cg, dtype=xp.dtype)
-    tap_rows = np.empty((rows, g, cg), dtype=xp.dtype)
-    dkernel_mat = np.zeros((g, kh * kw * cg, fg), dtype=xp.dtype)
+    buffer = np.empty(g * (chunks[0][1] - chunks[0][0]) * oh * ow * kh * kw * cg, dtype=xp.dtype)
+    dkernel_mat = np.zeros((g, kh * kw * cg, filters // g), dtype=xp.dtype)
+    for start, stop in chunks:
+        cols = _patches(cache, start, stop, buffer)
+        dkernel_mat += np.matmul(cols.transpose(0, 2, 1), _per_group(dyl[start:stop].reshape(-1, filters), g))
+    return dkernel_mat.reshape(g, kh, kw, cg, filters // g).transpose(1, 2, 3, 0, 4).reshape(kernel.shape)
+
+
+def _input_gradient_by_taps(dyl, cache: Conv2DCache) -> np.ndarray:
+    """col2im without the ``(M, kh*kw*C)`` gradient matrix: for each filter tap ``(a, b)``,
+    ``dy @ kernel[a, b].T`` is added onto the input positions that tap read.
+
+    Each tap's rows are contiguous NHWC, so the additions run at memory speed even with few
+    channels; pieces of the batch keep the rows in the CPU cache.
+
+    Shape:
+        dyl: (N, OH, OW, F); output: dx padded like the forward's input, (N, Hp, Wp, C)
+    """
+    xp, kernel, g = cache.padded, cache.kernel, cache.groups
+    n, oh, ow, filters = cache.out_shape
+    kh, kw, cg, _ = kernel.shape
+    # per tap and group, the kernel as (F/g, Cg): dy rows of a group times it give that tap's dx rows
+    kernel_taps = kernel.reshape(kh * kw, cg, g, filters // g).transpose(0, 2, 3, 1)  # (kh*kw, g, F/g, Cg)
+    chunks = image_chunks(n, oh * ow * cg * g * xp.itemsize)
+    tap_rows = np.empty(((chunks[0][1] - chunks[0][0]) * oh * ow, g, cg), dtype=xp.dtype)
     dxp = np.zeros(xp.shape, dtype=xp.dtype)
     for start, stop in chunks:
         count = stop - start
-        cols = _patches(cache, start, stop, buffer)
         dy_rows = _per_group(dyl[start:stop].reshape(-1, filters), g)  # (g, rows, F/g)
-        dkernel_mat += np.matmul(cols.transpose(0, 2, 1), dy_rows)
         out = tap_rows[:count * oh * ow]
         for t in range(kh * kw):
             np.matmul(dy_rows, kernel_taps[t], out=out.transpose(1, 0, 2))
             tap = tap_nhwc(dxp[start:stop], *divmod(t, kw), cache.strides, cache.dilation_rate, (oh, ow))
             tap += out.reshape(count, oh, ow, g * cg)
-    dkernel = dkernel_mat.reshape(g, kh, kw, cg, fg).transpose(1, 2, 3, 0, 4).reshape(kernel.shape)
-    return dxp, dkernel
+    return dxp
 
 
 def _depthwise_backward(dyl, cache: Conv2DCache):
