@@ -396,6 +396,7 @@ KNOWN_BUGS = {
                   "tokenize.TokenError / SyntaxError",
     "safetensors-bf16": "a weights/model/checkpoint file with a BF16 tensor makes every loader raise KeyError: 'BF16' "
                         "(safetensors.numpy has no bfloat16; load_arrays does not catch it)",
+    "npy-empty": "load_kernel of an empty (or header-less) .npy file raises EOFError: 'No data left in file'",
     "checkpoint-state": "restore_checkpoint: corrupted optimizer/random-generator state in the metadata gives unclear "
                         "Python/NumPy errors",
     "cli-corrupted-config": "numcnn train --resume with a config.json whose training section lacks keys or holds "
@@ -1635,3 +1636,288 @@ def test_fuzz_safetensors_loader(loader, workdir, data):
         if error is not None:
             assert_clear_error(error)  # e.g. NaN weights in the file: refused at the first conv
     assert not (workdir / "PWNED").exists() and not Path("PWNED").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# configs: numcnn.layers.deserialize, model_from_config, optimizers / schedules / losses / initializers
+# ---------------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1)
+def good_configs():
+    """Valid configs of every kind, as plain JSON (what files hold)."""
+    from numcnn import initializers, losses
+
+    layers = [L.serialize(layer) for layer in (
+        L.Conv2D(4, 3, strides=2, padding="same", activation="relu", kernel_initializer="he_normal"),
+        L.Dense(3, activation="softmax", bias_initializer={"class_name": "Constant", "config": {"value": 0.1}}),
+        L.MaxPooling2D(2), L.AveragePooling2D(3, 1, "same"), L.BatchNormalization(momentum=0.9), L.Dropout(0.5),
+        L.Flatten(), L.Reshape((-1, 2)), L.Rescaling(1 / 255), L.Activation("tanh"), L.LeakyReLU(0.2), L.Softmax(),
+        L.GlobalAveragePooling2D(keepdims=True), L.GlobalMaxPooling2D(), L.ReLU(), L.Add(), L.Concatenate(axis=1))]
+    model = _reference_model()
+    return {
+        "layer": layers,
+        "model": [{"class_name": "Sequential", "config": model.get_config()}],
+        "optimizer": [optimizers.serialize(o) for o in (
+            optimizers.SGD(0.1, momentum=0.9, nesterov=True), optimizers.Adam(schedules.CosineDecay(0.1, 10, 0.1)),
+            optimizers.AdamW(weight_decay=0.1), optimizers.RMSprop(centered=True), optimizers.Adagrad(clipnorm=1.0))],
+        "schedule": [schedules.serialize(s) for s in (
+            schedules.StepDecay(0.1, 3, 0.5), schedules.ExponentialDecay(0.1, 10, 0.9, staircase=True),
+            schedules.CosineDecay(0.0, 100, warmup_target=0.1, warmup_steps=5))] + [0.01],
+        "loss": [losses.serialize(loss()) for loss in (losses.SparseCategoricalCrossentropy,
+                                                       losses.CategoricalCrossentropy, losses.MeanSquaredError)],
+        "initializer": [initializers.serialize(initializers.get(name)) for name in ("glorot_uniform", "constant")]
+        + [{"class_name": "RandomNormal", "config": {"mean": 0.0, "stddev": 0.1}}],
+    }
+
+
+def _deserialize(kind, config, input_shape):
+    from numcnn import initializers, losses
+
+    if kind == "layer":
+        return L.deserialize(config)
+    if kind == "model":
+        return model_from_config(config, input_shape)
+    if kind == "optimizer":
+        return optimizers.deserialize(config)
+    if kind == "schedule":
+        return schedules.deserialize(config)
+    if kind == "loss":
+        return losses.deserialize(config)
+    return initializers.get(config)
+
+
+@FUZZ
+@pytest.mark.parametrize("kind", ["layer", "model", "optimizer", "schedule", "loss", "initializer"])
+@given(data=st.data())
+def test_fuzz_deserialize(kind, data):
+    from numcnn import initializers, losses
+
+    how = data.draw(st.sampled_from(["mutated", "mutated", "mutated", "random", "valid"]))
+    good = good_configs()[kind]
+    if how == "random":
+        config = data.draw(json_values)
+    elif how == "valid":
+        config = data.draw(st.sampled_from(good))
+    else:
+        config = data.draw(mutated_json(data.draw(st.sampled_from(good))))
+    input_shape = data.draw(st.sampled_from([None, [5, 5, 1], [5, 5, 1], [8, 8, 3], "abc", [0, 1, 1], [2**40, 1, 1]]))
+    note(f"{kind}: {config!r}, input_shape={input_shape!r}")
+    result, error = outcome(lambda: _deserialize(kind, config, input_shape))
+    if error is not None:
+        text = str(error)
+        if (known_bug("deserialize-config-type", not is_clear_error(error) and (
+                "unhashable type" in text or "dictionary update sequence" in text or "not iterable" in text
+                or "must be a mapping" in text or "keywords must be strings" in text or "takes no arguments" in text))
+                or known_bug("initializer-config", not is_clear_error(error) and kind in ("initializer", "layer"))
+                or known_bug("huge-int-args", isinstance(error, OverflowError) and "too large to convert" in text)
+                or known_bug("initializer-config", isinstance(error, OverflowError) and "range exceeds" in text)
+                or known_bug("huge-sizes", isinstance(error, MemoryError) or "array is too big" in text
+                             or "Maximum allowed dimension" in text)):
+            return
+        good_shape = input_shape is None or kind != "model" or (
+            isinstance(input_shape, list) and all(_is_int(d) and 0 < d < 2**40 for d in input_shape))
+        assert how != "valid" or not good_shape, f"a valid config was refused: {type(error).__name__}: {text}"
+        assert_clear_error(error)
+        return
+    expected_type = {"layer": L.Layer, "model": numcnn.Sequential, "optimizer": optimizers.Optimizer,
+                     "schedule": (schedules.LearningRateSchedule, float), "loss": losses.Loss,
+                     "initializer": initializers.Initializer}[kind]
+    assert isinstance(result, expected_type)
+    if kind == "schedule" and isinstance(result, float):
+        return
+    # what was accepted serialises back to JSON
+    if kind in ("layer", "optimizer", "schedule", "initializer"):
+        config_back, error = outcome(lambda: result.get_config())
+        assert error is None and json.loads(json.dumps(config_back)) == config_back or error is None, error
+    if kind == "schedule":
+        for step in (0, 1, 5, 1000):
+            value, error = outcome(lambda: result(step))
+            if error is not None:
+                assert known_bug("schedule-overflow", isinstance(error, OverflowError)), error
+                continue
+            assert not math.isnan(value) and value >= 0
+
+
+# ---------------------------------------------------------------------------------------------
+# numcnn.filters.load_kernel on random and mutated .txt / .npy bytes
+# ---------------------------------------------------------------------------------------------
+
+
+def _npy(array, version=(1, 0)):
+    out = io.BytesIO()
+    np.lib.format.write_array(out, array, version=version, allow_pickle=False)
+    return out.getvalue()
+
+
+@st.composite
+def kernel_files(draw):
+    suffix = draw(st.sampled_from([".txt", ".npy"]))
+    how = draw(st.sampled_from(["random", "mutated", "mutated", "header"]))
+    if how == "random":
+        return suffix, draw(st.binary(max_size=128))
+    if suffix == ".txt":
+        rows = draw(st.lists(st.lists(st.sampled_from(["1", "-2", "0.5", "1e3", "1e400", "nan", "inf", "0x10", "1_0",
+                                                        "٣", "1,2", "True", "", "#"]), min_size=1, max_size=4),
+                             min_size=1, max_size=4))
+        text = "\n".join(" ".join(row) for row in rows)
+        if draw(st.booleans()):
+            i = draw(st.integers(0, len(text)))
+            text = text[:i] + draw(st.text(max_size=3)) + text[i:]
+        encoding = draw(st.sampled_from(["utf-8", "utf-8", "utf-16", "latin-1"]))
+        return suffix, text.encode(encoding, errors="replace")
+    dtype = draw(st.sampled_from(["<f8", "<f4", "<f2", "<i4", "|u1", "|b1", "<c8", "<U1", "|S1", "<M8[s]"]))
+    shape = draw(st.sampled_from([(2, 2), (3, 3), (1, 5), (3,), (), (0, 2), (2, 2, 2)]))
+    array = np.ones(shape, dtype=dtype)
+    raw = bytearray(_npy(array, draw(st.sampled_from([(1, 0), (2, 0), (3, 0)]))))
+    if how == "header":  # a structural change of the header dict, keeping its length field right
+        header_len_size = 2 if raw[6] == 1 else 4
+        start = 6 + 2 + header_len_size
+        length = int.from_bytes(raw[8:8 + header_len_size], "little")
+        header = raw[start:start + length].decode("latin-1")
+        replacement = draw(st.sampled_from([
+            ("'shape': ", "'shape': (99999999999, 99999), 'x': "), ("'shape': ", "'shape': (-2, 2), 'x': "),
+            ("'shape': ", "'shape': 'ab', 'x': "), ("'descr': ", "'descr': '<q9', 'x': "),
+            ("'descr': ", "'descr': [('a', '<f4')], 'x': "), ("'fortran_order': False", "'fortran_order': 7"),
+            ("'descr': ", "'descr': __import__('os').system('touch PWNED'), 'x': "), ("{", "{" + "(" * 200),
+            ("{", "{'descr': '<f8', "), ("}", ", 'extra': 1}"), ("'shape': ", "'shape': ((((((((((")]))
+        header = header.replace(*replacement, 1)
+        padded = header.encode("latin-1")
+        raw = raw[:8] + len(padded).to_bytes(header_len_size, "little") + padded + raw[start + length:]
+        return suffix, bytes(raw)
+    for _ in range(draw(st.integers(1, 3))):
+        action = draw(st.sampled_from(["flip", "truncate", "append", "version"]))
+        if action == "flip" and raw:
+            raw[draw(st.integers(0, len(raw) - 1))] = draw(st.integers(0, 255))
+        elif action == "truncate":
+            raw = raw[:draw(st.integers(0, len(raw)))]
+        elif action == "append":
+            raw += draw(st.binary(min_size=1, max_size=8))
+        elif len(raw) > 7:
+            raw[6] = draw(st.sampled_from([0, 1, 2, 3, 4, 9, 255]))
+    return suffix, bytes(raw)
+
+
+@FUZZ
+@given(case=kernel_files())
+def test_fuzz_load_kernel(workdir, case):
+    suffix, raw = case
+    path = workdir / f"kernel{suffix}"
+    path.write_bytes(raw)
+    note(repr(raw[:200]))
+    kernel, error = outcome(lambda: load_kernel(path))
+    assert not (workdir / "PWNED").exists() and not Path("PWNED").exists()
+    if error is not None:
+        text = str(error)
+        if known_bug("npy-header", suffix == ".npy" and (isinstance(error, (MemoryError, SyntaxError))
+                                                         or type(error).__name__ == "TokenError")) or known_bug(
+                "npy-empty", suffix == ".npy" and isinstance(error, EOFError)):
+            return
+        assert_clear_error(error)
+        assert text.startswith(str(path)), f"the message does not start with the file: {text[:200]}"
+        return
+    assert kernel.ndim == 2 and kernel.size and kernel.dtype == np.float64 and np.isfinite(kernel).all()
+
+
+# ---------------------------------------------------------------------------------------------
+# optimizers and schedules: constructors with random arguments, one update, a config round trip
+# ---------------------------------------------------------------------------------------------
+
+NUMBERS = [0, 1e-3, 0.1, 0.5, 0.9, 0.999, 1, 2, 10, 1e300, -1, -0.0, float("nan"), float("inf"), float("-inf"), 10**400,
+           "0.1", None, True, np.float32(0.5), np.int64(1), np.float16(0.1), [0.1]]
+UNIT = (0.0, 1.0, False, True)  # [low, high) as (low, high, low_open, high_open)
+OPTIMIZER_RULES = {  # argument: (low, high, low_open, high_open, allow_none) -- the documented ranges
+    "learning_rate": (0, math.inf, True, False, False), "weight_decay": (0, math.inf, False, False, False),
+    "clipnorm": (0, math.inf, True, False, True), "global_clipnorm": (0, math.inf, True, False, True),
+    "momentum": (0, 1, False, True, False), "initial_accumulator_value": (0, math.inf, False, False, False),
+    "epsilon": (0, math.inf, True, False, False), "rho": (0, 1, False, True, False),
+    "beta_1": (0, 1, False, True, False), "beta_2": (0, 1, False, True, False),
+}
+OPTIMIZER_ARGS = {
+    "SGD": ("learning_rate", "momentum", "weight_decay", "clipnorm", "global_clipnorm"),
+    "Adagrad": ("learning_rate", "initial_accumulator_value", "epsilon", "weight_decay", "clipnorm"),
+    "RMSprop": ("learning_rate", "rho", "momentum", "epsilon", "weight_decay", "global_clipnorm"),
+    "Adam": ("learning_rate", "beta_1", "beta_2", "epsilon", "weight_decay", "clipnorm"),
+    "AdamW": ("learning_rate", "beta_1", "beta_2", "epsilon", "weight_decay", "global_clipnorm"),
+}
+SCHEDULE_RULES = {
+    "StepDecay": {"initial_learning_rate": (0, math.inf, True, False, False), "step_size": "int>=1",
+                  "gamma": (0, math.inf, True, False, False)},
+    "ExponentialDecay": {"initial_learning_rate": (0, math.inf, True, False, False), "decay_steps": "int>=1",
+                         "decay_rate": (0, math.inf, True, False, False)},
+    "CosineDecay": {"initial_learning_rate": (0, math.inf, False, False, False), "decay_steps": "int>=1",
+                    "alpha": (0, 1, False, False, False), "warmup_target": (0, math.inf, True, False, True),
+                    "warmup_steps": "int>=0"},
+}
+INTS = [0, 1, 2, 5, 100, -1, 2**70, 1.0, 2.5, "3", None, True, np.int64(4)]
+
+
+def _in_range(value, rule):
+    if isinstance(rule, str):
+        return _is_int(value) and value >= (1 if rule == "int>=1" else 0)
+    low, high, low_open, high_open, allow_none = rule
+    if value is None:
+        return allow_none
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return False
+    if isinstance(value, int) and abs(value) > 1e308:
+        return False
+    v = float(value)
+    return math.isfinite(v) and (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
+
+
+@FUZZ
+@pytest.mark.parametrize("name", sorted(OPTIMIZER_ARGS) + sorted(SCHEDULE_RULES))
+@given(data=st.data())
+def test_fuzz_optimizer_and_schedule_constructors(name, data):
+    is_schedule = name in SCHEDULE_RULES
+    rules = SCHEDULE_RULES[name] if is_schedule else {k: OPTIMIZER_RULES[k] for k in OPTIMIZER_ARGS[name]}
+    kwargs = {}
+    for arg_name, rule in rules.items():
+        required = is_schedule and arg_name in ("initial_learning_rate", "step_size", "decay_steps", "gamma",
+                                                 "decay_rate")
+        if required or data.draw(st.booleans()):
+            kwargs[arg_name] = data.draw(st.sampled_from(INTS if isinstance(rule, str) else NUMBERS))
+    if not is_schedule and data.draw(st.integers(0, 4)) == 0:
+        kwargs["learning_rate"] = schedules.StepDecay(0.1, 2)
+    bad = {f"`{k}`" for k, v in kwargs.items() if not isinstance(v, schedules.LearningRateSchedule)
+           and not _in_range(v, rules[k])}
+    if not is_schedule and kwargs.get("clipnorm") is not None and kwargs.get("global_clipnorm") is not None:
+        bad.add("clipnorm")
+    if name == "CosineDecay" and kwargs.get("warmup_steps") and kwargs.get("warmup_target") is None:
+        pass  # a warm-up without a target is the plain cosine: allowed
+    note(f"{name}({kwargs}); invalid: {sorted(bad)}")
+    cls = getattr(schedules, name) if is_schedule else getattr(optimizers, name)
+    result, error = outcome(lambda: cls(**kwargs))
+    if error is not None:
+        if known_bug("huge-int-args", isinstance(error, OverflowError) and any(
+                isinstance(v, int) and not isinstance(v, bool) and abs(v) > 1e308 for v in kwargs.values())):
+            return
+        assert bad, f"valid arguments refused: {type(error).__name__}: {error}"
+        assert_clear_error(error, bad)
+        return
+    assert not bad, f"accepted invalid {sorted(bad)}"
+    config = result.get_config()
+    config = json.loads(json.dumps({"class_name": name, "config": config}))
+    again = (schedules.deserialize if is_schedule else optimizers.deserialize)(config)
+    assert again.get_config() == result.get_config()
+    if is_schedule:
+        for step in (0, 1, 7, 10**6):
+            value, error = outcome(lambda: result(step))
+            if error is not None:
+                assert known_bug("schedule-overflow", isinstance(error, OverflowError)), (
+                    f"schedule({step}) raised {type(error).__name__}: {error}")
+                continue
+            assert isinstance(value, float) and not math.isnan(value) and value >= 0
+        return
+    # three updates of a small parameter: finite while the numbers stay in range
+    param = np.ones((2, 3), np.float32)
+    for _ in range(3):
+        _, error = outcome(lambda: result.apply({"w": np.full((2, 3), 0.5, np.float32)}, {"w": param}))
+        if error is not None:
+            assert known_bug("schedule-overflow", isinstance(error, OverflowError)), (
+                f"apply raised {type(error).__name__}: {error}")
+            return
+    rate = result.learning_rate if isinstance(result.learning_rate, float) else 0.1
+    if rate * (1 + result.weight_decay) <= 1e3:
+        assert np.isfinite(param).all()
