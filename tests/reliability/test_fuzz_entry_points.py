@@ -1921,3 +1921,577 @@ def test_fuzz_optimizer_and_schedule_constructors(name, data):
     rate = result.learning_rate if isinstance(result.learning_rate, float) else 0.1
     if rate * (1 + result.weight_decay) <= 1e3:
         assert np.isfinite(param).all()
+
+
+# ---------------------------------------------------------------------------------------------
+# the numcnn command: random flags and values; nothing trains (train_run and the demo are stubbed and
+# check that what reaches them was validated)
+# ---------------------------------------------------------------------------------------------
+
+NUMBER_TEXTS = ["1", "2", "3", "0", "-1", "1.5", "0.3", "nan", "inf", "-inf", "1e999", "1e-400", "٣", "1_0", "0x10", "",
+                " 3", "\x00", "abc", "10**9", "99999999999999999999999", "1e8", "0.49", "0.5", "1e-3"]
+TRAIN_FLAGS = {
+    "--dataset": ["digits", "mnist", "fashion-mnist", "cifar", ""], "--model": ["simple", "lenet5", "deep", "resnet"],
+    "--epochs": NUMBER_TEXTS, "--batch-size": NUMBER_TEXTS, "--optimizer": ["sgd", "adam", "adamw", "lbfgs", "SGD"],
+    "--lr": NUMBER_TEXTS, "--schedule": ["constant", "step", "cosine", "linear"], "--decay-epochs": NUMBER_TEXTS,
+    "--decay-rate": NUMBER_TEXTS, "--warmup-epochs": NUMBER_TEXTS, "--weight-decay": NUMBER_TEXTS,
+    "--clipnorm": NUMBER_TEXTS, "--augment": NUMBER_TEXTS, "--validation-split": NUMBER_TEXTS, "--seed": NUMBER_TEXTS,
+    "--progress": ["bar", "lines", "quiet", "loud"],
+}
+HELP = ("-h", "--help", "--version")
+
+
+@functools.lru_cache(maxsize=1)
+def cli_places():
+    """Paths the command is pointed at: nothing, an empty dir, a file, a run without weights, a kernel, an image."""
+    from PIL import Image
+
+    from numcnn.models import zoo
+    from numcnn.runs import RUN_FORMAT, RUN_FORMAT_VERSION, default_settings
+
+    root = Path(tempfile.mkdtemp(prefix="numcnn-cli-fuzz-"))
+    (root / "empty").mkdir()
+    (root / "file").write_text("not a directory")
+    run = root / "run"
+    run.mkdir()
+    model = zoo.simple_convnet((8, 8, 1), 10, seed=0)
+    config = {"format": RUN_FORMAT, "format_version": RUN_FORMAT_VERSION, "numcnn_version": numcnn.__version__,
+              "dataset": {"name": "digits", "input_shape": [8, 8, 1], "class_names": [str(i) for i in range(10)],
+                          "pixel_scale": 16.0, "train_samples": 1293, "test_samples": 360},
+              "training": default_settings("digits"), "model": {"class_name": "Sequential", "config": model.get_config()}}
+    (run / "config.json").write_text(json.dumps(config))
+    np.save(root / "kernel.npy", np.ones((3, 3)))
+    (root / "kernel.txt").write_text("0 1 0\n1 -4 1\n0 1 0\n")
+    (root / "noise.npy").write_bytes(b"\x93NUMPY\x01\x00garbage")
+    Image.fromarray(np.arange(64, dtype=np.uint8).reshape(8, 8) * 4).save(root / "image.png")
+    return root, config
+
+
+def _settings_problems(settings):
+    """What a setting that reached training must satisfy (the documented ranges)."""
+    from numcnn.models import zoo
+    from numcnn.runs import SCHEDULE_NAMES
+
+    def integer(v, low):
+        return isinstance(v, int) and not isinstance(v, bool) and v >= low
+
+    def number(v, ok):
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and ok(v)
+
+    checks = {
+        "epochs": integer(settings.get("epochs"), 1), "batch_size": integer(settings.get("batch_size"), 1),
+        "lr": number(settings.get("lr"), lambda v: v > 0), "decay_epochs": integer(settings.get("decay_epochs"), 1),
+        "decay_rate": number(settings.get("decay_rate"), lambda v: 0 < v <= 1),
+        "warmup_epochs": integer(settings.get("warmup_epochs"), 0),
+        "augment": integer(settings.get("augment"), 0) and settings["augment"] <= 4,
+        "validation_split": number(settings.get("validation_split"), lambda v: 0 <= v < 0.5),
+        "seed": integer(settings.get("seed"), 0), "schedule": settings.get("schedule") in SCHEDULE_NAMES,
+        "model": settings.get("model") in zoo.MODELS, "optimizer": settings.get("optimizer") in optimizers.NAMED,
+        "weight_decay": settings.get("weight_decay") is None or number(settings["weight_decay"], lambda v: v >= 0),
+        "clipnorm": settings.get("clipnorm") is None or number(settings["clipnorm"], lambda v: v > 0),
+    }
+    return sorted(name for name, ok in checks.items() if not ok)
+
+
+@st.composite
+def cli_argvs(draw, root):
+    places = [str(root / p) for p in ("missing", "empty", "file", "run", "mutated-run")] + ["a\x00b", ""]
+    command = draw(st.sampled_from(["train"] * 6 + ["evaluate", "predict", "summary", "show", "filter", "demo",
+                                                    "bogus", "--version", "-h", ""]))
+    argv = [command] if command else []
+    if command == "train":
+        for flag in draw(st.lists(st.sampled_from(sorted(TRAIN_FLAGS)), max_size=5, unique=True)):
+            argv += [flag, draw(st.sampled_from(TRAIN_FLAGS[flag]))]
+        where = draw(st.sampled_from(["out", "out", "resume", "resume-mutated", "both", "none"]))
+        if where in ("out", "both"):
+            argv += ["--out", draw(st.sampled_from([str(root / "new" / str(draw(st.integers(0, 10**9))))] * 3
+                                                   + places))]
+        if where in ("resume", "both"):
+            argv += ["--resume", draw(st.sampled_from(places))]
+        if where == "resume-mutated":
+            argv += ["--resume", str(root / "mutated-run")]
+        if draw(st.integers(0, 5)) == 0:
+            argv += ["--data-dir", draw(st.sampled_from(places))]
+    elif command in ("evaluate", "predict", "summary", "show"):
+        argv.append(draw(st.sampled_from(places)))
+        if command == "predict":
+            argv += draw(st.lists(st.sampled_from([str(root / "image.png"), str(root / "file"), "missing.png"]),
+                                  min_size=0, max_size=2))
+        if command == "show":
+            argv += ["--what", draw(st.sampled_from(["filters", "curves", "model", "confusion", "nope"])), "--out",
+                     str(root / "show.png")]
+        if command == "evaluate" and draw(st.booleans()):
+            argv += ["--batch-size", draw(st.sampled_from(NUMBER_TEXTS))]
+    elif command == "filter":
+        argv.append(draw(st.sampled_from([str(root / "image.png"), str(root / "file"), "missing.png"])))
+        if draw(st.booleans()):
+            argv += ["--kernel", draw(st.sampled_from(["blur", "sobel-x", "nope"]))]
+        if draw(st.booleans()):
+            argv += ["--kernel-file", draw(st.sampled_from([str(root / "kernel.npy"), str(root / "kernel.txt"),
+                                                            str(root / "noise.npy"), str(root / "file"), "a\x00b"]))]
+        for flag, values in (("--stride", NUMBER_TEXTS), ("--padding", ["same", "valid", "full"]),
+                             ("--normalize", ["auto", "clip", "minmax", "abs", "x"]), ("--mode", ["auto", "gray", "x"])):
+            if draw(st.booleans()):
+                argv += [flag, draw(st.sampled_from(values))]
+        if draw(st.integers(0, 5)):
+            argv += ["--out", str(root / draw(st.sampled_from(["out.png", "out.jpg", "out.unknown"])))]
+    elif command == "demo":
+        for flag in ("--seed", "--batch-size"):
+            if draw(st.booleans()):
+                argv += [flag, draw(st.sampled_from(NUMBER_TEXTS))]
+    if draw(st.integers(0, 9)) == 0:
+        argv.insert(draw(st.integers(0, len(argv))), draw(st.sampled_from(["--foo", "extra", "-x", "--", "-h"])))
+    return argv
+
+
+@FUZZ
+@given(data=st.data())
+def test_fuzz_cli_main(data):
+    from numcnn import cli
+
+    root, good_config = cli_places()
+    if data.draw(st.booleans()):  # most often the training settings, the part --resume reads
+        mutated = {**good_config, "training": data.draw(mutated_json(good_config["training"]))}
+    else:
+        mutated = data.draw(mutated_json(good_config))
+    mutated_run = root / "mutated-run"
+    mutated_run.mkdir(exist_ok=True)
+    (mutated_run / "config.json").write_text(json.dumps(mutated))
+    argv = data.draw(cli_argvs(root))
+    note(f"argv={argv!r}")
+    reached, problems = [], []
+
+    def fake_train_run(settings, out_dir, data_dir=None, verbose="auto", resume=False, log=print):
+        reached.append("train")
+        problems.extend(_settings_problems(settings))
+        return {"test_accuracy": 1.0, "test_loss": 0.0, "epochs": settings["epochs"], "seconds": 0.0}
+
+    def fake_demo(args):
+        reached.append("demo")
+        if not (_is_int(args.seed) and args.seed >= 0 and _is_int(args.batch_size) and args.batch_size >= 1):
+            problems.append("demo arguments")
+        return 0
+
+    saved = cli.train_run, cli._demo
+    cli.train_run, cli._demo = fake_train_run, fake_demo
+    out, err = io.StringIO(), io.StringIO()
+    cwd = os.getcwd()
+    code, error = None, None
+    try:
+        os.chdir(root)  # a train without --out creates runs/ here
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), watchdog():
+            code = cli.main(argv)
+    except SystemExit as exit_:
+        code = ("exit", exit_.code)
+    except Hang:
+        raise
+    except Exception as e:  # noqa: BLE001 - a traceback is what we look for
+        error = e
+    finally:
+        os.chdir(cwd)
+        cli.train_run, cli._demo = saved
+    messages = err.getvalue()
+    resumed_mutated = "--resume" in argv and argv[argv.index("--resume") + 1] == str(mutated_run) \
+        if "--resume" in argv[:-1] else False
+    if error is not None:
+        assert known_bug("cli-corrupted-config", resumed_mutated and isinstance(
+            error, (KeyError, TypeError, OverflowError, AttributeError))), (
+            f"numcnn {argv!r} ended in a traceback: {type(error).__name__}: {error}")
+        return
+    if problems:
+        assert known_bug("cli-corrupted-config", resumed_mutated), f"unvalidated settings reached training: {problems}"
+        return
+    if isinstance(code, tuple):  # argparse's exits
+        if code[1] == 0:
+            assert any(h in argv for h in HELP), f"exit 0 without --help/--version: {argv!r}"
+        else:
+            assert code[1] == 2 and "error:" in messages, (code, messages[-300:])
+        return
+    if code == 0:
+        assert reached or argv[:1] in ([], [""]) or "filter" in argv, f"exit 0 without doing anything: {argv!r}"
+        return
+    assert code == 2, f"exit code {code!r}"
+    last = messages.strip().splitlines()[-1] if messages.strip() else ""
+    assert last.startswith("numcnn ") and ": error: " in last, messages[-300:]
+    assert "Traceback" not in messages
+    if not ("Received" in last or known_bug("null-byte-path", "embedded null byte" in last)):
+        raise AssertionError(f"an error without 'Received': {last[:300]}")
+
+
+# ---------------------------------------------------------------------------------------------
+# regression tests: the minimal input of every known bug, strict xfail (they pass, and so fail, once fixed)
+# ---------------------------------------------------------------------------------------------
+
+REGRESSIONS = set()
+
+
+def bug(bug_id):
+    """Mark a regression test of the known bug ``bug_id``: it fails (an AssertionError) until the bug is fixed."""
+    REGRESSIONS.add(bug_id)
+    return pytest.mark.xfail(strict=True, raises=AssertionError, reason=f"BUG {bug_id}: {KNOWN_BUGS[bug_id]}")
+
+
+def assert_result_or_clear_error(call, shape=None, names=()):
+    result, error = outcome(call)
+    if error is not None:
+        assert_clear_error(error, names)
+    elif shape is not None:
+        assert np.shape(result) == shape
+
+
+X4 = np.ones((1, 4, 4, 3))
+
+
+@bug("conv-empty-batch")
+@pytest.mark.parametrize("call", [lambda: F.conv2d(np.zeros((0, 4, 4, 1)), np.ones((3, 3, 1, 2))),
+                                  lambda: L.Conv2D(2, 3)(np.zeros((0, 4, 4, 1)))], ids=["conv2d", "Conv2D"])
+def test_bug_conv_on_an_empty_batch(call):
+    result, error = outcome(call)
+    assert error is None, f"{type(error).__name__}: {error}"
+    assert result.shape == (0, 2, 2, 2)
+
+
+@bug("conv-zero-size-axis")
+@pytest.mark.parametrize("x, kernel", [(np.zeros((1, 4, 4, 0)), np.zeros((3, 3, 0, 2))),
+                                       (X4, np.zeros((3, 3, 3, 0))), (X4, np.zeros((0, 3, 3, 2)))],
+                         ids=["no-channels", "no-filters", "no-kernel-rows"])
+def test_bug_conv_with_a_zero_sized_axis(x, kernel):
+    assert_result_or_clear_error(lambda: F.conv2d(x, kernel), names={"`x`", "`kernel`"})
+
+
+@bug("huge-geometry")
+@pytest.mark.parametrize("call, shape", [
+    (lambda: F.conv2d(np.ones((1, 4, 4, 1)), np.ones((2, 2, 1, 1)), strides=2**62), (1, 1, 1, 1)),
+    (lambda: F.max_pool2d(np.ones((1, 4, 4, 1)), 2, strides=2**62), (1, 1, 1, 1)),
+    (lambda: F.conv2d(np.ones((1, 4, 4, 1)), np.ones((2, 2, 1, 1)), padding=2**40), None),
+    (lambda: F.avg_pool2d(np.ones((1, 4, 4, 1)), 2**40, padding="same"), None),
+], ids=["conv-stride", "pool-stride", "conv-padding", "pool-size-same"])
+def test_bug_huge_strides_padding_and_pool_sizes(call, shape):
+    result, error = outcome(call)
+    if shape is not None:
+        assert error is None, f"{type(error).__name__}: {error}"
+        assert result.shape == shape
+    else:
+        assert error is not None
+        assert_clear_error(error, {"`padding`", "`pool_size`", "kernel", "padding"})
+
+
+@bug("avg-pool-overflow")
+@pytest.mark.parametrize("call", [lambda: F.avg_pool2d(np.full((1, 2, 2, 1), 6e4, np.float16), 2),
+                                  lambda: F.global_avg_pool2d(np.full((1, 2, 2, 1), 3e38, np.float32))],
+                         ids=["avg_pool2d-float16", "global_avg_pool2d-float32"])
+def test_bug_average_of_large_finite_numbers(call):
+    assert np.isfinite(call()).all()
+
+
+@bug("pool-empty-input")
+@pytest.mark.parametrize("pool", [F.max_pool2d, F.avg_pool2d], ids=["max", "avg"])
+def test_bug_pooling_windows_of_padding_only(pool):
+    result, error = outcome(lambda: pool(np.zeros((1, 0, 0, 1)), 2, padding=1))
+    assert error is not None, f"returned {result.ravel()} from windows without a pixel"
+    assert_clear_error(error)
+
+
+@bug("global-pool-empty-window")
+@pytest.mark.parametrize("pool", [F.global_avg_pool2d, F.global_max_pool2d], ids=["avg", "max"])
+def test_bug_global_pooling_over_no_pixel(pool):
+    result, error = outcome(lambda: pool(np.zeros((1, 0, 3, 2))))
+    assert error is not None, f"returned {result}"
+    assert_clear_error(error, {"`x`"})
+
+
+@bug("global-pool-keepdims")
+@pytest.mark.parametrize("pool, keepdims", [(F.global_max_pool2d, "no"), (F.global_avg_pool2d, "no"),
+                                            (F.global_avg_pool2d, np.True_)], ids=["max-no", "avg-no", "avg-np-bool"])
+def test_bug_global_pooling_keepdims(pool, keepdims):
+    result, error = outcome(lambda: pool(X4, keepdims=keepdims))
+    if isinstance(keepdims, str):
+        assert error is not None, f"keepdims={keepdims!r} gave shape {result.shape}"
+        assert_clear_error(error, {"`keepdims`"})
+    else:
+        assert error is None, f"{type(error).__name__}: {error}"
+        assert result.shape == (1, 1, 1, 3)
+
+
+@bug("global-pool-backward-dy-rank")
+def test_bug_global_pool_backward_with_a_scalar_dy():
+    _, cache = F.global_max_pool2d_forward(X4)
+    _, error = outcome(lambda: F.global_pool2d_backward(np.float64(1.0), cache))
+    assert_clear_error(error, {"`dy`"})
+
+
+@bug("activation-backward-dy")
+@pytest.mark.parametrize("name, dy", [("relu", np.ones((3, 3))), ("sigmoid", np.ones((2, 2, 3))),
+                                      ("tanh", np.full((2, 3), "a")), ("relu", [[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]])],
+                         ids=["relu-shape", "sigmoid-broadcast", "tanh-strings", "relu-list"])
+def test_bug_activation_backward_checks_dy(name, dy):
+    _, cache = getattr(F, f"{name}_forward")(np.ones((2, 3)))
+    result, error = outcome(lambda: getattr(F, f"{name}_backward")(dy, cache))
+    if isinstance(dy, list):
+        assert error is None and np.shape(result) == (2, 3), f"{type(error).__name__}: {error}"
+    else:
+        assert error is not None, f"a dy of shape {np.shape(dy)} gave a result of shape {np.shape(result)}"
+        assert_clear_error(error, {"`dy`"})
+
+
+@bug("softmax-empty-axis")
+def test_bug_softmax_over_an_empty_axis():
+    assert_result_or_clear_error(lambda: F.softmax(np.zeros((3, 0))), shape=(3, 0), names={"`x`", "`axis`"})
+
+
+@bug("softmax-ce-overflow")
+@pytest.mark.parametrize("logits", [np.array([[3e38, -3e38]], np.float32), np.array([[6e4, -6e4]], np.float16)],
+                         ids=["float32", "float16"])
+def test_bug_softmax_cross_entropy_of_far_apart_finite_logits(logits):
+    loss = F.softmax_cross_entropy([0], logits)  # the right answer is 0: class 0 is certain
+    assert np.isfinite(loss) and loss == 0
+
+
+@bug("loss-zero-classes")
+def test_bug_cross_entropy_with_zero_classes():
+    _, error = outcome(lambda: F.softmax_cross_entropy(np.zeros((2, 0)), np.zeros((2, 0))))
+    assert error is not None
+    assert_clear_error(error)
+
+
+@bug("loss-backward-dloss")
+@pytest.mark.parametrize("dloss", ["a", None, np.ones(3)], ids=["string", "none", "array"])
+def test_bug_loss_backward_checks_dloss(dloss):
+    _, cache = F.softmax_cross_entropy_forward([0, 1], np.zeros((2, 3)))
+    _, error = outcome(lambda: F.softmax_cross_entropy_backward(cache, dloss))
+    assert error is not None
+    assert_clear_error(error, {"`dloss`"})
+
+
+@bug("leaky-slope-overflow")
+def test_bug_leaky_relu_with_a_slope_beyond_float16():
+    np.testing.assert_array_equal(F.leaky_relu(np.zeros(3, np.float16), negative_slope=7e4), np.zeros(3))
+
+
+@bug("numpy-scalar-args")
+@pytest.mark.parametrize("make", [lambda: L.Conv2D(np.int64(2), 3), lambda: L.Conv2D(2, 3, groups=np.int64(1)),
+                                  lambda: L.Dense(np.int64(3)), lambda: L.Reshape((np.int64(2),)),
+                                  lambda: L.Rescaling(np.float32(2.0)), lambda: L.LeakyReLU(np.int64(1)),
+                                  lambda: L.Dropout(np.float32(0.5))],
+                         ids=["Conv2D-filters", "Conv2D-groups", "Dense-units", "Reshape", "Rescaling", "LeakyReLU",
+                              "Dropout"])
+def test_bug_layers_take_numpy_scalars(make):
+    _, error = outcome(make)
+    assert error is None, f"{type(error).__name__}: {error}"
+
+
+@bug("initializer-config")
+@pytest.mark.parametrize("config", [{"class_name": "Constant", "config": {"value": "x"}},
+                                    {"class_name": "RandomUniform", "config": {"minval": -1e308, "maxval": 1e308}},
+                                    {"class_name": "VarianceScaling", "config": {"scale": -1}},
+                                    {"class_name": "RandomNormal", "config": {"stddev": -1}}],
+                         ids=["constant-string", "uniform-overflow", "variance-negative", "normal-negative"])
+def test_bug_initializer_configs_are_checked(config):
+    _, error = outcome(lambda: L.Dense(2, kernel_initializer=config)(np.ones((1, 2))))
+    assert error is not None
+    assert_clear_error(error, {"`kernel_initializer`", "`value`", "`minval`", "`maxval`", "`scale`", "`stddev`"})
+
+
+@bug("huge-sizes")
+@pytest.mark.parametrize("make", [lambda: L.Dense(2**40)(np.ones((1, 2))), lambda: L.Conv2D(2**40, 1)(X4),
+                                  lambda: model_from_config({"class_name": "Sequential", "config": {
+                                      "layers": [{"class_name": "Dense", "config": {"units": 2**40}}]}}, [2])],
+                         ids=["Dense", "Conv2D", "model_from_config"])
+def test_bug_huge_sizes_are_refused_clearly(make):
+    _, error = outcome(make)
+    assert error is not None
+    assert_clear_error(error)
+
+
+@bug("dense-zero-features")
+def test_bug_dense_backward_with_zero_features():
+    dense = L.Dense(1)
+    y = dense(np.ones((2, 0)))
+    dx, error = outcome(lambda: dense.backward(np.ones(y.shape)))
+    assert error is None, f"{type(error).__name__}: {error}"
+    assert dx.shape == (2, 0) and dense.grads["kernel"].shape == (0, 1)
+
+
+@bug("flatten-empty-batch")
+def test_bug_flatten_an_empty_batch():
+    y, error = outcome(lambda: L.Flatten()(np.zeros((0, 3, 4))))
+    assert error is None, f"{type(error).__name__}: {error}"
+    assert y.shape == (0, 12)
+
+
+@bug("batchnorm-empty-batch")
+def test_bug_batch_norm_on_an_empty_batch_keeps_its_statistics():
+    bn = L.BatchNormalization()
+    bn(np.ones((4, 3)))
+    outcome(lambda: bn(np.zeros((0, 3)), training=True))  # refusing is fine too
+    assert all(np.isfinite(v).all() for v in bn.state.values()), bn.state
+
+
+@bug("bool-args")
+@pytest.mark.parametrize("make, name", [(lambda: L.GlobalAveragePooling2D(keepdims="no"), "keepdims"),
+                                        (lambda: L.Dense(2, trainable="no"), "trainable"),
+                                        (lambda: L.BatchNormalization(epsilon=True), "epsilon")],
+                         ids=["keepdims", "trainable", "epsilon"])
+def test_bug_boolean_arguments_are_checked(make, name):
+    _, error = outcome(make)
+    assert error is not None
+    assert_clear_error(error, {f"`{name}`"})
+
+
+@bug("deserialize-config-type")
+@pytest.mark.parametrize("call", [
+    lambda: L.deserialize({"class_name": ["Dense"]}), lambda: L.deserialize({"class_name": "Dense", "config": [1, 2]}),
+    lambda: L.deserialize({"class_name": "Dense", "config": None}),
+    lambda: optimizers.deserialize({"class_name": "SGD", "config": None}),
+    lambda: schedules.deserialize({"class_name": "StepDecay", "config": [1]}),
+    lambda: schedules.deserialize({"class_name": {}})],
+    ids=["layer-unhashable", "layer-list", "layer-none", "optimizer-none", "schedule-list", "schedule-unhashable"])
+def test_bug_configs_that_are_not_dicts(call):
+    _, error = outcome(call)
+    assert error is not None
+    assert_clear_error(error)
+
+
+@bug("huge-int-args")
+@pytest.mark.parametrize("make", [lambda: optimizers.SGD(learning_rate=10**400),
+                                  lambda: optimizers.Adam(weight_decay=10**400),
+                                  lambda: schedules.StepDecay(10**400, 1)], ids=["SGD", "Adam", "StepDecay"])
+def test_bug_ints_beyond_float_range(make):
+    _, error = outcome(make)
+    assert error is not None
+    assert_clear_error(error)
+
+
+@bug("schedule-overflow")
+@pytest.mark.parametrize("schedule", [lambda: schedules.StepDecay(1.0, 1, gamma=2.0),
+                                      lambda: schedules.ExponentialDecay(1.0, 1, 2.0)], ids=["step", "exponential"])
+def test_bug_growing_schedules_do_not_raise_overflow(schedule):
+    value, error = outcome(lambda: schedule()(10**6))
+    assert error is None, f"{type(error).__name__}: {error}"
+    assert not math.isnan(value)
+
+
+@bug("declared-input-shape")
+def test_bug_a_declared_input_shape_is_kept(tmp_path):
+    model = numcnn.Sequential([L.Conv2D(2, 3, padding="same", input_shape=(5, 5, 1)), L.Flatten(), L.Dense(3)],
+                              seed=0)
+    y, error = outcome(lambda: model.predict(np.ones((2, 6, 6, 1), np.float32)))
+    if error is not None:  # refusing the other shape is one right answer
+        assert_clear_error(error)
+        return
+    save_model(model, tmp_path / "m.safetensors")  # accepting it is another, if the file then loads
+    loaded, error = outcome(lambda: load_model(tmp_path / "m.safetensors"))
+    assert error is None, f"{type(error).__name__}: {error}"
+    np.testing.assert_array_equal(loaded.predict(np.ones((2, 6, 6, 1), np.float32)), y)
+
+
+@bug("empty-model-roundtrip")
+def test_bug_an_empty_sequential_round_trip(tmp_path):
+    model = numcnn.Sequential([])
+    model(np.ones((1, 2), np.float32))
+    _, error = outcome(lambda: save_model(model, tmp_path / "m.safetensors"))
+    if error is None:
+        _, error = outcome(lambda: load_model(tmp_path / "m.safetensors"))
+        assert error is None, f"save_model wrote it, load_model refused it: {error}"
+
+
+@bug("sequential-build-shape")
+@pytest.mark.parametrize("shape", ["abc", (None, None), (None, -2)], ids=["string", "none", "negative"])
+def test_bug_sequential_build_checks_the_shape(shape):
+    _, error = outcome(lambda: numcnn.Sequential([L.Dense(3)]).build(shape))
+    assert error is not None
+    assert_clear_error(error)
+
+
+@bug("idx-too-many-dims")
+def test_bug_idx_header_with_65_dimensions():
+    _, error = outcome(lambda: read_idx_bytes(bytes([0, 0, 8, 65]) + b"\0\0\0\1" * 65 + b"\0", "f.idx"))
+    assert_clear_error(error)
+    assert str(error).startswith("f.idx")
+
+
+@bug("npy-header")
+@pytest.mark.parametrize("header", ["{'descr': '<f8', 'fortran_order': False, 'shape': (99999999999, 99999), }",
+                                    "{'descr': '<f8', 'fortran_order': False, 'shape': ((((((((((((, }"],
+                         ids=["huge-shape", "unbalanced"])
+def test_bug_npy_kernel_headers(tmp_path, header):
+    text = header.encode("latin-1")
+    text += b" " * (63 - (10 + len(text)) % 64) + b"\n"
+    path = tmp_path / "k.npy"
+    path.write_bytes(b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little") + text)
+    _, error = outcome(lambda: load_kernel(path))
+    assert_clear_error(error)
+    assert str(error).startswith(str(path))
+
+
+@bug("npy-empty")
+def test_bug_an_empty_npy_kernel(tmp_path):
+    path = tmp_path / "empty.npy"
+    path.write_bytes(b"")
+    _, error = outcome(lambda: load_kernel(path))
+    assert_clear_error(error)
+    assert str(error).startswith(str(path))
+
+
+@bug("safetensors-bf16")
+def test_bug_a_bfloat16_tensor_in_a_weights_file(tmp_path):
+    header, body = split_safetensors(safetensors_files()["weights"])
+    header["dense/bias"].update(dtype="BF16", shape=[6])  # 12 bytes: as many as the float32 bias
+    path = tmp_path / "bf16.safetensors"
+    path.write_bytes(join_safetensors(header, body))
+    _, error = outcome(lambda: load_weights(_reference_model(), path))
+    assert isinstance(error, FileFormatError), f"{type(error).__name__}: {error}"
+
+
+@bug("checkpoint-state")
+@pytest.mark.parametrize("change", [lambda meta: meta["rngs"]["dense"].update(state={}),
+                                    lambda meta: meta.update(optimizer=[]),
+                                    lambda meta: meta["optimizer"]["state"].update(params=[["x"]])],
+                         ids=["rng-state", "optimizer-list", "optimizer-params"])
+def test_bug_corrupted_checkpoint_state(tmp_path, change):
+    header, body = split_safetensors(safetensors_files()["checkpoint"])
+    meta = json.loads(header["__metadata__"]["numcnn"])
+    change(meta)
+    header["__metadata__"]["numcnn"] = json.dumps(meta)
+    path = tmp_path / "c.safetensors"
+    path.write_bytes(join_safetensors(header, body))
+    _, error = outcome(lambda: restore_checkpoint(path, _compiled(_reference_model())))
+    assert isinstance(error, FileFormatError), f"{type(error).__name__}: {error}"
+
+
+@bug("cli-corrupted-config")
+@pytest.mark.parametrize("training", [{}, {"lr": 10**400}, {"dataset": ["digits"]}, {"epochs": True}],
+                         ids=["no-settings", "lr-beyond-float", "dataset-list", "epochs-bool"])
+def test_bug_resume_with_a_corrupted_config(tmp_path, training):
+    from numcnn import cli
+
+    root, good = cli_places()
+    run = tmp_path / "run"
+    run.mkdir()
+    settings = good["training"] if training else {}
+    (run / "config.json").write_text(json.dumps({**good, "training": {**settings, **training}}))
+    reached = []
+    saved = cli.train_run
+    cli.train_run = lambda settings, *args, **kwargs: reached.append(settings) or {
+        "test_accuracy": 1.0, "test_loss": 0.0, "epochs": 1, "seconds": 0.0}
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            code, error = outcome(lambda: cli.main(["train", "--resume", str(run)]))
+    finally:
+        cli.train_run = saved
+    assert error is None, f"a traceback: {type(error).__name__}: {error}"
+    assert code == 2 and not reached and "Received" in err.getvalue(), (code, reached, err.getvalue())
+
+
+@bug("null-byte-path")
+@pytest.mark.parametrize("argv", [["train", "--resume", "a\x00b"], ["evaluate", "a\x00b"]], ids=["resume", "evaluate"])
+def test_bug_a_path_with_a_nul_byte(argv, capsys):
+    from numcnn.cli import main
+
+    assert main(argv) == 2
+    assert "Received" in capsys.readouterr().err
+
+
+def test_every_known_bug_has_a_regression_test():
+    assert REGRESSIONS == set(KNOWN_BUGS)
