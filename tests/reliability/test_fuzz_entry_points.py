@@ -380,6 +380,8 @@ KNOWN_BUGS = {
                            "reshape array of size 0'",
     "flatten-empty-batch": "Flatten on a batch of 0 raises NumPy's 'cannot reshape array of size 0'",
     "batchnorm-empty-batch": "BatchNormalization in training on a batch of 0 makes its moving statistics NaN",
+    "batchnorm-zero-channels": "BatchNormalization.backward after a training call on inputs with 0 channels raises "
+                               "ZeroDivisionError (m = xhat.size // gamma.size)",
     "bool-args": "boolean arguments are not checked: keepdims='no', trainable='no' become True",
     "deserialize-config-type": "layers/optimizers/schedules deserialize: a config that is not a dict, or an unhashable "
                                "class_name, gives Python's 'unhashable type' / 'dictionary update sequence' errors",
@@ -1100,6 +1102,8 @@ def _layer_known_call_bug(class_name, kwargs, status, x, error):
             or known_bug("softmax-empty-axis", class_name in ("Softmax", "Activation") and "zero-size array" in text)
             or known_bug("dense-zero-features", class_name == "Dense" and shape[-1:] == (0,)
                          and "cannot reshape array of size 0" in text)
+            or known_bug("batchnorm-zero-channels", class_name == "BatchNormalization"
+                         and isinstance(error, ZeroDivisionError))
             or known_bug("flatten-empty-batch", class_name == "Flatten" and shape[:1] == (0,)
                          and "cannot reshape array of size 0" in text)
             or known_bug("global-pool-keepdims", class_name.startswith("Global") and "interpreted as an integer" in text)
@@ -2325,6 +2329,14 @@ def test_bug_batch_norm_on_an_empty_batch_keeps_its_statistics():
     bn(np.ones((4, 3)))
     outcome(lambda: bn(np.zeros((0, 3)), training=True))  # refusing is fine too
     assert all(np.isfinite(v).all() for v in bn.state.values()), bn.state
+
+
+@bug("batchnorm-zero-channels")
+def test_bug_batch_norm_backward_with_zero_channels():
+    bn = L.BatchNormalization()
+    y = bn(np.zeros((2, 0)), training=True)
+    dx, error = outcome(lambda: bn.backward(np.ones(y.shape)))
+    assert error is None or is_clear_error(error), f"{type(error).__name__}: {error}"
 
 
 @bug("bool-args")
