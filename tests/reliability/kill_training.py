@@ -9,6 +9,8 @@ again and again in a subprocess and sends it SIGKILL at a moment drawn from four
 
 * ``checkpoint-write``: the moment a temporary ``.checkpoint.safetensors.*.tmp`` appears (the atomic write
   has begun and not yet been renamed; on ext4 with fsync this lasts 15-60 ms);
+* ``other-write``: the moment any other temporary file appears (config.json at the start of every process,
+  history.csv after every epoch, model.safetensors, metrics.json and curves.png at the end);
 * ``epoch-end``: 0-60 ms after a new checkpoint replaced the old one (history.csv, curves.png, the next epoch);
 * ``uniform``: 0.2-4 s after the start;
 * ``startup``: 0-1.2 s after the start (imports, config.json).
@@ -49,7 +51,7 @@ from pathlib import Path
 
 import numpy as np
 
-STRATEGIES = (("checkpoint-write", 0.4), ("epoch-end", 0.25), ("uniform", 0.25), ("startup", 0.1))
+STRATEGIES = (("checkpoint-write", 0.35), ("other-write", 0.15), ("epoch-end", 0.2), ("uniform", 0.2), ("startup", 0.1))
 TEMP = re.compile(r"^\.(?P<target>.+)\.[^.]+\.tmp$")  # atomic_path's mkstemp names: .<name>.<random>.tmp
 CHECKPOINT = "checkpoint.safetensors"
 
@@ -64,6 +66,8 @@ def parse_args(argv=None):
     parser.add_argument("--batch-size", type=int, default=128, help="batch size of the runs (default 128)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds any one process may take (default 300)")
     parser.add_argument("--keep", action="store_true", help="keep --workdir's runs (always kept when given)")
+    parser.add_argument("--strategies", help="comma-separated kinds of kill moment to cycle through instead of drawing "
+                                             f"them at random (kinds: {', '.join(n for n, _ in STRATEGIES)})")
     return parser.parse_args(argv)
 
 
@@ -239,6 +243,10 @@ def run(args) -> dict:
     epoch = None
     names = [name for name, _ in STRATEGIES]
     weights = [w for _, w in STRATEGIES]
+    cycle = args.strategies.split(",") if args.strategies else []
+    if set(cycle) - set(names):
+        raise SystemExit(f"unknown --strategies {sorted(set(cycle) - set(names))}; kinds: {names}")
+    attempt = 0
 
     def finished_run(child):
         nonlocal index, run_dir, resume, epoch
@@ -268,7 +276,8 @@ def run(args) -> dict:
     while summary["kills"] < args.kills:
         argv = ["train", "--resume", str(run_dir), "--epochs", str(args.epochs), "--progress", "lines"] if resume \
             else ["train", *settings, "--out", str(run_dir)]
-        strategy = names[rng.choice(len(names), p=weights)]
+        strategy = cycle[attempt % len(cycle)] if cycle else names[rng.choice(len(names), p=weights)]
+        attempt += 1
         before_temps = temp_files(run_dir)
         epoch_at_start = epoch
         child = Child(argv, print)
@@ -277,6 +286,9 @@ def run(args) -> dict:
             wait_for(child, lambda: any(TEMP.match(n).group("target") == CHECKPOINT
                                         for n in temp_files(run_dir) - before_temps), deadline)
             time.sleep(float(rng.uniform(0, 0.003)))
+        elif strategy == "other-write":
+            wait_for(child, lambda: any(TEMP.match(n).group("target") != CHECKPOINT
+                                        for n in temp_files(run_dir) - before_temps), deadline)
         elif strategy == "epoch-end":
             first = checkpoint_id(run_dir)
             if wait_for(child, lambda: checkpoint_id(run_dir) not in (None, first), deadline):

@@ -352,25 +352,6 @@ ASTRONOMIC = 2**30  # elements: a padded input or an output this large may be re
 # ---------------------------------------------------------------------------------------------
 
 KNOWN_BUGS = {
-    "conv-empty-batch": "conv2d / Conv2D on a batch of 0 images raises IndexError (image_chunks returns no chunk)",
-    "conv-zero-size-axis": "conv2d with 0 input channels, 0 filters or a 0-sized kernel raises NumPy's 'cannot reshape array of size 0'",
-    "huge-geometry": "a huge stride (>= 2**62) raises OverflowError from as_strided; huge padding/dilation/pool size with "
-                     "'same' gives NumPy's 'array is too big' / 'Maximum allowed dimension exceeded' / MemoryError",
-    "avg-pool-overflow": "avg_pool2d and global_avg_pool2d sum in the input's dtype before dividing: finite inputs "
-                         "near the dtype's max give inf",
-    "leaky-slope-overflow": "leaky_relu with a negative_slope beyond the dtype's range gives NaN for x == 0 (0 * inf)",
-    "pool-empty-input": "max/avg pooling of an input of height or width 0 with explicit padding returns -inf / NaN "
-                        "(windows of padding only) instead of refusing",
-    "global-pool-empty-window": "global pooling over H*W == 0: avg gives NaN (and a RuntimeWarning), max gives NumPy's "
-                                "'zero-size array to reduction operation'",
-    "global-pool-keepdims": "global pooling does not check keepdims: keepdims='no' is True for max, a confusing TypeError for avg",
-    "global-pool-backward-dy-rank": "global_pool2d_backward with a dy of the wrong rank (e.g. 0-d) raises NumPy's AxisError",
-    "activation-backward-dy": "the activation backward functions do not check dy: a wrong shape broadcasts (a wrong-shape "
-                              "result) or fails in NumPy; strings, None and lists give Python/NumPy TypeErrors",
-    "softmax-empty-axis": "softmax over an axis of length 0 raises NumPy's 'zero-size array to reduction operation'",
-    "softmax-ce-overflow": "softmax_cross_entropy gives NaN for finite logits whose spread overflows (0 * -inf in the sum)",
-    "loss-zero-classes": "softmax_cross_entropy with one-hot targets of 0 classes raises NumPy's 'zero-size array'",
-    "loss-backward-dloss": "the loss backward functions do not check dloss (strings, None, arrays give Python/NumPy errors)",
     "numpy-scalar-args": "layer constructors refuse NumPy scalars (filters=np.int64(2), groups, units, target_shape, "
                          "negative_slope=np.int64(1), Rescaling(np.float32(2))) that the functions accept",
     "initializer-config": "initializer configs are not checked: Constant(value='x') -> 'could not convert string to float', "
@@ -392,11 +373,6 @@ KNOWN_BUGS = {
     "empty-model-roundtrip": "save_model writes an empty Sequential (after a call) that load_model refuses with "
                              "'has no weights yet: call it on a batch'",
     "sequential-build-shape": "Sequential.build with a malformed shape gives Python/NumPy errors without 'Received'",
-    "checkpoint-state": "restore_checkpoint: corrupted optimizer/random-generator state in the metadata gives unclear "
-                        "Python/NumPy errors",
-    "cli-corrupted-config": "numcnn train --resume with a config.json whose training section lacks keys or holds "
-                            "wrong types ends in a traceback (KeyError / TypeError / OverflowError)",
-    "null-byte-path": "a path with a NUL byte gives Python's 'embedded null byte' without naming the argument",
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -481,35 +457,12 @@ def expect_conv(x, kernel, bias, call, infos) -> Expect:
         e.refuse("kernel")  # "The kernel (size ...) is larger than the padded input"
         return e
     padded = n * c * (h + sum(pads[0])) * (w + sum(pads[1]))
-    if padded > ASTRONOMIC or n * out[0] * out[1] * filters > ASTRONOMIC or max(dilation) >= 2**40:
+    if padded > ASTRONOMIC or max(n, 1) * out[0] * out[1] * filters > ASTRONOMIC or max(dilation) >= 2**40:
         e.allow()  # too big to compute: a clear refusal is fine, a result must still be right
     e.shape = (n, *out, filters) if data_format == "channels_last" else (n, filters, *out)
     e.dtype = compute_dtype(x, kernel, bias)
     e.finite = x_info["small"] and k_info["small"] and b_info["small"]
     return e
-
-
-def _conv_known(x, kernel, call):
-    def known(error):
-        xs, ks = np.shape(x), np.shape(kernel)
-        zero_axis = len(ks) == 4 and 0 in ks
-        return (known_bug("conv-empty-batch", isinstance(error, IndexError) and xs and xs[0] == 0)
-                or known_bug("conv-zero-size-axis", zero_axis and "cannot reshape array of size 0" in str(error))
-                or known_bug("conv-zero-size-axis", len(xs) == 4 and 0 in xs[1:]
-                             and "cannot reshape array of size 0" in str(error))
-                or known_bug("huge-geometry", _huge_geometry_error(error, call)))
-    return known
-
-
-def _huge_geometry_error(error, call):
-    values = [call.get(k) for k in ("strides", "padding", "dilation_rate", "pool_size")]
-    flat = []
-    for v in values:
-        flat += list(np.ravel(np.array(v, dtype=object))) if isinstance(v, (tuple, list)) else [v]
-    huge = any(_is_int(v) and v >= 2**40 for v in flat)
-    text = str(error)
-    return huge and (isinstance(error, (OverflowError, MemoryError)) or "array is too big" in text
-                     or "Maximum allowed dimension exceeded" in text)
 
 
 @FUZZ
@@ -519,7 +472,7 @@ def test_fuzz_conv2d_forward_backward(case, data):
     note(f"x {np.shape(x)} {np.asarray(x).dtype}, kernel {np.shape(kernel)}, bias {np.shape(bias)}, {call}")
     expect = expect_conv(x, kernel, bias, call, infos)
     result, error = outcome(lambda: F.conv2d_forward(x, kernel, bias, **call))
-    if not expect.check(result, error, _conv_known(x, kernel, call)):
+    if not expect.check(result, error):
         return
     y, cache = result
     if expect.shape is not None:
@@ -544,8 +497,6 @@ def test_fuzz_conv2d_forward_backward(case, data):
         dy = dy.tolist()
     result, error = outcome(lambda: F.conv2d_backward(dy, cache))
     if kind in ("good", "list") or (kind == "shape" and np.shape(dy) == y.shape):
-        if error is not None and _conv_known(x, kernel, call)(error):
-            return
         assert error is None, f"backward with a good dy raised {type(error).__name__}: {error}"
         dx, dkernel, dbias = result
         assert dx.shape == np.shape(x) and dkernel.shape == np.shape(kernel)
@@ -623,16 +574,11 @@ def test_fuzz_pool2d_forward_backward(mode, case, data):
     backward = F.max_pool2d_backward if mode == "max" else F.avg_pool2d_backward
     expect = expect_pool(x, call, info)
     result, error = outcome(lambda: forward(x, **call))
-    if error is None and expect.bad == {"`x`", "`padding`", "kernel"}:
-        assert known_bug("pool-empty-input", True)
-        return
-    if not expect.check(result, error, lambda error: known_bug("huge-geometry", _huge_geometry_error(error, call))):
+    if not expect.check(result, error):
         return
     y, cache = result
     assert y.shape == expect.shape and y.dtype == expect.dtype
-    if not np.isfinite(y).all():
-        assert known_bug("avg-pool-overflow", mode == "avg" and not info["small"]), "finite input, non-finite output"
-        return
+    assert np.isfinite(y).all(), "finite input, non-finite output"
     if mode == "max" and y.size:  # every output is one of the inputs
         assert np.isin(y, np.asarray(x, dtype=y.dtype)).all()
     kind = data.draw(st.sampled_from(["good"] * 4 + ["shape", "strings"]))
@@ -681,21 +627,10 @@ def test_fuzz_global_pool2d(mode, data):
         else:
             e.refuse("`x`")  # no pixel to pool over
     result, error = outcome(lambda: forward(x, data_format, keepdims))
-    if "`keepdims`" in e.bad and (error is None or not is_clear_error(error, {"`keepdims`"})):
-        assert known_bug("global-pool-keepdims", True)
-        return
-    if error is not None and known_bug("global-pool-keepdims", not isinstance(keepdims, bool)
-                                       and "cannot be interpreted as an integer" in str(error)):
-        return
-    if error is None and e.bad == {"`x`"} and info["finite"] and not np.isfinite(result[0]).all():
-        assert known_bug("global-pool-empty-window", True)
-        return
-    if not e.check(result, error, lambda error: known_bug("global-pool-empty-window", "zero-size array" in str(error))):
+    if not e.check(result, error):
         return
     y, cache = result
-    if not np.isfinite(y).all():
-        assert known_bug("avg-pool-overflow", mode == "avg" and not info["small"]), "finite input, non-finite output"
-        return
+    assert np.isfinite(y).all(), "finite input, non-finite output"
     xs = np.shape(x)
     kept = tuple(1 if i in axes else s for i, s in enumerate(xs))
     assert y.shape == (kept if keepdims else tuple(s for i, s in enumerate(xs) if i not in axes))
@@ -709,7 +644,7 @@ def test_fuzz_global_pool2d(mode, data):
         assert result.shape == xs and np.isfinite(result).all()
     elif error is None:
         assert kind == "1d" and np.shape(dy) == y.shape, f"backward accepted a bad dy ({kind})"
-    elif not known_bug("global-pool-backward-dy-rank", "out of bounds" in str(error)):
+    else:
         assert_clear_error(error, {"`dy`"})
 
 
@@ -751,17 +686,14 @@ def test_fuzz_activation(name, data):
     note(f"x {shape} {info['dtype']}, {kwargs}")
     forward = getattr(F, f"{name}_forward")
     result, error = outcome(lambda: forward(x, **kwargs))
-    axis = kwargs.get("axis")
-    empty_axis = name == "softmax" and isinstance(axis, (int, np.integer)) and -rank <= axis < rank \
-        and shape[int(axis)] == 0
-    if not e.check(result, error, lambda error: known_bug("softmax-empty-axis", empty_axis and "zero-size" in str(error))):
+    if not e.check(result, error):
         return
     y, cache = result
     assert y.shape == shape and y.dtype == compute_dtype(x)
     slope = float(kwargs.get("negative_slope", 1) or 1)
     top = float(np.max(np.abs(np.asarray(x, dtype=np.float64)))) if np.size(x) else 0.0
-    if info["finite"] and top * max(slope, 1.0) < float(np.finfo(y.dtype).max) and not np.isfinite(y).all():
-        assert known_bug("leaky-slope-overflow", slope > float(np.finfo(y.dtype).max)), "finite input, non-finite output"
+    if info["finite"] and top * max(slope, 1.0) < float(np.finfo(y.dtype).max):
+        assert np.isfinite(y).all(), "finite input, non-finite output"
     if name in ("sigmoid", "softmax") and info["finite"]:
         assert ((y >= 0) & (y <= 1)).all()
     # backward: a good dy or a bad one
@@ -771,13 +703,10 @@ def test_fuzz_activation(name, data):
           "list": lambda: np.ones(shape).tolist() if _space(shape) else np.ones(shape)}[kind]()
     result, error = outcome(lambda: getattr(F, f"{name}_backward")(dy, cache))
     if kind in ("good", "list"):
-        if error is not None and known_bug("activation-backward-dy", kind == "list"):
-            return
         assert error is None, f"backward with a good dy raised {type(error).__name__}: {error}"
         assert np.shape(result) == shape
-    elif error is None:
-        assert known_bug("activation-backward-dy", True), f"backward accepted a bad dy ({kind}): shape {np.shape(result)}"
-    elif not known_bug("activation-backward-dy", not is_clear_error(error, {"`dy`"})):
+    else:
+        assert error is not None, f"backward accepted a bad dy ({kind}): shape {np.shape(result)}"
         assert_clear_error(error, {"`dy`"})
 
 
@@ -848,16 +777,13 @@ def test_fuzz_loss(name, data):
                 e.refuse("`y_true`")
     forward = getattr(F, f"{name}_forward")
     result, error = outcome(lambda: forward(y_true, y_pred))
-    if not e.check(result, error, lambda error: known_bug("loss-zero-classes", k == 0 and "zero-size" in str(error))):
+    if not e.check(result, error):
         return
     value, cache = result
     assert np.ndim(value) == 0
     assert np.asarray(value).dtype == compute_dtype(y_pred)
-    if np.isnan(value) and t_info.get("small", True):  # huge "one-hot" targets are outside the domain
-        assert known_bug("softmax-ce-overflow", name == "softmax_cross_entropy" and not p_info["small"]), (
-            "finite inputs gave a NaN loss")
-        return
-    if np.isnan(value):
+    if np.isnan(value):  # huge "one-hot" targets are outside the domain
+        assert not t_info.get("small", True), "finite inputs gave a NaN loss"
         return
     negative_targets = cross_entropy and yt is not None and yt.ndim == 2 and yt.dtype.kind != "b" and (yt < 0).any()
     assert value >= 0 or negative_targets
@@ -869,9 +795,8 @@ def test_fuzz_loss(name, data):
     if good:
         assert error is None, f"backward raised {type(error).__name__}: {error}"
         assert result.shape == pred_shape
-    elif error is None:
-        assert known_bug("loss-backward-dloss", True)
-    elif not known_bug("loss-backward-dloss", not is_clear_error(error, {"`dloss`"})):
+    else:
+        assert error is not None, f"backward accepted dloss={dloss!r}"
         assert_clear_error(error, {"`dloss`"})
 
 
@@ -1087,20 +1012,14 @@ def _layer_known_call_bug(class_name, kwargs, status, x, error):
     text = str(error)
     huge = any(_is_int(v) and v >= 2**40 for v in (kwargs.get("filters"), kwargs.get("units")))
     return (known_bug("initializer-config", any(status.get(k) == NOPE for k in ("kernel_initializer", "bias_initializer")))
-            or known_bug("conv-empty-batch", class_name == "Conv2D" and isinstance(error, IndexError) and shape[:1] == (0,))
-            or known_bug("conv-zero-size-axis", class_name == "Conv2D" and "cannot reshape array of size 0" in text)
-            or known_bug("huge-geometry", _huge_geometry_error(error, kwargs))
             or known_bug("huge-sizes", huge and (isinstance(error, MemoryError) or "array is too big" in text
                                                  or "Maximum allowed dimension exceeded" in text))
-            or known_bug("softmax-empty-axis", class_name in ("Softmax", "Activation") and "zero-size array" in text)
             or known_bug("dense-zero-features", class_name == "Dense" and shape[-1:] == (0,)
                          and "cannot reshape array of size 0" in text)
             or known_bug("batchnorm-zero-channels", class_name == "BatchNormalization"
                          and isinstance(error, ZeroDivisionError))
             or known_bug("flatten-empty-batch", class_name == "Flatten" and shape[:1] == (0,)
-                         and "cannot reshape array of size 0" in text)
-            or known_bug("global-pool-keepdims", class_name.startswith("Global") and "interpreted as an integer" in text)
-            or known_bug("global-pool-empty-window", class_name.startswith("Global") and "zero-size array" in text))
+                         and "cannot reshape array of size 0" in text))
 
 
 @FUZZ
@@ -1153,9 +1072,7 @@ def test_fuzz_layer(class_name, data):
         assert_clear_error(error)
         return
     if refuse is not None:
-        assert known_bug("pool-empty-input", class_name in ("MaxPooling2D", "AveragePooling2D") and 0 in np.shape(x)) \
-            or known_bug("global-pool-empty-window", class_name.startswith("Global")) \
-            or known_bug("declared-input-shape", status.get("input_shape") == MAYBE), (
+        assert known_bug("declared-input-shape", status.get("input_shape") == MAYBE), (
             f"an invalid call returned {np.shape(result)} instead of refusing ({sorted(refuse)})")
         return
     y = result
@@ -1240,8 +1157,7 @@ def test_fuzz_sequential_predict(workdir, data):
     result, error = outcome(lambda: model.predict(x, batch_size=batch_size))
     good_batch = _is_int(batch_size) and batch_size >= 1
     if error is not None:
-        if known_bug("conv-zero-size-axis", "cannot reshape array of size 0" in str(error)) or known_bug(
-                "sequential-build-shape", not is_clear_error(error) and geometry_error is not None):
+        if known_bug("sequential-build-shape", not is_clear_error(error) and geometry_error is not None):
             return
         assert_clear_error(error)
         assert not (geometry_error is None and info["numeric"] and n and good_batch and declared != "other"), (
@@ -1610,8 +1526,7 @@ def test_fuzz_safetensors_loader(loader, workdir, data):
         if (known_bug("huge-sizes", isinstance(error, MemoryError) or "array is too big" in text
                       or "Maximum allowed dimension" in text)
                 or known_bug("initializer-config", isinstance(error, OverflowError) and "range exceeds" in text)
-                or known_bug("huge-int-args", isinstance(error, OverflowError) and "too large to convert" in text)
-                or known_bug("checkpoint-state", loader == "load_checkpoint" and not is_clear_error(error))):
+                or known_bug("huge-int-args", isinstance(error, OverflowError) and "too large to convert" in text)):
             return
         assert_clear_error(error)
         assert str(path) in text, f"the message does not name the file: {text[:300]}"
@@ -1722,8 +1637,8 @@ def test_fuzz_deserialize(kind, data):
         return
     # what was accepted serialises back to JSON
     if kind in ("layer", "optimizer", "schedule", "initializer"):
-        config_back, error = outcome(lambda: result.get_config())
-        assert error is None and json.loads(json.dumps(config_back)) == config_back or error is None, error
+        config_back, error = outcome(lambda: json.dumps(result.get_config()))
+        assert error is None, f"get_config of an accepted config failed: {type(error).__name__}: {error}"
     if kind == "schedule":
         for step in (0, 1, 5, 1000):
             value, error = outcome(lambda: result(step))
@@ -2081,16 +1996,10 @@ def test_fuzz_cli_main(data):
         os.chdir(cwd)
         cli.train_run, cli._demo = saved
     messages = err.getvalue()
-    resumed_mutated = "--resume" in argv and argv[argv.index("--resume") + 1] == str(mutated_run) \
-        if "--resume" in argv[:-1] else False
     if error is not None:
-        assert known_bug("cli-corrupted-config", resumed_mutated and isinstance(
-            error, (KeyError, TypeError, OverflowError, AttributeError))), (
-            f"numcnn {argv!r} ended in a traceback: {type(error).__name__}: {error}")
-        return
+        raise AssertionError(f"numcnn {argv!r} ended in a traceback: {type(error).__name__}: {error}")
     if problems:
-        assert known_bug("cli-corrupted-config", resumed_mutated), f"unvalidated settings reached training: {problems}"
-        return
+        raise AssertionError(f"unvalidated settings reached training: {problems}")
     if isinstance(code, tuple):  # argparse's exits
         if code[1] == 0:
             assert any(h in argv for h in HELP), f"exit 0 without --help/--version: {argv!r}"
@@ -2104,7 +2013,7 @@ def test_fuzz_cli_main(data):
     last = messages.strip().splitlines()[-1] if messages.strip() else ""
     assert last.startswith("numcnn ") and ": error: " in last, messages[-300:]
     assert "Traceback" not in messages
-    if not ("Received" in last or known_bug("null-byte-path", "embedded null byte" in last)):
+    if "Received" not in last:
         raise AssertionError(f"an error without 'Received': {last[:300]}")
 
 
@@ -2132,7 +2041,6 @@ def assert_result_or_clear_error(call, shape=None, names=()):
 X4 = np.ones((1, 4, 4, 3))
 
 
-@bug("conv-empty-batch")
 @pytest.mark.parametrize("call", [lambda: F.conv2d(np.zeros((0, 4, 4, 1)), np.ones((3, 3, 1, 2))),
                                   lambda: L.Conv2D(2, 3)(np.zeros((0, 4, 4, 1)))], ids=["conv2d", "Conv2D"])
 def test_bug_conv_on_an_empty_batch(call):
@@ -2141,7 +2049,6 @@ def test_bug_conv_on_an_empty_batch(call):
     assert result.shape == (0, 2, 2, 2)
 
 
-@bug("conv-zero-size-axis")
 @pytest.mark.parametrize("x, kernel", [(np.zeros((1, 4, 4, 0)), np.zeros((3, 3, 0, 2))),
                                        (X4, np.zeros((3, 3, 3, 0))), (X4, np.zeros((0, 3, 3, 2)))],
                          ids=["no-channels", "no-filters", "no-kernel-rows"])
@@ -2149,7 +2056,6 @@ def test_bug_conv_with_a_zero_sized_axis(x, kernel):
     assert_result_or_clear_error(lambda: F.conv2d(x, kernel), names={"`x`", "`kernel`"})
 
 
-@bug("huge-geometry")
 @pytest.mark.parametrize("call, shape", [
     (lambda: F.conv2d(np.ones((1, 4, 4, 1)), np.ones((2, 2, 1, 1)), strides=2**62), (1, 1, 1, 1)),
     (lambda: F.max_pool2d(np.ones((1, 4, 4, 1)), 2, strides=2**62), (1, 1, 1, 1)),
@@ -2166,7 +2072,6 @@ def test_bug_huge_strides_padding_and_pool_sizes(call, shape):
         assert_clear_error(error, {"`padding`", "`pool_size`", "kernel", "padding"})
 
 
-@bug("avg-pool-overflow")
 @pytest.mark.parametrize("call", [lambda: F.avg_pool2d(np.full((1, 2, 2, 1), 6e4, np.float16), 2),
                                   lambda: F.global_avg_pool2d(np.full((1, 2, 2, 1), 3e38, np.float32))],
                          ids=["avg_pool2d-float16", "global_avg_pool2d-float32"])
@@ -2174,7 +2079,6 @@ def test_bug_average_of_large_finite_numbers(call):
     assert np.isfinite(call()).all()
 
 
-@bug("pool-empty-input")
 @pytest.mark.parametrize("pool", [F.max_pool2d, F.avg_pool2d], ids=["max", "avg"])
 def test_bug_pooling_windows_of_padding_only(pool):
     result, error = outcome(lambda: pool(np.zeros((1, 0, 0, 1)), 2, padding=1))
@@ -2182,7 +2086,6 @@ def test_bug_pooling_windows_of_padding_only(pool):
     assert_clear_error(error)
 
 
-@bug("global-pool-empty-window")
 @pytest.mark.parametrize("pool", [F.global_avg_pool2d, F.global_max_pool2d], ids=["avg", "max"])
 def test_bug_global_pooling_over_no_pixel(pool):
     result, error = outcome(lambda: pool(np.zeros((1, 0, 3, 2))))
@@ -2190,7 +2093,6 @@ def test_bug_global_pooling_over_no_pixel(pool):
     assert_clear_error(error, {"`x`"})
 
 
-@bug("global-pool-keepdims")
 @pytest.mark.parametrize("pool, keepdims", [(F.global_max_pool2d, "no"), (F.global_avg_pool2d, "no"),
                                             (F.global_avg_pool2d, np.True_)], ids=["max-no", "avg-no", "avg-np-bool"])
 def test_bug_global_pooling_keepdims(pool, keepdims):
@@ -2203,14 +2105,12 @@ def test_bug_global_pooling_keepdims(pool, keepdims):
         assert result.shape == (1, 1, 1, 3)
 
 
-@bug("global-pool-backward-dy-rank")
 def test_bug_global_pool_backward_with_a_scalar_dy():
     _, cache = F.global_max_pool2d_forward(X4)
     _, error = outcome(lambda: F.global_pool2d_backward(np.float64(1.0), cache))
     assert_clear_error(error, {"`dy`"})
 
 
-@bug("activation-backward-dy")
 @pytest.mark.parametrize("name, dy", [("relu", np.ones((3, 3))), ("sigmoid", np.ones((2, 2, 3))),
                                       ("tanh", np.full((2, 3), "a")), ("relu", [[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]])],
                          ids=["relu-shape", "sigmoid-broadcast", "tanh-strings", "relu-list"])
@@ -2224,12 +2124,10 @@ def test_bug_activation_backward_checks_dy(name, dy):
         assert_clear_error(error, {"`dy`"})
 
 
-@bug("softmax-empty-axis")
 def test_bug_softmax_over_an_empty_axis():
     assert_result_or_clear_error(lambda: F.softmax(np.zeros((3, 0))), shape=(3, 0), names={"`x`", "`axis`"})
 
 
-@bug("softmax-ce-overflow")
 @pytest.mark.parametrize("logits", [np.array([[3e38, -3e38]], np.float32), np.array([[6e4, -6e4]], np.float16)],
                          ids=["float32", "float16"])
 def test_bug_softmax_cross_entropy_of_far_apart_finite_logits(logits):
@@ -2237,14 +2135,12 @@ def test_bug_softmax_cross_entropy_of_far_apart_finite_logits(logits):
     assert np.isfinite(loss) and loss == 0
 
 
-@bug("loss-zero-classes")
 def test_bug_cross_entropy_with_zero_classes():
     _, error = outcome(lambda: F.softmax_cross_entropy(np.zeros((2, 0)), np.zeros((2, 0))))
     assert error is not None
     assert_clear_error(error)
 
 
-@bug("loss-backward-dloss")
 @pytest.mark.parametrize("dloss", ["a", None, np.ones(3)], ids=["string", "none", "array"])
 def test_bug_loss_backward_checks_dloss(dloss):
     _, cache = F.softmax_cross_entropy_forward([0, 1], np.zeros((2, 3)))
@@ -2253,7 +2149,6 @@ def test_bug_loss_backward_checks_dloss(dloss):
     assert_clear_error(error, {"`dloss`"})
 
 
-@bug("leaky-slope-overflow")
 def test_bug_leaky_relu_with_a_slope_beyond_float16():
     np.testing.assert_array_equal(F.leaky_relu(np.zeros(3, np.float16), negative_slope=7e4), np.zeros(3))
 
@@ -2437,7 +2332,6 @@ def test_bug_a_bfloat16_tensor_in_a_weights_file(tmp_path):
     assert isinstance(error, FileFormatError), f"{type(error).__name__}: {error}"
 
 
-@bug("checkpoint-state")
 @pytest.mark.parametrize("change", [lambda meta: meta["rngs"]["dense"].update(state={}),
                                     lambda meta: meta.update(optimizer=[]),
                                     lambda meta: meta["optimizer"]["state"].update(params=[["x"]])],
@@ -2453,7 +2347,6 @@ def test_bug_corrupted_checkpoint_state(tmp_path, change):
     assert isinstance(error, FileFormatError), f"{type(error).__name__}: {error}"
 
 
-@bug("cli-corrupted-config")
 @pytest.mark.parametrize("training", [{}, {"lr": 10**400}, {"dataset": ["digits"]}, {"epochs": True}],
                          ids=["no-settings", "lr-beyond-float", "dataset-list", "epochs-bool"])
 def test_bug_resume_with_a_corrupted_config(tmp_path, training):
@@ -2478,7 +2371,6 @@ def test_bug_resume_with_a_corrupted_config(tmp_path, training):
     assert code == 2 and not reached and "Received" in err.getvalue(), (code, reached, err.getvalue())
 
 
-@bug("null-byte-path")
 @pytest.mark.parametrize("argv", [["train", "--resume", "a\x00b"], ["evaluate", "a\x00b"]], ids=["resume", "evaluate"])
 def test_bug_a_path_with_a_nul_byte(argv, capsys):
     from numcnn.cli import main
