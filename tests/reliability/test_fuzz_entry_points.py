@@ -27,6 +27,7 @@ allocation it causes fails at once instead of filling memory) and every ordinary
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import gzip
@@ -35,6 +36,7 @@ import json
 import math
 import os
 import re
+import shutil
 import signal
 import struct
 import tempfile
@@ -43,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, event, given, note, settings
+from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 
 import numcnn
@@ -52,7 +54,7 @@ from numcnn import layers as L
 from numcnn import optimizers, schedules
 from numcnn.data import read_idx, read_idx_bytes
 from numcnn.filters import load_kernel
-from numcnn.io import FileFormatError, load, load_arrays, load_model, load_weights, model_from_config, save_arrays
+from numcnn.io import FileFormatError, load, load_arrays, load_model, load_weights, model_from_config
 from numcnn.io import save_model, save_weights
 from numcnn.losses import SparseCategoricalCrossentropy
 from numcnn.training import load_checkpoint, restore_checkpoint, save_checkpoint
@@ -112,7 +114,8 @@ def is_clear_error(error: BaseException, names=()) -> bool:
 
 def assert_clear_error(error: BaseException, names=()):
     assert is_clear_error(error, names), (
-        f"expected a ValueError/TypeError with a clear message{' naming one of ' + repr(sorted(names)) if names else ''}; "
+        "expected a ValueError/TypeError with a clear message"
+        f"{' naming one of ' + repr(sorted(names)) if names else ''}; "
         f"got {type(error).__module__}.{type(error).__name__}: {str(error)[:300]}")
 
 
@@ -224,7 +227,8 @@ def int_tuple_arg(low=1, high=3, huge=True):
     return st.one_of(*forms)
 
 
-PADDING_BAD = [None, "", "full", "causal", 1.0, -1, (1, -1), ((1, 2), (3,)), ((1, 1), (0, 0), (1, 1)), ((-1, 0), (0, 0)),
+PADDING_BAD = [None, "", "full", "causal", 1.0, -1, (1, -1), ((1, 2), (3,)), ((1, 1), (0, 0), (1, 1)),
+               ((-1, 0), (0, 0)),
                {1: 2}, ("ab", "cd"), ((1, 1), "ab"), np.array([1, 1]), True, (True, 1)]
 
 
@@ -354,8 +358,9 @@ ASTRONOMIC = 2**30  # elements: a padded input or an output this large may be re
 KNOWN_BUGS = {
     "numpy-scalar-args": "layer constructors refuse NumPy scalars (filters=np.int64(2), groups, units, target_shape, "
                          "negative_slope=np.int64(1), Rescaling(np.float32(2))) that the functions accept",
-    "initializer-config": "initializer configs are not checked: Constant(value='x') -> 'could not convert string to float', "
-                          "RandomUniform(-1e308, 1e308) -> OverflowError, VarianceScaling(scale=-1) -> 'math domain error'",
+    "initializer-config": "initializer configs are not checked: Constant(value='x') -> 'could not convert string "
+                          "to float', RandomUniform(-1e308, 1e308) -> OverflowError, VarianceScaling(scale=-1) -> "
+                          "'math domain error'",
     "huge-sizes": "a huge filters/units/input size allocates at once: MemoryError or NumPy's 'array is too big'",
     "dense-zero-features": "Dense on inputs with 0 features: the forward works, the backward raises NumPy's 'cannot "
                            "reshape array of size 0'",
@@ -367,9 +372,10 @@ KNOWN_BUGS = {
     "deserialize-config-type": "layers/optimizers/schedules deserialize: a config that is not a dict, or an unhashable "
                                "class_name, gives Python's 'unhashable type' / 'dictionary update sequence' errors",
     "huge-int-args": "a Python int beyond float range (10**400) for a float argument raises OverflowError",
-    "schedule-overflow": "StepDecay/ExponentialDecay with a rate > 1 raise OverflowError once the rate passes float range",
-    "declared-input-shape": "a model whose first layer declares input_shape accepts another spatial shape on its first call, "
-                            "then saves a file that load_model refuses",
+    "schedule-overflow": "StepDecay/ExponentialDecay with a rate > 1 raise OverflowError once the rate passes "
+                         "float range",
+    "declared-input-shape": "a model whose first layer declares input_shape accepts another spatial shape on its "
+                            "first call, then saves a file that load_model refuses",
     "empty-model-roundtrip": "save_model writes an empty Sequential (after a call) that load_model refuses with "
                              "'has no weights yet: call it on a batch'",
     "sequential-build-shape": "Sequential.build with a malformed shape gives Python/NumPy errors without 'Received'",
@@ -1011,7 +1017,8 @@ def _layer_known_call_bug(class_name, kwargs, status, x, error):
     shape = np.shape(x[0] if isinstance(x, list) else x)
     text = str(error)
     huge = any(_is_int(v) and v >= 2**40 for v in (kwargs.get("filters"), kwargs.get("units")))
-    return (known_bug("initializer-config", any(status.get(k) == NOPE for k in ("kernel_initializer", "bias_initializer")))
+    bad_initializer = any(status.get(k) == NOPE for k in ("kernel_initializer", "bias_initializer"))
+    return (known_bug("initializer-config", bad_initializer)
             or known_bug("huge-sizes", huge and (isinstance(error, MemoryError) or "array is too big" in text
                                                  or "Maximum allowed dimension exceeded" in text))
             or known_bug("dense-zero-features", class_name == "Dense" and shape[-1:] == (0,)
@@ -1050,7 +1057,8 @@ def test_fuzz_layer(class_name, data):
         if status.get("epsilon") == NOPE and isinstance(kwargs["epsilon"], bool):
             bool_like.add("`epsilon`")
         deferred = {"`kernel_initializer`", "`bias_initializer`"}
-        assert known_bug("bool-args", bad <= bool_like) or known_bug("initializer-config", bad <= deferred | bool_like), (
+        assert known_bug("bool-args", bad <= bool_like) or known_bug("initializer-config",
+                                                                      bad <= deferred | bool_like), (
             f"accepted invalid {sorted(bad)}")
     # the config is JSON and rebuilds the same layer
     config = layer.get_config()
@@ -1123,7 +1131,8 @@ def small_layers(draw):
     if kind == "dense":
         return L.Dense(draw(st.integers(1, 4)), activation=draw(st.sampled_from([None, "relu", "softmax"])))
     return {"bn": L.BatchNormalization, "relu": L.ReLU, "leaky": lambda: L.LeakyReLU(0.1),
-            "dropout": lambda: L.Dropout(0.3), "rescale": lambda: L.Rescaling(0.5), "tanh": lambda: L.Activation("tanh"),
+            "dropout": lambda: L.Dropout(0.3), "rescale": lambda: L.Rescaling(0.5),
+            "tanh": lambda: L.Activation("tanh"),
             "softmax": L.Softmax, "gap": L.GlobalAveragePooling2D, "flatten": L.Flatten,
             "reshape": lambda: L.Reshape((-1,))}[kind]()
 
@@ -1833,7 +1842,8 @@ def test_fuzz_optimizer_and_schedule_constructors(name, data):
 # check that what reaches them was validated)
 # ---------------------------------------------------------------------------------------------
 
-NUMBER_TEXTS = ["1", "2", "3", "0", "-1", "1.5", "0.3", "nan", "inf", "-inf", "1e999", "1e-400", "٣", "1_0", "0x10", "",
+NUMBER_TEXTS = ["1", "2", "3", "0", "-1", "1.5", "0.3", "nan", "inf", "-inf", "1e999", "1e-400", "٣", "1_0", "0x10",
+                "",
                 " 3", "\x00", "abc", "10**9", "99999999999999999999999", "1e8", "0.49", "0.5", "1e-3"]
 TRAIN_FLAGS = {
     "--dataset": ["digits", "mnist", "fashion-mnist", "cifar", ""], "--model": ["simple", "lenet5", "deep", "resnet"],
@@ -1855,6 +1865,7 @@ def cli_places():
     from numcnn.runs import RUN_FORMAT, RUN_FORMAT_VERSION, default_settings
 
     root = Path(tempfile.mkdtemp(prefix="numcnn-cli-fuzz-"))
+    atexit.register(shutil.rmtree, root, True)
     (root / "empty").mkdir()
     (root / "file").write_text("not a directory")
     run = root / "run"
@@ -1863,7 +1874,8 @@ def cli_places():
     config = {"format": RUN_FORMAT, "format_version": RUN_FORMAT_VERSION, "numcnn_version": numcnn.__version__,
               "dataset": {"name": "digits", "input_shape": [8, 8, 1], "class_names": [str(i) for i in range(10)],
                           "pixel_scale": 16.0, "train_samples": 1293, "test_samples": 360},
-              "training": default_settings("digits"), "model": {"class_name": "Sequential", "config": model.get_config()}}
+              "training": default_settings("digits"),
+              "model": {"class_name": "Sequential", "config": model.get_config()}}
     (run / "config.json").write_text(json.dumps(config))
     np.save(root / "kernel.npy", np.ones((3, 3)))
     (root / "kernel.txt").write_text("0 1 0\n1 -4 1\n0 1 0\n")
@@ -1935,7 +1947,8 @@ def cli_argvs(draw, root):
             argv += ["--kernel-file", draw(st.sampled_from([str(root / "kernel.npy"), str(root / "kernel.txt"),
                                                             str(root / "noise.npy"), str(root / "file"), "a\x00b"]))]
         for flag, values in (("--stride", NUMBER_TEXTS), ("--padding", ["same", "valid", "full"]),
-                             ("--normalize", ["auto", "clip", "minmax", "abs", "x"]), ("--mode", ["auto", "gray", "x"])):
+                             ("--normalize", ["auto", "clip", "minmax", "abs", "x"]),
+                             ("--mode", ["auto", "gray", "x"])):
             if draw(st.booleans()):
                 argv += [flag, draw(st.sampled_from(values))]
         if draw(st.integers(0, 5)):
