@@ -411,7 +411,11 @@ def main(argv=None) -> int:
         print(f"numcnn {args.command}: error: {e}", file=sys.stderr)
         return EXIT_DIVERGED
     except (RunError, DataError, FileFormatError, ValueError) as e:
-        print(f"numcnn {args.command}: error: {e}", file=sys.stderr)
+        message = str(e)
+        if "Received" not in message:  # e.g. Python's "embedded null byte" for a path: say what was given
+            given = sys.argv[1:] if argv is None else list(argv)
+            message += f". Received: {' '.join(repr(a) if not a.isprintable() else a for a in map(str, given))}"
+        print(f"numcnn {args.command}: error: {message}", file=sys.stderr)
         return EXIT_ERROR
     except BrokenPipeError:  # e.g. `numcnn evaluate RUN | head`
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter's final flush quiet
