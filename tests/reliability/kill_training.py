@@ -18,7 +18,8 @@ again and again in a subprocess and sends it SIGKILL at a moment drawn from four
 After every kill it checks the run directory: every file there is whole (config.json and metrics.json parse,
 history.csv reads, curves.png decodes, model.safetensors loads), the checkpoint loads into a model rebuilt
 from config.json together with its optimizer state (the slots and step count), its epoch never went back,
-and history.csv is at most one epoch behind it. Then it continues the run with ``numcnn train --resume`` (the
+and history.csv never runs ahead of it and agrees with the history it holds (history.csv may lag: it is
+written after the checkpoint, and rewritten whole at the next epoch end). Then it continues the run with ``numcnn train --resume`` (the
 next process, killed in turn: resume, then kill again, chaining); a kill's checkpoint counts as resumed once a
 later process printed ``Resuming after epoch N`` for it. A kill before the first checkpoint leaves nothing to
 resume: the run starts over in a new directory. A run that finishes must end with exactly the weights of the
@@ -154,11 +155,11 @@ def check_run_dir(run_dir: Path, previous_epoch):
         config = read_config(run_dir)
     except Exception as e:  # noqa: BLE001 - anything here is a finding
         return None, [f"config.json unreadable: {type(e).__name__}: {e}"]
-    epoch = None
+    epoch, saved_history = None, None
     if (run_dir / CHECKPOINT).exists():
         try:
             arrays, meta = load_checkpoint(run_dir / CHECKPOINT)
-            epoch = meta["epoch"]
+            epoch, saved_history = meta["epoch"], meta["history"]
             model = model_from_config(config["model"], config["dataset"]["input_shape"])
             model.compile(make_optimizer(config["training"], 1), losses.SparseCategoricalCrossentropy(from_logits=True))
             restore_checkpoint(run_dir / CHECKPOINT, model, np.random.default_rng())
@@ -174,10 +175,17 @@ def check_run_dir(run_dir: Path, previous_epoch):
     if epoch is not None and previous_epoch is not None and epoch < previous_epoch:
         problems.append(f"the checkpoint went back from epoch {previous_epoch} to {epoch}")
     if (run_dir / "history.csv").exists():
+        # written after the checkpoint at each epoch end, and rewritten whole at the next one after a resume:
+        # after kills it may lag behind the checkpoint, never run ahead of it or disagree with it
         try:
-            rows = len(read_history_csv(run_dir / "history.csv").get("epoch", []))
-            if epoch is not None and not epoch - 1 <= rows <= epoch:
+            history = read_history_csv(run_dir / "history.csv")
+            rows = len(history.get("epoch", []))
+            if epoch is not None and rows > epoch:
                 problems.append(f"history.csv has {rows} epochs, the checkpoint {epoch}")
+            elif saved_history is not None:
+                for key, values in history.items():
+                    if key != "epoch" and values != [float(v) for v in saved_history.get(key, [])][:len(values)]:
+                        problems.append(f"history.csv column {key} disagrees with the checkpoint's history")
         except Exception as e:  # noqa: BLE001
             problems.append(f"history.csv unreadable: {type(e).__name__}: {e}")
     if (run_dir / "curves.png").exists():
