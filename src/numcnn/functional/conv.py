@@ -31,7 +31,7 @@ from .._validation import (
     standardize_data_format,
     standardize_tuple,
 )
-from .geometry import output_hw, resolve_padding
+from .geometry import check_array_size, output_hw, resolve_padding, steps_taken
 from .windows import (
     crop_nhwc,
     from_channels_last,
@@ -105,6 +105,15 @@ def _check_conv_args(x, kernel, bias, strides, padding, dilation_rate, groups, d
     check_finite(kernel, "kernel")
     if bias is not None:
         check_finite(bias, "bias")
+    # nothing to convolve: refused (as Keras refuses filters=0) rather than an output no layer can use
+    if channels == 0:
+        raise ValueError(
+            f"The `x` argument must have at least one input channel (axis {-1 if data_format == 'channels_last' else 1} "
+            f"for data_format='{data_format}'). Received: x with shape {x.shape}")
+    if 0 in kernel.shape:
+        raise ValueError(
+            "The `kernel` argument must have a non-zero size on every axis (kernel_h, kernel_w, "
+            f"in_channels // groups, filters). Received: kernel with shape {kernel.shape}")
     return x, kernel, bias, strides, dilation_rate, groups, data_format
 
 
@@ -200,9 +209,19 @@ def conv2d_forward(x, kernel, bias=None, strides=1, padding="valid", dilation_ra
     kh, kw, cg, filters = kernel.shape
     pads = resolve_padding(padding, (h, w), (kh, kw), strides, dilation_rate)
     oh, ow = output_hw((h, w), (kh, kw), strides, pads, dilation_rate)
+    padded_shape = (n, h + sum(pads[0]), w + sum(pads[1]), c)
+    received = (f"padding={_short(padding)}, kernel with shape {(kh, kw, cg, filters)}, strides={strides}, "
+                f"dilation_rate={dilation_rate}, x with shape {x.shape}")
+    check_array_size((n, oh, ow, filters), dtype.itemsize, "output", received)
+    kernel = kernel.astype(dtype, copy=False)
+    if n == 0:  # an empty batch: an empty output, nothing padded (as PyTorch and Keras)
+        cache = Conv2DCache(xl, kernel, (h, w), (n, oh, ow, filters), pads, strides, dilation_rate, groups,
+                            data_format, bias is not None)
+        return from_channels_last(np.zeros((n, oh, ow, filters), dtype=dtype), data_format), cache
+    check_array_size(padded_shape, dtype.itemsize, "padded input", received)
+    strides, dilation_rate = steps_taken(strides, (oh, ow)), steps_taken(dilation_rate, (kh, kw))
 
     xp = pad_nhwc(xl, pads)
-    kernel = kernel.astype(dtype, copy=False)
     cache = Conv2DCache(xp, kernel, (h, w), (n, oh, ow, filters), pads, strides, dilation_rate, groups,
                         data_format, bias is not None)
     if cache.depthwise:
@@ -274,6 +293,10 @@ def conv2d_backward(dy, cache: Conv2DCache):
         raise ValueError(f"The `dy` argument must have the output's shape {expected}. Received: dy with shape {dy.shape}")
     dyl = dyl.astype(cache.padded.dtype, copy=False)
     n, oh, ow, filters = cache.out_shape
+    if n == 0:  # an empty batch: an empty dx, and zero gradients for the weights
+        dx = np.zeros((0, *cache.input_hw, cache.padded.shape[3]), dtype=dyl.dtype)
+        dbias = np.zeros(filters, dtype=dyl.dtype) if cache.has_bias else None
+        return from_channels_last(dx, cache.data_format), np.zeros_like(cache.kernel), dbias
     dbias = None
     if cache.has_bias:  # a matrix-vector product: faster and more accurate in float32 than sum(axis=0)
         dbias = np.ones(n * oh * ow, dtype=dyl.dtype) @ dyl.reshape(-1, filters)
