@@ -27,7 +27,7 @@ from .._validation import (
     standardize_data_format,
     standardize_tuple,
 )
-from .geometry import output_hw, resolve_padding
+from .geometry import check_array_size, output_hw, resolve_padding, steps_taken
 from .windows import (
     add_windows_nhwc,
     crop_nhwc,
@@ -49,7 +49,7 @@ class Pool2DCache:
     strides: tuple
     pads: tuple
     input_hw: tuple
-    padded_shape: tuple
+    padded_shape: tuple | None  # None for an empty input (never padded)
     out_shape: tuple  # NHWC
     data_format: str
     dtype: np.dtype
@@ -75,12 +75,46 @@ def _pool_args(x, pool_size, strides, padding, data_format):
                 f"window holds a real pixel. Received: padding={_short(padding)} with pool {name} {size}"
             )
     out = output_hw(xl.shape[1:3], pool_size, strides, pads)
-    return xl, pool_size, strides, pads, out, data_format
+    n, h, w, c = xl.shape
+    if h == 0 or w == 0:
+        raise ValueError(
+            "The `x` argument must have a height and a width of at least 1: with padding, every window would "
+            f"hold padding only, and a max or a mean of no pixel is undefined. Received: x with shape {x.shape} "
+            f"(data_format='{data_format}'), padding={_short(padding)}")
+    received = (f"pool_size={pool_size}, strides={strides}, padding={_short(padding)}, "
+                f"x with shape {x.shape}")
+    check_array_size((n, *out, c), xl.itemsize, "output", received)
+    if n * c:  # an empty input is never padded
+        check_array_size((n, h + sum(pads[0]), w + sum(pads[1]), c), xl.itemsize, "padded input", received)
+    return xl, pool_size, steps_taken(strides, out), pads, out, data_format
+
+
+def _window_means(win, count):
+    """Mean of each window's real pixels: ``win.sum(axis=(3, 4)) / count``.
+
+    The input is finite, so a non-finite mean means the sum left the dtype's range (finite inputs
+    near its max): only then, sum in float64 (float16/float32) or divide before summing (float64).
+
+    Shape:
+        win: (N, OH, OW, ph, pw, C); count: (OH, OW, 1); output: (N, OH, OW, C)
+    """
+    with np.errstate(over="ignore"):
+        y = win.sum(axis=(3, 4))
+    y /= count
+    if np.isfinite(y).all():
+        return y
+    if win.dtype.itemsize < 8:
+        return (win.sum(axis=(3, 4), dtype=np.float64) / count).astype(win.dtype)
+    return (win / count[:, :, None, None, :]).sum(axis=(3, 4))
 
 
 def _pool_forward(mode, x, pool_size, strides, padding, data_format):
     xl, window, strides, pads, (oh, ow), data_format = _pool_args(x, pool_size, strides, padding, data_format)
     n, h, w, c = xl.shape
+    if n * c == 0:  # an empty batch (or no channel): an empty output, nothing padded
+        cache = Pool2DCache(mode, window, strides, pads, (h, w), None, (n, oh, ow, c), data_format, xl.dtype,
+                            None, None, None)
+        return from_channels_last(np.zeros((n, oh, ow, c), dtype=xl.dtype), data_format), cache
     xp = pad_nhwc(xl, pads, value=-np.inf if mode == "max" else 0.0)
     win = windows_nhwc(xp, window, strides, (1, 1), (oh, ow))  # (N, OH, OW, ph, pw, C)
     count = None
@@ -99,7 +133,7 @@ def _pool_forward(mode, x, pool_size, strides, padding, data_format):
     else:
         ones = pad_nhwc(np.ones((1, h, w, 1), dtype=xl.dtype), pads)
         count = windows_nhwc(ones, window, strides, (1, 1), (oh, ow)).sum(axis=(3, 4))[0]  # (OH, OW, 1)
-        y = win.sum(axis=(3, 4)) / count
+        y = _window_means(win, count)
     cache = Pool2DCache(mode, window, strides, pads, (h, w), xp.shape, y.shape, data_format, xl.dtype,
                         xp if mode == "max" else None, y.copy() if mode == "max" else None, count)
     return from_channels_last(y, data_format), cache
@@ -112,6 +146,8 @@ def _pool_backward(dy, cache: Pool2DCache):
         raise ValueError(f"The `dy` argument must have the pooled output's shape. Received: dy with shape {dy.shape}")
     dyl = dyl.astype(cache.dtype, copy=False)
     n, oh, ow, c = cache.out_shape
+    if n * c == 0:
+        return from_channels_last(np.zeros((n, *cache.input_hw, c), dtype=cache.dtype), cache.data_format)
     ph, pw = cache.window
     if cache.mode == "max":
         # taps in row-major order: a tap gets dy where it equals the maximum and no earlier tap did
@@ -212,19 +248,37 @@ class GlobalPoolCache:
     share: np.ndarray | None  # max: 1/ties where x equals the max, else 0
 
 
-def _global_axes(x, data_format):
+def _global_args(x, data_format, keepdims):
+    """Checked ``(x in its compute dtype, spatial axes, keepdims)``."""
     data_format = standardize_data_format(data_format)
+    if not (isinstance(keepdims, (bool, np.bool_)) or (isinstance(keepdims, (int, np.integer)) and keepdims in (0, 1))):
+        raise ValueError(f"The `keepdims` argument must be True or False. Received: keepdims={_short(keepdims)}")
     x = as_array(x, "x")
     layout = "(N, H, W, C)" if data_format == "channels_last" else "(N, C, H, W)"
     check_rank(x, 4, "x", f"{layout} for data_format='{data_format}'")
     check_finite(x, "x")
-    return x.astype(float_dtype(x), copy=False), ((1, 2) if data_format == "channels_last" else (2, 3))
+    axes = (1, 2) if data_format == "channels_last" else (2, 3)
+    channels = x.shape[3] if data_format == "channels_last" else x.shape[1]
+    if x.shape[axes[0]] * x.shape[axes[1]] == 0 and x.shape[0] * channels:
+        raise ValueError(
+            "The `x` argument must have at least one pixel (H * W >= 1) to pool over. "
+            f"Received: x with shape {x.shape} (data_format='{data_format}')")
+    return x.astype(float_dtype(x), copy=False), axes, bool(keepdims)
 
 
 def global_avg_pool2d_forward(x, data_format="channels_last", keepdims=False):
     """Global average pooling forward; returns ``(y, cache)``."""
-    x, axes = _global_axes(x, data_format)
-    y = x.mean(axis=axes, keepdims=keepdims)
+    x, axes, keepdims = _global_args(x, data_format, keepdims)
+    if x.size == 0:  # an empty batch or no channel: an empty mean, without NumPy's warning
+        y = np.zeros([1 if i in axes else s for i, s in enumerate(x.shape)], dtype=x.dtype)
+        y = y if keepdims else y.squeeze(axis=axes)
+    else:
+        with np.errstate(over="ignore"):
+            y = x.mean(axis=axes, keepdims=keepdims)
+        if not np.isfinite(y).all():  # the sum of finite inputs near the dtype's max left its range
+            spatial = x.shape[axes[0]] * x.shape[axes[1]]
+            y = (x.mean(axis=axes, keepdims=keepdims, dtype=np.float64).astype(x.dtype) if x.itemsize < 8
+                 else (x / spatial).sum(axis=axes, keepdims=keepdims))
     return y, GlobalPoolCache("avg", x.shape, axes, keepdims, x.dtype, None)
 
 
@@ -233,7 +287,11 @@ def global_max_pool2d_forward(x, data_format="channels_last", keepdims=False):
 
     On ties the gradient is shared evenly among the maxima (as TensorFlow's ``reduce_max``).
     """
-    x, axes = _global_axes(x, data_format)
+    x, axes, keepdims = _global_args(x, data_format, keepdims)
+    if x.size == 0:  # an empty batch or no channel: NumPy has no max of an empty array
+        y = np.zeros([1 if i in axes else s for i, s in enumerate(x.shape)], dtype=x.dtype)
+        share = np.zeros(x.shape, dtype=x.dtype)
+        return (y if keepdims else y.squeeze(axis=axes)), GlobalPoolCache("max", x.shape, axes, keepdims, x.dtype, share)
     y = x.max(axis=axes, keepdims=True)
     hit = (x == y).astype(x.dtype)
     share = hit / hit.sum(axis=axes, keepdims=True)
@@ -262,12 +320,13 @@ def global_pool2d_backward(dy, cache: GlobalPoolCache) -> np.ndarray:
         dy: (N, C) (or keepdims shape); returns dx like the input.
     """
     dy = as_array(dy, "dy")
-    if not cache.keepdims:
-        dy = np.expand_dims(dy, cache.axes)
-    spatial = cache.x_shape[cache.axes[0]] * cache.x_shape[cache.axes[1]]
-    expected = tuple(1 if i in cache.axes else s for i, s in enumerate(cache.x_shape))
+    kept = tuple(1 if i in cache.axes else s for i, s in enumerate(cache.x_shape))
+    expected = kept if cache.keepdims else tuple(s for i, s in enumerate(cache.x_shape) if i not in cache.axes)
     if dy.shape != expected:
-        raise ValueError(f"The `dy` argument must match the pooled output's shape. Received: dy with shape {dy.shape}")
+        raise ValueError(
+            f"The `dy` argument must have the pooled output's shape {expected}. Received: dy with shape {dy.shape}")
+    dy = dy.reshape(kept)
+    spatial = max(cache.x_shape[cache.axes[0]] * cache.x_shape[cache.axes[1]], 1)  # 0 only for an empty dy
     if cache.mode == "avg":
         return np.broadcast_to(dy / spatial, cache.x_shape).astype(cache.dtype)
     return (dy * cache.share).astype(cache.dtype, copy=False)
