@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import as_array, check_finite, float_dtype
+from .._validation import _short, as_array, check_finite, float_dtype
 
 
-def _targets(y_true, logits):
-    """Validated one-hot/probability targets of ``logits``' shape and dtype."""
+def _targets(y_true, logits, name="y_pred"):
+    """Validated one-hot/probability targets of ``logits``' shape and dtype (``name``: the predictions' argument)."""
     n, k = logits.shape
     y_true = as_array(y_true, "y_true")
     if y_true.ndim == 1 or (y_true.ndim == 2 and y_true.shape[1] == 1 and k > 1):
@@ -37,8 +37,22 @@ def _targets(y_true, logits):
         raise ValueError(
             f"The `y_true` argument must be integer labels of shape ({n},) or one-hot rows of shape {logits.shape}. "
             f"Received: y_true with shape {y_true.shape}")
+    if k == 0:  # labels of 0 classes were refused above as out of range
+        raise ValueError(
+            f"The `{name}` argument must have at least one class: shape (batch, classes >= 1). "
+            f"Received: {name} with shape {logits.shape}")
     check_finite(y_true, "y_true")
     return y_true.astype(logits.dtype, copy=False)
+
+
+def _check_dloss(dloss) -> float:
+    """The upstream gradient of a scalar loss: a finite real number."""
+    value = float("nan")
+    if isinstance(dloss, (int, float, np.integer, np.floating)) and not isinstance(dloss, (bool, np.bool_)):
+        value = float(dloss) if not isinstance(dloss, int) or abs(dloss) < 2**1023 else float("inf")
+    if not np.isfinite(value):
+        raise ValueError(f"The `dloss` argument must be a finite real number. Received: dloss={_short(dloss)}")
+    return value
 
 
 def _logits(y_pred, name="y_pred"):
@@ -58,11 +72,20 @@ def softmax_cross_entropy_forward(y_true, logits):
     never overflows or takes ``log(0)``.
     """
     logits = _logits(logits, "logits")
-    target = _targets(y_true, logits)
-    shifted = logits - logits.max(axis=1, keepdims=True)
+    target = _targets(y_true, logits, "logits")
+    # finite logits further apart than the dtype's range give -inf here, and 0 * -inf = NaN in the sum
+    # below: the dtype's lowest value instead (a probability of 0 either way, and a saturated loss)
+    with np.errstate(over="ignore"):
+        shifted = logits - logits.max(axis=1, keepdims=True)
+    np.maximum(shifted, np.finfo(shifted.dtype).min, out=shifted)
     log_sum = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
     log_probs = shifted - log_sum
-    loss = -(target * log_probs).sum() / logits.shape[0]
+    n = logits.shape[0]
+    with np.errstate(over="ignore", invalid="ignore"):
+        loss = -(target * log_probs).sum() / n
+        if not np.isfinite(loss):  # products beyond the dtype's range: scale them into it first
+            scale = -log_probs.min()  # the largest -log p: finite (clamped above), and large here
+            loss = scale * (-(target * (log_probs / scale)).sum() / n)  # at worst +-inf, never inf - inf
     return logits.dtype.type(loss), (np.exp(log_probs), target)
 
 
@@ -73,6 +96,7 @@ def softmax_cross_entropy_backward(cache, dloss=1.0):
         returns: (N, classes)
     """
     probs, target = cache
+    dloss = _check_dloss(dloss)
     return ((probs - target) * (dloss / probs.shape[0])).astype(probs.dtype, copy=False)
 
 
@@ -109,6 +133,7 @@ def categorical_cross_entropy_forward(y_true, probs, epsilon=1e-7):
 def categorical_cross_entropy_backward(cache, dloss=1.0):
     """Gradient with respect to the probabilities: ``-y_true / p / N`` (0 where clipped)."""
     clipped, target, inside = cache
+    dloss = _check_dloss(dloss)
     return np.where(inside, -target / clipped, 0).astype(clipped.dtype) * (dloss / clipped.shape[0])
 
 
@@ -145,6 +170,7 @@ def mean_squared_error_forward(y_true, y_pred):
 def mean_squared_error_backward(cache, dloss=1.0):
     """Gradient with respect to ``y_pred``: ``2 (y_pred - y_true) / size``."""
     diff = cache
+    dloss = _check_dloss(dloss)
     return (diff * (2.0 * dloss / diff.size)).astype(diff.dtype, copy=False)
 
 
