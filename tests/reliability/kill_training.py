@@ -134,6 +134,23 @@ def wait_for(child, condition, deadline):
     return False
 
 
+def wait_for_a_write(child, run_dir, before, of_checkpoint, deadline, rng):
+    """Return while a new temporary file (of the checkpoint, or of another file) exists, so that a kill sent now
+    cuts that write; a write that ended before the check is skipped and the next one awaited."""
+    seen = set(before)
+
+    def writing():
+        return [n for n in temp_files(run_dir) - seen if (TEMP.match(n).group("target") == CHECKPOINT) == of_checkpoint]
+
+    while wait_for(child, lambda: bool(writing()), deadline):
+        names = writing()
+        if of_checkpoint:
+            time.sleep(float(rng.uniform(0, 0.003)))  # somewhere in the 15-60 ms of writing and fsync
+        if any(name in temp_files(run_dir) for name in names):
+            return
+        seen.update(names)  # that write ended in between: wait for the next one
+
+
 # -- checks of a run directory ------------------------------------------------------------------------------------
 
 
@@ -290,13 +307,8 @@ def run(args) -> dict:
         epoch_at_start = epoch
         child = Child(argv, print)
         deadline = child.started + args.timeout
-        if strategy == "checkpoint-write":
-            wait_for(child, lambda: any(TEMP.match(n).group("target") == CHECKPOINT
-                                        for n in temp_files(run_dir) - before_temps), deadline)
-            time.sleep(float(rng.uniform(0, 0.003)))
-        elif strategy == "other-write":
-            wait_for(child, lambda: any(TEMP.match(n).group("target") != CHECKPOINT
-                                        for n in temp_files(run_dir) - before_temps), deadline)
+        if strategy in ("checkpoint-write", "other-write"):
+            wait_for_a_write(child, run_dir, before_temps, strategy == "checkpoint-write", deadline, rng)
         elif strategy == "epoch-end":
             first = checkpoint_id(run_dir)
             if wait_for(child, lambda: checkpoint_id(run_dir) not in (None, first), deadline):
