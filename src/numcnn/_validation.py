@@ -7,6 +7,7 @@ boundary with a readable message instead of deep inside NumPy.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
 import numpy as np
@@ -167,3 +168,88 @@ def float_dtype(*arrays: np.ndarray) -> np.dtype:
     if not floats:
         return np.dtype(np.float32)
     return np.result_type(*floats)
+
+
+# -- scalar arguments of layers, initializers, optimizers and schedules ---------------------------
+# Python and NumPy scalars alike (Keras accepts np.int64(3) wherever 3 goes); bools are not numbers here.
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def check_int(value, name: str, low: int = 1) -> int:
+    """``value`` as a Python int >= ``low`` (a Python or NumPy integer, not a bool).
+
+    Example:
+        >>> check_int(np.int64(3), "units")
+        3
+    """
+    if not _is_int(value) or value < low:
+        allowed = {1: "a positive int", 0: "a non-negative int"}.get(low, f"an int >= {low}")
+        raise ValueError(f"The `{name}` argument must be {allowed}. Received: {name}={_short(value)}")
+    return int(value)
+
+
+def check_number(value, name: str, low: float = -np.inf, high: float = np.inf, low_open: bool = False,
+                 high_open: bool = False) -> float:
+    """``value`` as a finite Python float in the range (a Python or NumPy int or float, not a bool).
+
+    An int beyond the float range (``10**400``) is refused like infinity, not left to OverflowError.
+
+    Example:
+        >>> check_number(np.float32(0.5), "rate", 0, 1, high_open=True)
+        0.5
+    """
+    ok = _is_number(value) and not (isinstance(value, int) and abs(value) > sys.float_info.max)  # exact, no float()
+    ok = ok and np.isfinite(float(value))
+    ok = ok and (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
+    if not ok:
+        if low == -np.inf and high == np.inf:
+            allowed = "a finite number"
+        elif high == np.inf:
+            allowed = f"a finite number {'>' if low_open else '>='} {low:g}"
+        else:
+            allowed = f"a number in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        raise ValueError(f"The `{name}` argument must be {allowed}. Received: {name}={_short(value)}")
+    return float(value)
+
+
+def check_bool(value, name: str) -> bool:
+    """``value`` as a Python bool; only ``True``/``False`` (or NumPy's) are accepted, not ``"no"`` or 2."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"The `{name}` argument must be True or False. Received: {name}={_short(value)}")
+    return bool(value)
+
+
+def check_config(config, what: str) -> dict:
+    """``config`` (the ``"config"`` entry of a serialized object) as a dict with string keys.
+
+    Args:
+        config: what was read, e.g. from a JSON file.
+        what: e.g. "The config of layer 'Dense'", for the message.
+    """
+    if not isinstance(config, dict) or not all(isinstance(k, str) for k in config):
+        raise ValueError(f"{what} must be a dict of arguments by name. Received: {_short(config)}")
+    return config
+
+
+def check_batch_shape(input_shape, name: str = "input_shape") -> tuple:
+    """``(batch, *sample_shape)``: a None or int batch, then sample sizes, all ints >= 0 (an array's shape).
+
+    Example:
+        >>> check_batch_shape([None, np.int64(28), 28, 1])
+        (None, 28, 28, 1)
+    """
+    ok = isinstance(input_shape, (tuple, list)) and len(input_shape) >= 2
+    ok = ok and (input_shape[0] is None or _is_int(input_shape[0]) and input_shape[0] >= 0)
+    ok = ok and all(_is_int(d) and d >= 0 for d in input_shape[1:])
+    if not ok:
+        raise ValueError(
+            f"The `{name}` argument must be a tuple (batch, *sample_shape): the batch size (or None) then one or "
+            f"more non-negative ints, e.g. (None, 28, 28, 1). Received: {name}={_short(input_shape)}")
+    return tuple(None if d is None else int(d) for d in input_shape)

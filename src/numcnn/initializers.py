@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from ._validation import _short
+from ._validation import _short, check_config, check_number
 
 
 def compute_fans(shape) -> tuple[int, int]:
@@ -55,8 +55,10 @@ class Ones(Initializer):
 
 
 class Constant(Initializer):
+    """Every entry ``value`` (a finite number)."""
+
     def __init__(self, value=0.0):
-        self.value = float(value)
+        self.value = check_number(value, "value")
 
     def __call__(self, shape, dtype, rng):
         return np.full(shape, self.value, dtype=dtype)
@@ -66,8 +68,10 @@ class Constant(Initializer):
 
 
 class RandomNormal(Initializer):
+    """Normal samples of ``mean`` and ``stddev`` (finite; ``stddev >= 0``)."""
+
     def __init__(self, mean=0.0, stddev=0.05):
-        self.mean, self.stddev = float(mean), float(stddev)
+        self.mean, self.stddev = check_number(mean, "mean"), check_number(stddev, "stddev", low=0)
 
     def __call__(self, shape, dtype, rng):
         return rng.normal(self.mean, self.stddev, shape).astype(dtype)
@@ -77,8 +81,14 @@ class RandomNormal(Initializer):
 
 
 class RandomUniform(Initializer):
+    """Uniform samples in ``[minval, maxval)`` (finite, ``minval <= maxval``, ``maxval - minval`` a finite float)."""
+
     def __init__(self, minval=-0.05, maxval=0.05):
-        self.minval, self.maxval = float(minval), float(maxval)
+        self.minval, self.maxval = check_number(minval, "minval"), check_number(maxval, "maxval")
+        if not self.minval <= self.maxval or not math.isfinite(self.maxval - self.minval):
+            raise ValueError(
+                "The `minval` and `maxval` arguments must satisfy minval <= maxval with a range maxval - minval "
+                f"within float range. Received: minval={_short(minval)}, maxval={_short(maxval)}")
 
     def __call__(self, shape, dtype, rng):
         return rng.uniform(self.minval, self.maxval, shape).astype(dtype)
@@ -99,12 +109,13 @@ class VarianceScaling(Initializer):
     DISTRIBUTIONS = ("uniform", "truncated_normal", "untruncated_normal")
 
     def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal"):
-        if mode not in self.MODES:
+        scale = check_number(scale, "scale", 0, low_open=True)  # Keras: a positive float
+        if not isinstance(mode, str) or mode not in self.MODES:
             raise ValueError(f"The `mode` argument must be one of {self.MODES}. Received: mode={_short(mode)}")
-        if distribution not in self.DISTRIBUTIONS:
+        if not isinstance(distribution, str) or distribution not in self.DISTRIBUTIONS:
             raise ValueError(
                 f"The `distribution` argument must be one of {self.DISTRIBUTIONS}. Received: distribution={_short(distribution)}")
-        self.scale, self.mode, self.distribution = float(scale), mode, distribution
+        self.scale, self.mode, self.distribution = scale, mode, distribution
 
     def __call__(self, shape, dtype, rng):
         fan_in, fan_out = compute_fans(shape)
@@ -138,13 +149,22 @@ _CLASSES = {cls.__name__: cls for cls in (Zeros, Ones, Constant, RandomNormal, R
 
 
 def get(identifier, argument="kernel_initializer") -> Initializer:
-    """An initializer from a Keras name (``"glorot_uniform"``), a config dict, or an instance."""
+    """An initializer from a Keras name (``"glorot_uniform"``), a config dict, or an instance.
+
+    A config's arguments are checked when it is read (a layer refuses a bad one in its
+    constructor), and the error names ``argument`` and the bad entry.
+    """
     if isinstance(identifier, Initializer):
         return identifier
     if isinstance(identifier, str) and identifier.lower() in _NAMED:
         return _NAMED[identifier.lower()]()
-    if isinstance(identifier, dict) and identifier.get("class_name") in _CLASSES:
-        return _CLASSES[identifier["class_name"]](**identifier.get("config", {}))
+    class_name = identifier.get("class_name") if isinstance(identifier, dict) else None
+    if isinstance(class_name, str) and class_name in _CLASSES:
+        try:
+            config = check_config(identifier.get("config", {}), f"The config of initializer '{class_name}'")
+            return _CLASSES[class_name](**config)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"The `{argument}` argument is not a valid {class_name} initializer: {error}") from None
     raise ValueError(
         f"The `{argument}` argument must be an Initializer or one of {sorted(_NAMED)}. "
         f"Received: {argument}={_short(identifier)}")

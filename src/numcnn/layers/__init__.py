@@ -1,5 +1,6 @@
 """Thin stateful layers: they own parameters and shapes and call :mod:`numcnn.functional`."""
 
+from .._validation import check_config
 from .base import Layer
 from .conv import Conv2D
 from .core import Activation, Dense, Dropout, Flatten, LeakyReLU, ReLU, Rescaling, Reshape, Softmax
@@ -19,11 +20,11 @@ def serialize(layer: Layer) -> dict:
 
 
 def deserialize(config: dict) -> Layer:
-    """A new layer from :func:`serialize`'s output; unknown class names are refused."""
+    """A new layer from :func:`serialize`'s output; unknown class names and configs that are not dicts are refused."""
     name = config.get("class_name") if isinstance(config, dict) else None
-    if name not in LAYERS:
+    if not isinstance(name, str) or name not in LAYERS:  # a list or dict class_name is unhashable
         raise ValueError(f"The layer config must name one of {sorted(LAYERS)}. Received: class_name={name!r}")
-    return LAYERS[name].from_config(dict(config.get("config", {})))
+    return LAYERS[name].from_config(dict(check_config(config.get("config", {}), f"The config of layer '{name}'")))
 
 
 __all__ = ["Layer", "LAYERS", "serialize", "deserialize", *sorted(LAYERS)]

@@ -13,16 +13,22 @@ layer's dtype and keep the cache; ``backward`` turns it into ``grads``.
 
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
 
 from .. import initializers
-from .._validation import BatchMemoryError, _short, as_array, float_dtype
+from .._validation import BatchMemoryError, _is_int, _short, as_array, check_bool, float_dtype
 from ..functional import get_activation
 from ..tape import Node, backward_pass, current_pass, current_tape, current_training
 
 _FLOAT_DTYPES = ("float16", "float32", "float64")
+
+#: a weight, or one sample's output, above this many bytes is refused when the layer is built: no
+#: machine numcnn runs on holds it, so it comes from a mistaken `units` / `filters` or input shape
+#: (the same bound as the functional ops' padded inputs and outputs)
+MAX_ARRAY_BYTES = 2**40
 
 
 def _snake_case(name: str) -> str:
@@ -75,7 +81,7 @@ class Layer:
         self.name = name or _snake_case(type(self).__name__)
         self._auto_name = name is None
         self.dtype = None if dtype is None else np.dtype(dtype)
-        self.trainable = bool(trainable)
+        self.trainable = check_bool(trainable, "trainable")
         self._seed = seed
         self._rng = None if seed is None else _make_rng(seed)
         # via __dict__ so that Model can expose them as read-only properties
@@ -87,10 +93,9 @@ class Layer:
         self._grad_pass = None
         self._batch_input_shape = None
         if input_shape is not None:
-            if isinstance(input_shape, (int, np.integer)):
+            if _is_int(input_shape):
                 input_shape = (input_shape,)
-            if not isinstance(input_shape, (tuple, list)) or not all(
-                    isinstance(d, (int, np.integer)) and d > 0 for d in input_shape):
+            if not isinstance(input_shape, (tuple, list)) or not all(_is_int(d) and d > 0 for d in input_shape):
                 raise ValueError(
                     "The `input_shape` argument must be a tuple of positive ints, one sample's shape "
                     f"without the batch axis, e.g. (28, 28, 1). Received: input_shape={_short(input_shape)}")
@@ -112,7 +117,7 @@ class Layer:
         """Shared by Conv2D and Dense: fused activation, bias switch, initializers."""
         self.activation = activation
         self._act_forward, self._act_backward = get_activation(activation)
-        self.use_bias = bool(use_bias)
+        self.use_bias = check_bool(use_bias, "use_bias")
         self.kernel_initializer = initializers.get(kernel_initializer, "kernel_initializer")
         self.bias_initializer = initializers.get(bias_initializer, "bias_initializer")
         self._init_names = (kernel_initializer, bias_initializer)
@@ -138,13 +143,38 @@ class Layer:
         self.input_shape = tuple(input_shape)
         if not (self.params or self.state):  # keep weights made by a direct build() call (Keras usage)
             self.build(tuple(input_shape))
+        output_shape = self.compute_output_shape(tuple(input_shape))
+        if isinstance(output_shape, tuple) and all(_is_int(d) for d in output_shape[1:]):
+            self._check_size("output for one sample", output_shape[1:])
         self.built = True
-        self.output_shape = self.compute_output_shape(tuple(input_shape))
+        self.output_shape = output_shape
+
+    def _check_size(self, what, shape, empty_counts=False) -> None:
+        """Refuse an array of ``shape`` over :data:`MAX_ARRAY_BYTES` before NumPy tries to allocate it.
+
+        With ``empty_counts`` a 0 counts as 1: a weight of shape (0, 2**62) is empty, but its
+        2**62 comes from a mistaken argument all the same (and NumPy's generators refuse it).
+        """
+        nbytes = math.prod(max(int(d), 1) if empty_counts else int(d) for d in shape)
+        nbytes *= (self.dtype or np.dtype(np.float32)).itemsize
+        if nbytes > MAX_ARRAY_BYTES:
+            raise ValueError(
+                f"Layer '{self.name}' ({type(self).__name__}) cannot allocate its {what}: shape {tuple(shape)} is "
+                f"{nbytes / 2**40:.3g} TiB{' counting a 0 as 1' if 0 in shape else ''}, more than the {MAX_ARRAY_BYTES / 2**40:g} TiB numcnn allocates; check its "
+                f"size arguments (`units`, `filters`) and the input shape. Received: {what} of shape {tuple(shape)}")
 
     def add_weight(self, name, shape, initializer, trainable=True):
         """Create ``name`` with ``initializer`` in the layer's dtype; store it in params or state."""
         self.dtype = self.dtype or np.dtype(np.float32)  # build() called directly, before any input
-        array = initializers.get(initializer)(tuple(shape), self.dtype, self.rng)
+        shape = tuple(shape)
+        self._check_size(f"weight '{name}'", shape, empty_counts=True)
+        try:
+            array = initializers.get(initializer)(shape, self.dtype, self.rng)
+        except MemoryError:  # below the bound but more than this machine has: name the weight, not NumPy
+            raise ValueError(
+                f"Layer '{self.name}' ({type(self).__name__}) ran out of memory creating its weight '{name}' of "
+                f"shape {shape}; check its size arguments (`units`, `filters`) and the input shape. "
+                f"Received: weight '{name}' of shape {shape}") from None
         (self.params if trainable else self.state)[name] = np.ascontiguousarray(array, dtype=self.dtype)
         return array
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import functional as F
-from .._validation import _short, standardize_data_format, standardize_padding, standardize_tuple
+from .._validation import _is_int, _short, check_int, standardize_data_format, standardize_padding, standardize_tuple
 from ..functional.geometry import output_hw, resolve_padding
 from .base import Layer, check_axis_size
 
@@ -44,29 +44,31 @@ class Conv2D(Layer):
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format="channels_last",
                  dilation_rate=1, groups=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", **kwargs):
-        if not isinstance(filters, int) or isinstance(filters, bool) or filters < 1:
-            raise ValueError(f"The `filters` argument must be a positive int. Received: filters={_short(filters)}")
-        self.filters = filters
+        self.filters = check_int(filters, "filters")
         self.kernel_size = standardize_tuple(kernel_size, 2, "kernel_size")
         self.strides = standardize_tuple(strides, 2, "strides")
         self.padding = standardize_padding(padding)
         self.data_format = standardize_data_format(data_format)
         self.dilation_rate = standardize_tuple(dilation_rate, 2, "dilation_rate")
-        if not isinstance(groups, int) or isinstance(groups, bool) or groups < 1 or filters % groups:
+        if not _is_int(groups) or groups < 1 or self.filters % int(groups):  # int: 2**63 % np.int64 overflows
             raise ValueError(
-                f"The `groups` argument must be a positive int that divides filters ({filters}). Received: groups={_short(groups)}")
-        self.groups = groups
+                f"The `groups` argument must be a positive int that divides filters ({self.filters}). "
+                f"Received: groups={_short(groups)}")
+        self.groups = int(groups)
         self._set_kernel_options(activation, use_bias, kernel_initializer, bias_initializer)
         super().__init__(**kwargs)
 
     def _channel_axis(self):
         return -1 if self.data_format == "channels_last" else 1
 
-    def build(self, input_shape):
+    def _check_rank(self, input_shape):
         if len(input_shape) != 4:
             raise ValueError(
                 f"Layer '{self.name}' (Conv2D) needs 4D inputs (N, H, W, C) or (N, C, H, W). "
-                f"Received: inputs with shape {input_shape}")
+                f"Received: inputs with shape {tuple(input_shape)}")
+
+    def build(self, input_shape):
+        self._check_rank(input_shape)
         channels = input_shape[self._channel_axis()]
         if channels % self.groups:
             raise ValueError(
@@ -77,6 +79,7 @@ class Conv2D(Layer):
             self.add_weight("bias", (self.filters,), self.bias_initializer)
 
     def compute_output_shape(self, input_shape):
+        self._check_rank(input_shape)
         n = input_shape[0]
         hw = input_shape[1:3] if self.data_format == "channels_last" else input_shape[2:4]
         pads = resolve_padding(self.padding, hw, self.kernel_size, self.strides, self.dilation_rate)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from .. import functional as F
-from .._validation import _short, standardize_data_format
+from .._validation import _is_int, _short, check_int, check_number, standardize_data_format
 from .base import Layer, check_axis_size
 
 
@@ -35,9 +35,7 @@ class Dense(Layer):
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", **kwargs):
-        if not isinstance(units, int) or isinstance(units, bool) or units < 1:
-            raise ValueError(f"The `units` argument must be a positive int. Received: units={_short(units)}")
-        self.units = units
+        self.units = check_int(units, "units")
         self._set_kernel_options(activation, use_bias, kernel_initializer, bias_initializer)
         super().__init__(**kwargs)
 
@@ -68,8 +66,9 @@ class Dense(Layer):
             raise ValueError(f"The `dy` argument of layer '{self.name}' must have the output's shape {expected}. "
                              f"Received: dy with shape {dy.shape}")
         dz = self._act_backward(dy, act_cache).astype(self.dtype, copy=False)
-        x2 = x.reshape(-1, x.shape[-1])
-        dz2 = dz.reshape(-1, self.units)
+        rows = math.prod(x.shape[:-1])  # not -1: ambiguous when there are 0 features
+        x2 = x.reshape(rows, x.shape[-1])
+        dz2 = dz.reshape(rows, self.units)
         grads = {"kernel": x2.T @ dz2}
         if self.use_bias:
             grads["bias"] = dz2.sum(axis=0)
@@ -99,7 +98,7 @@ class Flatten(Layer):
     def _forward(self, x, training):
         if self.data_format == "channels_first" and x.ndim > 2:
             x = np.moveaxis(x, 1, -1)
-        return x.reshape(x.shape[0], -1), x.shape
+        return x.reshape(x.shape[0], math.prod(x.shape[1:])), x.shape  # not -1: ambiguous for a batch of 0
 
     def _backward(self, dy, cache):
         dx = dy.reshape(cache)
@@ -120,11 +119,11 @@ class Reshape(Layer):
 
     def __init__(self, target_shape, **kwargs):
         if not isinstance(target_shape, (tuple, list)) or not all(
-                isinstance(d, int) and (d > 0 or d == -1) for d in target_shape) or list(target_shape).count(-1) > 1:
+                _is_int(d) and (d > 0 or d == -1) for d in target_shape) or list(target_shape).count(-1) > 1:
             raise ValueError(
                 "The `target_shape` argument must be a tuple of positive ints (one may be -1). "
                 f"Received: target_shape={_short(target_shape)}")
-        self.target_shape = tuple(target_shape)
+        self.target_shape = tuple(int(d) for d in target_shape)
         super().__init__(**kwargs)
 
     def compute_output_shape(self, input_shape):
@@ -151,10 +150,7 @@ class Rescaling(Layer):
     """``y = x * scale + offset`` (e.g. ``Rescaling(1 / 255)`` for pixel data)."""
 
     def __init__(self, scale, offset=0.0, **kwargs):
-        for name, value in (("scale", scale), ("offset", offset)):
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
-                raise ValueError(f"The `{name}` argument must be a finite number. Received: {name}={_short(value)}")
-        self.scale, self.offset = float(scale), float(offset)
+        self.scale, self.offset = check_number(scale, "scale"), check_number(offset, "offset")
         super().__init__(**kwargs)
 
     def _forward(self, x, training):
@@ -203,7 +199,7 @@ class LeakyReLU(Layer):
     """``x`` if ``x > 0`` else ``negative_slope * x`` (Keras layer default 0.3). Shape: any -> same."""
 
     def __init__(self, negative_slope=0.3, **kwargs):
-        self.negative_slope = F.activations._check_slope(negative_slope)
+        self.negative_slope = check_number(negative_slope, "negative_slope", low=0)
         super().__init__(**kwargs)
 
     def _forward(self, x, training):
@@ -220,9 +216,9 @@ class Softmax(Layer):
     """Softmax along ``axis`` (default last). Shape: any -> same."""
 
     def __init__(self, axis=-1, **kwargs):
-        if not isinstance(axis, int) or isinstance(axis, bool):
+        if not _is_int(axis):
             raise ValueError(f"The `axis` argument must be an int. Received: axis={_short(axis)}")
-        self.axis = axis
+        self.axis = int(axis)
         super().__init__(**kwargs)
 
     def _forward(self, x, training):
@@ -246,9 +242,7 @@ class Dropout(Layer):
     """
 
     def __init__(self, rate, **kwargs):
-        if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not 0 <= rate < 1:
-            raise ValueError(f"The `rate` argument must be a number in [0, 1). Received: rate={_short(rate)}")
-        self.rate = float(rate)
+        self.rate = check_number(rate, "rate", 0, 1, high_open=True)
         super().__init__(**kwargs)
 
     def _forward(self, x, training):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import _short, as_array, float_dtype
+from .._validation import _is_int, _short, as_array, float_dtype
 from .base import Layer
 
 
@@ -44,9 +44,9 @@ class Concatenate(_Merge):
     """
 
     def __init__(self, axis=-1, **kwargs):
-        if not isinstance(axis, int) or isinstance(axis, bool):
+        if not _is_int(axis):
             raise ValueError(f"The `axis` argument must be an int. Received: axis={_short(axis)}")
-        self.axis = axis
+        self.axis = int(axis)
         super().__init__(**kwargs)
 
     def _forward(self, xs, training):

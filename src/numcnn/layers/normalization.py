@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from .._validation import _short
+from .._validation import _is_int, _short, check_bool, check_number
 from .base import Layer
 
 
@@ -43,7 +45,9 @@ def batch_norm_backward(dy, cache):
     dxhat = dy * gamma
     if not training:
         return dxhat * inv_std, dgamma, dbeta
-    m = xhat.size // gamma.size
+    m = math.prod(xhat.shape[i] for i in reduce)  # values per channel (xhat.size // C fails for C == 0)
+    if m == 0:  # no value per channel: nothing depends on x
+        return np.zeros_like(dxhat), dgamma, dbeta
     dx = inv_std / m * (m * dxhat - dxhat.sum(axis=reduce, keepdims=True)
                         - xhat * (dxhat * xhat).sum(axis=reduce, keepdims=True))
     return dx, dgamma, dbeta
@@ -55,7 +59,10 @@ class BatchNormalization(Layer):
     In training, each channel is normalised with the batch mean and (biased) variance,
     and the moving statistics are updated:
     ``moving = momentum * moving + (1 - momentum) * batch``. At inference (or when
-    ``trainable=False``, as Keras) the moving statistics are used.
+    ``trainable=False``, as Keras) the moving statistics are used. A batch with no
+    value per channel (e.g. 0 samples) has no statistics: it is normalised with the
+    moving ones, which it leaves unchanged, and the (empty) output has its shape.
+    Inputs with 0 channels work too and give an empty output.
 
     Args:
         axis: the channel axis (-1 for channels_last, 1 for channels_first conv outputs).
@@ -73,14 +80,12 @@ class BatchNormalization(Layer):
     weight_order = ("gamma", "beta", "moving_mean", "moving_variance")
 
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True, **kwargs):
-        if not isinstance(axis, int) or isinstance(axis, bool):
+        if not _is_int(axis):
             raise ValueError(f"The `axis` argument must be an int. Received: axis={_short(axis)}")
-        if not isinstance(momentum, (int, float)) or isinstance(momentum, bool) or not 0 <= momentum <= 1:
-            raise ValueError(f"The `momentum` argument must be a number in [0, 1]. Received: momentum={_short(momentum)}")
-        if not isinstance(epsilon, (int, float)) or not epsilon > 0:
-            raise ValueError(f"The `epsilon` argument must be a positive number. Received: epsilon={_short(epsilon)}")
-        self.axis, self.momentum, self.epsilon = axis, float(momentum), float(epsilon)
-        self.center, self.scale = bool(center), bool(scale)
+        self.axis = int(axis)
+        self.momentum = check_number(momentum, "momentum", 0, 1)
+        self.epsilon = check_number(epsilon, "epsilon", 0, low_open=True)
+        self.center, self.scale = check_bool(center, "center"), check_bool(scale, "scale")
         super().__init__(**kwargs)
 
     def build(self, input_shape):
@@ -103,7 +108,7 @@ class BatchNormalization(Layer):
                 f"Layer '{self.name}' was built for {c} channels on axis {self.axis}. Received: inputs with shape {x.shape}")
         gamma = self.params.get("gamma", np.ones(c, self.dtype))
         beta = self.params.get("beta", np.zeros(c, self.dtype))
-        if training and self.trainable:
+        if training and self.trainable and x.size:
             y, cache, mean, var = batch_norm_forward(x, gamma, beta, self.axis, self.epsilon)
             for name, stat in (("moving_mean", mean), ("moving_variance", var)):
                 moving = self.state[name]

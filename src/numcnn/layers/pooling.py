@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import functional as F
-from .._validation import standardize_data_format, standardize_padding, standardize_tuple
+from .._validation import check_bool, standardize_data_format, standardize_padding, standardize_tuple
 from ..functional.geometry import output_hw, resolve_padding
 from .base import Layer
 
@@ -75,7 +75,7 @@ class _GlobalPooling2D(Layer):
 
     def __init__(self, data_format="channels_last", keepdims=False, **kwargs):
         self.data_format = standardize_data_format(data_format)
-        self.keepdims = bool(keepdims)
+        self.keepdims = check_bool(keepdims, "keepdims")
         super().__init__(**kwargs)
 
     def compute_output_shape(self, input_shape):
