@@ -33,7 +33,7 @@ import math
 import numpy as np
 
 from . import schedules
-from ._validation import _short, as_array
+from ._validation import _short, as_array, check_bool, check_config, check_number
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "get", "serialize", "deserialize", "OPTIMIZERS"]
 
@@ -41,13 +41,7 @@ __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "get", "se
 def _number(value, name, low=0.0, high=math.inf, low_open=False, high_open=False, allow_none=False):
     if value is None and allow_none:
         return None
-    ok = isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool)
-    ok = ok and math.isfinite(value) and (value > low if low_open else value >= low) and (
-        value < high if high_open else value <= high)
-    if not ok:
-        lo, hi = ("(" if low_open else "[") + f"{low:g}", f"{high:g}" + (")" if high_open else "]")
-        raise ValueError(f"The `{name}` argument must be a number in {lo}, {hi}. Received: {name}={_short(value)}")
-    return float(value)
+    return check_number(value, name, low, high, low_open, high_open)
 
 
 class Optimizer:
@@ -204,7 +198,7 @@ class SGD(Optimizer):
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **kwargs):
         super().__init__(learning_rate, **kwargs)
         self.momentum = _number(momentum, "momentum", high=1.0, high_open=True)
-        self.nesterov = bool(nesterov)
+        self.nesterov = check_bool(nesterov, "nesterov")
         if self.nesterov and self.momentum == 0:
             raise ValueError("Nesterov momentum needs momentum > 0. Received: nesterov=True, momentum=0")
         if self.momentum == 0:
@@ -262,7 +256,7 @@ class RMSprop(Optimizer):
         self.rho = _number(rho, "rho", high=1.0, high_open=True)
         self.momentum = _number(momentum, "momentum", high=1.0, high_open=True)
         self.epsilon = _number(epsilon, "epsilon", low_open=True)
-        self.centered = bool(centered)
+        self.centered = check_bool(centered, "centered")
         self.slot_names = ("velocity",) + (("momentum",) if self.momentum else ()) + (
             ("average_gradient",) if self.centered else ())
 
@@ -306,7 +300,7 @@ class Adam(Optimizer):
         self.beta_1 = _number(beta_1, "beta_1", high=1.0, high_open=True)
         self.beta_2 = _number(beta_2, "beta_2", high=1.0, high_open=True)
         self.epsilon = _number(epsilon, "epsilon", low_open=True)
-        self.amsgrad = bool(amsgrad)
+        self.amsgrad = check_bool(amsgrad, "amsgrad")
         self.slot_names = ("m", "v") + (("v_max",) if self.amsgrad else ())
 
     def _update(self, param, grad, slots, lr, step):
@@ -371,6 +365,7 @@ def serialize(optimizer: Optimizer) -> dict:
 
 def deserialize(config: dict) -> Optimizer:
     """Inverse of :func:`serialize`; only the optimizers in this module are accepted."""
-    if not isinstance(config, dict) or config.get("class_name") not in OPTIMIZERS:
+    name = config.get("class_name") if isinstance(config, dict) else None
+    if not isinstance(name, str) or name not in OPTIMIZERS:  # a list or dict class_name is unhashable
         raise ValueError(f"An optimizer config must name one of {sorted(OPTIMIZERS)}. Received: {_short(config)}")
-    return OPTIMIZERS[config["class_name"]].from_config(config.get("config", {}))
+    return OPTIMIZERS[name].from_config(check_config(config.get("config", {}), f"The config of optimizer '{name}'"))

@@ -16,15 +16,21 @@ import math
 
 import numpy as np
 
-from ._validation import _short
+from ._validation import _short, check_bool, check_config, check_number
 
 
 def _positive_number(value, name, allow_zero=False):
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or value < 0 or (value == 0 and not allow_zero):
-        allowed = "a non-negative" if allow_zero else "a positive"
-        raise ValueError(f"The `{name}` argument must be {allowed} number. Received: {name}={_short(value)}")
-    return float(value)
+    return check_number(value, name, 0, low_open=not allow_zero)
+
+
+def _scaled(initial, rate, exponent):
+    """``initial * rate ** exponent``, ``inf`` once that passes the float range (a growing schedule,
+    ``rate > 1``, far enough) instead of Python's OverflowError; the training loop then refuses the
+    non-finite update that such a rate makes."""
+    try:
+        return initial * rate ** exponent
+    except OverflowError:
+        return math.inf
 
 
 def _positive_int(value, name, allow_zero=False):
@@ -56,6 +62,9 @@ class StepDecay(LearningRateSchedule):
     """Multiply the rate by ``gamma`` every ``step_size`` steps (PyTorch ``StepLR``).
 
     ``lr(step) = initial_learning_rate * gamma ** (step // step_size)``
+
+    With ``gamma > 1`` the rate grows; once it passes the float range it is ``inf`` (never
+    an OverflowError), and the training loop refuses the non-finite update.
     """
 
     def __init__(self, initial_learning_rate, step_size, gamma=0.1):
@@ -64,24 +73,28 @@ class StepDecay(LearningRateSchedule):
         self.gamma = _positive_number(gamma, "gamma")
 
     def __call__(self, step):
-        return self.initial_learning_rate * self.gamma ** (int(step) // self.step_size)
+        return _scaled(self.initial_learning_rate, self.gamma, int(step) // self.step_size)
 
     def get_config(self):
         return {"initial_learning_rate": self.initial_learning_rate, "step_size": self.step_size, "gamma": self.gamma}
 
 
 class ExponentialDecay(LearningRateSchedule):
-    """Keras ``ExponentialDecay``: ``lr * decay_rate ** (step / decay_steps)`` (floored if ``staircase``)."""
+    """Keras ``ExponentialDecay``: ``lr * decay_rate ** (step / decay_steps)`` (floored if ``staircase``).
+
+    With ``decay_rate > 1`` the rate grows; once it passes the float range it is ``inf`` (never
+    an OverflowError), and the training loop refuses the non-finite update.
+    """
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False):
         self.initial_learning_rate = _positive_number(initial_learning_rate, "initial_learning_rate")
         self.decay_steps = _positive_int(decay_steps, "decay_steps")
         self.decay_rate = _positive_number(decay_rate, "decay_rate")
-        self.staircase = bool(staircase)
+        self.staircase = check_bool(staircase, "staircase")
 
     def __call__(self, step):
         p = int(step) / self.decay_steps
-        return self.initial_learning_rate * self.decay_rate ** (math.floor(p) if self.staircase else p)
+        return _scaled(self.initial_learning_rate, self.decay_rate, math.floor(p) if self.staircase else p)
 
     def get_config(self):
         return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
@@ -134,8 +147,9 @@ def serialize(schedule) -> dict | float:
 def deserialize(config):
     """Inverse of :func:`serialize`; only the schedules in this module are accepted."""
     if isinstance(config, (int, float)) and not isinstance(config, bool):
-        return float(config)
-    if not isinstance(config, dict) or config.get("class_name") not in SCHEDULES:
+        return check_number(config, "learning_rate")
+    name = config.get("class_name") if isinstance(config, dict) else None
+    if not isinstance(name, str) or name not in SCHEDULES:  # a list or dict class_name is unhashable
         raise ValueError(
             f"A learning-rate schedule config must name one of {sorted(SCHEDULES)}. Received: {_short(config)}")
-    return SCHEDULES[config["class_name"]].from_config(dict(config.get("config", {})))
+    return SCHEDULES[name].from_config(dict(check_config(config.get("config", {}), f"The config of schedule '{name}'")))
