@@ -13,7 +13,7 @@ import inspect
 
 import numpy as np
 
-from .._validation import _short, as_array
+from .._validation import _short, as_array, check_batch_shape
 from ..io import model_io
 from ..layers.base import Layer
 from ..tape import Tape, recording, run_backward, training_mode
@@ -161,7 +161,8 @@ class Model(Layer):
     def build(self, input_shape) -> None:
         """Create all weights by running a batch of zeros of ``input_shape`` (batch axis ignored)."""
         if not self.built:
-            self(np.zeros((1, *tuple(input_shape)[1:]), dtype=self.dtype or np.float32))
+            input_shape = check_batch_shape(input_shape)
+            self(np.zeros((1, *input_shape[1:]), dtype=self.dtype or np.float32))
             self._last_cache = None
 
     def _ensure_built(self):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import _short
+from .._validation import _short, check_batch_shape, float_dtype
 from ..layers import Layer, deserialize, serialize
 from .model import Model
 
@@ -48,22 +48,46 @@ class Sequential(Model):
         return list(self._stack)
 
     def call(self, inputs, training=False):
+        declared = self._stack[0]._batch_input_shape if self._stack else None
+        if declared is not None and not self.built and isinstance(inputs, np.ndarray):
+            # as Keras: a declared input shape builds every layer for it (the shape a saved file records),
+            # so inputs of another shape work where the weights allow it (a fully convolutional stack)
+            # and are refused where they do not (a Dense after Flatten), never building a model that
+            # save_model writes and load_model cannot rebuild
+            self._build(declared, self._stack[0].dtype or float_dtype(inputs))
         x = inputs
-        for layer in self._stack:
-            x = layer(x, training=training)
+        try:
+            for layer in self._stack:
+                x = layer(x, training=training)
+        except ValueError as error:
+            if type(error) is not ValueError or declared is None or not isinstance(inputs, np.ndarray) \
+                    or inputs.shape[1:] == declared[1:]:
+                raise
+            raise ValueError(
+                f"Model '{self.name}' is built for inputs of shape {declared} (the input_shape of its first layer "
+                f"'{self._stack[0].name}') and fails on inputs of shape {inputs.shape}: {error}") from None
         return x
 
     def build(self, input_shape=None) -> None:
-        """Create every layer's weights for ``input_shape`` (batch axis first), without running data."""
+        """Create every layer's weights for ``input_shape`` (batch axis first), without running data.
+
+        An empty Sequential (the identity) has no weights: it is built without a shape.
+        """
         if input_shape is None:
-            if not self._stack or self._stack[0]._batch_input_shape is None:
+            if not self._stack:
+                self.built = True
+                return
+            if self._stack[0]._batch_input_shape is None:
                 raise ValueError(
                     "Sequential.build needs an input shape: pass input_shape=(...) to the first layer or "
                     "build((None, H, W, C)). Received: input_shape=None")
             input_shape = self._stack[0]._batch_input_shape
+        self._build(input_shape, (self._stack[0].dtype if self._stack else None) or np.dtype(np.float32))
+
+    def _build(self, input_shape, dtype) -> None:
+        input_shape = check_batch_shape(input_shape)
         self._hand_down_rngs()
-        shape = (None, *tuple(input_shape)[1:])
-        dtype = self._stack[0].dtype or np.dtype(np.float32) if self._stack else np.dtype(np.float32)
+        shape = (None, *input_shape[1:])
         for layer in self._stack:
             layer._build_once(shape, layer.dtype or dtype)
             shape = layer.compute_output_shape(shape)
@@ -72,8 +96,8 @@ class Sequential(Model):
         self.built = True
 
     def _ensure_built(self):
-        if not self.built and self._stack and self._stack[0]._batch_input_shape is not None:
-            self.build()
+        if not self.built and (not self._stack or self._stack[0]._batch_input_shape is not None):
+            self.build()  # an empty stack has nothing to build: its (absent) weights are complete
 
     def compute_output_shape(self, input_shape):
         shape = tuple(input_shape)
