@@ -40,6 +40,7 @@ import math
 import sys
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -148,7 +149,8 @@ class Communicator:
     @contextlib.contextmanager
     def _collective(self, what):
         if self._watchdog is None:
-            self._watchdog = threading.Thread(target=self._watch, name="numcnn-mpi-watchdog", daemon=True)
+            self._watchdog = threading.Thread(target=_watch, args=(weakref.ref(self), min(0.5, self.timeout / 4)),
+                                              name="numcnn-mpi-watchdog", daemon=True)
             self._watchdog.start()
         self._waiting = (time.monotonic() + self.timeout, what)
         try:
@@ -156,16 +158,14 @@ class Communicator:
         finally:
             self._waiting = None
 
-    def _watch(self):
-        while True:
-            time.sleep(min(0.5, self.timeout / 4))
-            waiting = self._waiting
-            if waiting is not None and time.monotonic() > waiting[0]:
-                print(f"numcnn: rank {self.rank} of {self.size} waited {self.timeout:g} s for the other ranks while "
-                      f"{waiting[1]}: a rank has died or hangs. Stopping every rank (MPI_Abort, exit code "
-                      f"{EXIT_ABORTED}); a slow but healthy job needs a longer timeout (--mpi-timeout).",
-                      file=sys.stderr, flush=True)
-                self._abort()
+    def _check_deadline(self):
+        waiting = self._waiting
+        if waiting is not None and time.monotonic() > waiting[0]:
+            print(f"numcnn: rank {self.rank} of {self.size} waited {self.timeout:g} s for the other ranks while "
+                  f"{waiting[1]}: a rank has died or hangs. Stopping every rank (MPI_Abort, exit code "
+                  f"{EXIT_ABORTED}); a slow but healthy job needs a longer timeout (--mpi-timeout).",
+                  file=sys.stderr, flush=True)
+            self._abort()
 
     def _abort(self):
         sys.stdout.flush()
@@ -334,6 +334,17 @@ class Communicator:
                                     f"bit_generator.jumped(); layer '{layer.name}' has a {type(bit_generator).__name__}, "
                                     f"which cannot jump: use PCG64 (numpy's default). Received: {type(bit_generator).__name__}")
                 layer._rng = np.random.Generator(bit_generator.jumped(self.rank))
+
+
+def _watch(communicator_ref, period):
+    """The watchdog thread: checks the deadline of the current collective until the communicator is gone."""
+    while True:
+        time.sleep(period)
+        communicator = communicator_ref()
+        if communicator is None:
+            return
+        communicator._check_deadline()
+        del communicator  # hold no reference while sleeping
 
 
 def together(communicator, what):

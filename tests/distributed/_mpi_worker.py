@@ -46,6 +46,7 @@ def fit_scenario(out_dir):
     bn.compile("adam", SparseCategoricalCrossentropy(from_logits=True))
     x, y, _, _ = cases.data()
     bn.train_on_batch(x[rank * 8:(rank + 1) * 8], y[rank * 8:(rank + 1) * 8])  # rank-specific slots and statistics
+    arrays.update({f"bn_before/{k}": v.copy() for k, v in {**bn.params, **bn.state}.items()})
     comm.broadcast_training_state(bn)
     arrays.update({f"bn/{k}": v for k, v in {**bn.params, **bn.state}.items()})
     arrays.update({f"bn_slots/{k}": v for k, v in bn.optimizer.get_state()[0].items()})

@@ -5,6 +5,7 @@ tests are slower than most; the runs are small (51 digits, a tiny network).
 """
 
 import json
+import sys
 import time
 
 import _mpi_cases as cases
@@ -54,34 +55,11 @@ def test_two_ranks_end_with_the_weights_of_one_process_with_the_same_global_batc
     assert not np.allclose(rank1.params["conv2d/kernel"], expected["conv2d/kernel"], atol=0.01)
 
 
-def test_an_uneven_last_batch_is_weighted_by_each_rank_s_share():
-    # what the test above would see if each rank's mean gradient counted equally: the 2 + 1
-    # split of the last batch of 3 would weigh the lone sample twice as much
-    x, y, _, _ = cases.data()
-    net = cases.model(0)
-    net.fit(x[:3], y[:3], batch_size=3, epochs=1, shuffle=False, verbose=0)
-    shares = cases.model(0)
-    grads = []
-    for index in (slice(0, 2), slice(2, 3)):
-        logits = shares(x[index], training=True)
-        _, cache = shares.loss.forward(y[index], logits)
-        shares.backward(shares.loss.backward(cache))
-        grads.append({k: g.copy() for k, g in shares.grads.items()})
-    equal_weights = {k: (grads[0][k] + grads[1][k]) / 2 for k in grads[0]}
-    by_share = {k: (2 * grads[0][k] + grads[1][k]) / 3 for k in grads[0]}
-    full = cases.model(0)
-    logits = full(x[:3], training=True)
-    _, cache = full.loss.forward(y[:3], logits)
-    full.backward(full.loss.backward(cache))
-    kernel = "dense/kernel"
-    np.testing.assert_allclose(by_share[kernel], full.grads[kernel], rtol=1e-5, atol=1e-7)
-    assert not np.allclose(equal_weights[kernel], full.grads[kernel], rtol=1e-3, atol=1e-5)
-
-
 def test_the_two_ranks_hold_bit_identical_weights_and_histories(two_ranks):
     (arrays0, report0), (arrays1, report1) = two_ranks
     for name in arrays0:
-        np.testing.assert_array_equal(arrays0[name], arrays1[name], err_msg=name)
+        if not name.startswith("bn_before/"):  # each rank's own weights before a broadcast
+            np.testing.assert_array_equal(arrays0[name], arrays1[name], err_msg=name)
     report0["history"].pop("seconds"), report1["history"].pop("seconds")
     assert report0["history"] == report1["history"]
 
@@ -125,22 +103,14 @@ def test_broadcast_gives_every_rank_rank_0_s_weights_statistics_and_optimizer_st
     for name in slots0:
         np.testing.assert_array_equal(slots1[name], slots0[name], err_msg=name)
     assert report0["bn_iterations"] == report1["bn_iterations"] == 1
-    # before the broadcast rank 1's differed: another seed, another batch
-    assert np.abs(bn0["dense/kernel"]).sum() > 0 and not np.array_equal(bn0["dense/kernel"], _bn_kernel_of_seed(1))
-
-
-def _bn_kernel_of_seed(seed):
-    import numcnn
-    from numcnn.layers import BatchNormalization, Dense, Flatten
-
-    net = numcnn.Sequential([Flatten(input_shape=(8, 8, 1)), Dense(6), BatchNormalization(), Dense(10)], seed=seed)
-    net.build((None, 8, 8, 1))
-    return net.params["dense/kernel"]
+    before1 = part(arrays1, "bn_before")  # rank 1's own, from another seed and another batch
+    for name in ("dense/kernel", "batch_normalization/moving_mean", "batch_normalization/moving_variance"):
+        assert not np.allclose(before1[name], bn0[name]), name
 
 
 # -- numcnn train --distributed ---------------------------------------------------------
 def mpi_train(cwd, *flags):
-    return cases.run_mpi([cases.sys.executable, "-m", "numcnn", "train", "--distributed", "--progress", "lines",
+    return cases.run_mpi([sys.executable, "-m", "numcnn", "train", "--distributed", "--progress", "lines",
                           "--optimizer", "momentum", "--lr", "0.02", *flags], cwd=cwd)
 
 
