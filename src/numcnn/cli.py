@@ -86,7 +86,7 @@ def _train(args) -> int:
     except ImportError as e:
         raise RunError(f"--distributed: {e}") from None
     try:
-        return _train_on(args, communicator)
+        return _train_on(args, communicator, communicator.share_cores())
     except BaseException as e:
         if e is communicator.shared_error:  # every rank raises it: they all stop cleanly
             args.quiet_error = not communicator.should_report(e)
@@ -95,7 +95,7 @@ def _train(args) -> int:
         raise
 
 
-def _train_on(args, communicator) -> int:
+def _train_on(args, communicator, threads=None) -> int:
     root = communicator is None or communicator.rank == 0
     plan = None
     with together(communicator, "reading the settings"):
@@ -109,6 +109,9 @@ def _train_on(args, communicator) -> int:
     ranks = f" on {communicator.size} ranks" if communicator is not None else ""
     say(f"numcnn {__version__}: training {settings['model']} on {settings['dataset']}{ranks} -> {out}")
     say("settings: " + ", ".join(f"{k}={settings[k]}" for k in _SETTING_FLAGS if k in settings))
+    if threads is not None:
+        say(f"each rank uses {threads} thread{'s' * (threads > 1)}: its share of its host's cores (set "
+            "OMP_NUM_THREADS and NUMCNN_NUM_THREADS to choose)")
     metrics = train_run(settings, out, args.data_dir, verbose=verbose, resume=args.resume is not None, log=say,
                         communicator=communicator)
     say(f"test accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f} after "

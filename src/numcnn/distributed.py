@@ -37,6 +37,7 @@ import atexit
 import contextlib
 import json
 import math
+import os
 import sys
 import threading
 import time
@@ -46,6 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._validation import _short
+from .functional.threads import set_num_threads
 from .training.checkpoint import layers_with_rng, rng_states, set_rng_states
 
 #: seconds a rank waits in one collective before it stops the whole job
@@ -56,6 +58,8 @@ DEFAULT_BUCKET_BYTES = 25 * 2**20
 EXIT_ABORTED = 4
 
 INSTALL_HINT = 'pip install "numcnn[mpi]"'
+#: environment variables that set thread counts; when one is set, share_cores() leaves threads alone
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMCNN_NUM_THREADS")
 
 
 class RankFailed(RuntimeError):
@@ -291,6 +295,29 @@ class Communicator:
         if error is not self.shared_error or self.rank == 0:
             return True
         return not isinstance(error, RankFailed) and not self.root_failed
+
+    def share_cores(self):
+        """Give this rank its share of the host's cores: ``cores it may use // ranks on its host``
+        BLAS, OpenMP and numcnn threads (ranks that each use every core slow each other down).
+
+        Returns the thread count, or None when ``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``,
+        ``MKL_NUM_THREADS`` or ``NUMCNN_NUM_THREADS`` is set (the user chose). A collective:
+        every rank calls it.
+        """
+        with self._collective("counting the ranks on each host"):
+            local = self.comm.Split_type(mpi().COMM_TYPE_SHARED)
+            ranks_here = local.Get_size()
+            local.Free()
+        if any(os.environ.get(name) for name in THREAD_VARIABLES):
+            return None
+        threads = max(1, len(os.sched_getaffinity(0)) // ranks_here)
+        set_num_threads(threads)
+        try:
+            from threadpoolctl import threadpool_limits  # installed with scikit-learn
+        except ImportError:
+            return threads
+        threadpool_limits(threads)
+        return threads
 
     # -- training state -------------------------------------------------------------
     def broadcast_training_state(self, model, data_rng=None) -> None:

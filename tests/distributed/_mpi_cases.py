@@ -82,13 +82,18 @@ def _is_open_mpi(command):
     return "Open MPI" in subprocess.run([command, "--version"], capture_output=True, text=True, check=False).stdout
 
 
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMCNN_NUM_THREADS")
+
+
 def run_mpi(args, n=2, timeout=180, cwd=None, threads=1):
-    """``mpiexec -n n args`` with its output; ranks may oversubscribe the cores and use ``threads`` threads each."""
+    """``mpiexec -n n args`` with its output; ranks may oversubscribe the cores and use ``threads`` threads
+    each (None: no thread variable set, numcnn chooses)."""
     command = mpiexec()
     options = ["--oversubscribe", "--bind-to", "none"] if _is_open_mpi(command) else []
-    env = {**os.environ, "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",  # CI runs as root
-           "OMP_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads),
-           "NUMCNN_NUM_THREADS": str(threads)}
+    env = {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}
+    env.update({"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"})  # CI runs as root
+    if threads is not None:
+        env.update({name: str(threads) for name in THREAD_VARIABLES})
     return subprocess.run([command, *options, "-n", str(n), *map(str, args)], capture_output=True, text=True,
                           timeout=timeout, cwd=cwd, env=env, check=False)
 

@@ -5,6 +5,7 @@ tests are slower than most; the runs are small (51 digits, a tiny network).
 """
 
 import json
+import os
 import sys
 import time
 
@@ -109,13 +110,13 @@ def test_broadcast_gives_every_rank_rank_0_s_weights_statistics_and_optimizer_st
 
 
 # -- numcnn train --distributed ---------------------------------------------------------
-def mpi_train(cwd, *flags):
+def mpi_train(cwd, *flags, threads=1):
     return cases.run_mpi([sys.executable, "-m", "numcnn", "train", "--distributed", "--progress", "lines",
-                          "--optimizer", "momentum", "--lr", "0.02", *flags], cwd=cwd)
+                          "--optimizer", "momentum", "--lr", "0.02", *flags], cwd=cwd, threads=threads)
 
 
 def test_numcnn_train_distributed_writes_one_run_directory_from_rank_0(tmp_path):
-    result = mpi_train(tmp_path, "--epochs", "2")
+    result = mpi_train(tmp_path, "--epochs", "2", threads=None)
     assert result.returncode == 0, result.stdout + result.stderr
     (run,) = (tmp_path / "runs").iterdir()  # rank 1 created no directory of its own
     assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"]
@@ -125,6 +126,8 @@ def test_numcnn_train_distributed_writes_one_run_directory_from_rank_0(tmp_path)
     assert result.stdout.count("Epoch 2/2") == 1 and result.stdout.count("test accuracy") == 1
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["epochs"] == 2 and metrics["test_accuracy"] > 0.6
+    threads = max(1, len(os.sched_getaffinity(0)) // 2)  # no thread variable set: half the cores each
+    assert f"each rank uses {threads} thread{'s' * (threads > 1)}: its share of its host's cores" in result.stdout
 
 
 def test_a_distributed_run_matches_one_process_and_resumes_exactly(tmp_path):
