@@ -47,11 +47,11 @@ def model(seed):
     return net
 
 
-def train(seed=0, distributed=None):
+def train(seed=0, distributed=None, batch_size=BATCH):
     """Two epochs with shuffling, augmentation and validation; returns ``(model, history)``."""
     x, y, x_val, y_val = data()
     net = model(seed)
-    history = net.fit(x, y, batch_size=BATCH, epochs=EPOCHS, seed=3, augment=RandomShift(1),
+    history = net.fit(x, y, batch_size=batch_size, epochs=EPOCHS, seed=3, augment=RandomShift(1),
                       validation_data=(x_val, y_val), verbose=0, distributed=distributed)
     return net, history.history
 

@@ -33,6 +33,9 @@ def fit_scenario(out_dir):
     arrays.update({f"default/{k}": v for k, v in net.params.items()})
     report["history"], report["traffic"] = history, dict(vars(comm.traffic))
 
+    net, _ = cases.train(seed=10 + rank, distributed=comm, batch_size=10)  # the last batch of 1 leaves rank 1 none
+    arrays.update({f"last1/{k}": v for k, v in net.params.items()})
+
     small = Communicator(timeout=60, bucket_bytes=1024)
     net, _ = cases.train(seed=10 + rank, distributed=small)
     arrays.update({f"small/{k}": v for k, v in net.params.items()})

@@ -56,6 +56,12 @@ def test_two_ranks_end_with_the_weights_of_one_process_with_the_same_global_batc
     assert not np.allclose(rank1.params["conv2d/kernel"], expected["conv2d/kernel"], atol=0.01)
 
 
+def test_a_rank_with_no_sample_in_the_last_batch_adds_nothing(two_ranks):
+    single, _ = cases.train(seed=10, batch_size=10)  # 51 = 5 x 10 + 1: the last sample is rank 0's alone
+    for arrays, _ in two_ranks:
+        assert_weights_close(part(arrays, "last1"), single.params)
+
+
 def test_the_two_ranks_hold_bit_identical_weights_and_histories(two_ranks):
     (arrays0, report0), (arrays1, report1) = two_ranks
     for name in arrays0:

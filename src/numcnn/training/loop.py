@@ -126,20 +126,20 @@ def _forward_backward(model, x, y):
     return _batch_logs(model, y, y_pred, loss_value), None
 
 
-def _average_over_ranks(communicator, model, logs, failed, share):
+def _average_over_ranks(communicator, model, grads, logs, failed, share):
     """The gradients and logs of the global batch, and the first non-finite stage of any rank.
 
     Each rank weights its mean gradient and logs by ``share`` (its samples / the global
     batch) and the ranks sum them, all in one bucketed allreduce that also carries a
-    flag per non-finite stage, so every rank takes the same decision.
+    flag per non-finite stage, so every rank takes the same decision. A rank without
+    gradients (no sample, or a non-finite stage) adds zeros.
     """
     params = model.params
-    grads = model.grads if logs is not None else {}
-    missing = [k for k in params if logs is not None and k not in grads]
+    missing = [k for k in params if grads is not None and k not in grads]
     if missing:
         raise ValueError(f"No gradient for {missing[:5]}: every parameter needs one for distributed training. "
                          f"Received: gradients for {list(grads)[:5]}")
-    arrays = [grads[k] if logs is not None else np.zeros_like(p) for k, p in params.items()]
+    arrays = [grads[k] if grads is not None else np.zeros_like(p) for k, p in params.items()]
     keys = ["loss", *(name for name, _ in model.compiled_metrics)]
     extras = np.zeros(len(keys) + len(NON_FINITE_BEFORE_UPDATE), arrays[0].dtype if arrays else np.float64)
     if logs is not None:
@@ -169,7 +169,7 @@ def train_step(model, x, y, communicator=None, global_size=None) -> dict:
     logs, failed = _forward_backward(model, x, y)
     grads = model.grads if logs is not None else None
     if communicator is not None:
-        grads, logs, failed = _average_over_ranks(communicator, model, logs, failed, len(x) / global_size)
+        grads, logs, failed = _average_over_ranks(communicator, model, grads, logs, failed, len(x) / global_size)
     if failed is None:
         params = model.params  # after the forward pass: it builds an unbuilt model's weights
         with np.errstate(over="ignore", invalid="ignore"):
