@@ -106,7 +106,7 @@ def _train_on(args, communicator, threads=None) -> int:
     settings, out = plan
     verbose = {None: "auto", "bar": 1, "lines": 2, "quiet": 0}[args.progress]
     say = print if root else (lambda *a, **k: None)
-    ranks = f" on {communicator.size} ranks" if communicator is not None else ""
+    ranks = f" on {communicator.size} rank{'s' * (communicator.size > 1)}" if communicator is not None else ""
     say(f"numcnn {__version__}: training {settings['model']} on {settings['dataset']}{ranks} -> {out}")
     say("settings: " + ", ".join(f"{k}={settings[k]}" for k in _SETTING_FLAGS if k in settings))
     if threads is not None:
