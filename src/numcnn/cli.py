@@ -102,7 +102,7 @@ def _train_on(args, communicator, threads=None) -> int:
         if root:  # only rank 0 reads --resume's run and creates the run directory
             plan = _settings_and_out(args)
     if communicator is not None:
-        plan = communicator.broadcast_json(plan, "receiving the settings")
+        plan = communicator.broadcast_json(plan, "sharing the settings")
     settings, out = plan
     verbose = {None: "auto", "bar": 1, "lines": 2, "quiet": 0}[args.progress]
     say = print if root else (lambda *a, **k: None)

@@ -96,17 +96,17 @@ def plan_buckets(arrays, bucket_bytes) -> list[list[int]]:
     together; an array larger than that has a bucket of its own.
 
     Example:
-        >>> plan_buckets([np.zeros(3, np.float32), np.zeros(1, np.float64), np.zeros(2, np.float32)], 16)
+        >>> plan_buckets([np.zeros(3, np.float32), np.zeros(1, np.float64), np.zeros(2, np.float32)], 32)
         [[0, 2], [1]]
     """
-    buckets, by_dtype = [], {}
+    buckets, filling = [], {}  # dtype -> (indices, bytes) of the bucket being filled
     for i, a in enumerate(arrays):
-        bucket = by_dtype.get(a.dtype)
-        if bucket is None or (bucket[1] + a.nbytes > bucket_bytes and bucket[0]):
-            bucket = by_dtype[a.dtype] = ([], 0)
-            buckets.append(bucket[0])
-        bucket[0].append(i)
-        by_dtype[a.dtype] = (bucket[0], bucket[1] + a.nbytes)
+        indices, size = filling.get(a.dtype, (None, 0))
+        if indices is None or size + a.nbytes > bucket_bytes:
+            indices, size = [], 0
+            buckets.append(indices)
+        indices.append(i)
+        filling[a.dtype] = (indices, size + a.nbytes)
     return buckets
 
 
@@ -142,6 +142,7 @@ class Communicator:
         self.traffic = Traffic()
         self.shared_error = None  # the last error every rank raised together (see together())
         self.root_failed = False
+        self.context = None  # where training is, e.g. "epoch 2, step 7", for the timeout message
         self._waiting = None  # (deadline, what) while inside a collective
         self._watchdog = None
         self._aborting = False
@@ -156,7 +157,7 @@ class Communicator:
             self._watchdog = threading.Thread(target=_watch, args=(weakref.ref(self), min(0.5, self.timeout / 4)),
                                               name="numcnn-mpi-watchdog", daemon=True)
             self._watchdog.start()
-        self._waiting = (time.monotonic() + self.timeout, what)
+        self._waiting = (time.monotonic() + self.timeout, what if self.context is None else f"{what} ({self.context})")
         try:
             yield
         finally:
@@ -233,7 +234,7 @@ class Communicator:
                 offset += arrays[i].size
         return results
 
-    def broadcast(self, arrays, what="receiving rank 0's arrays", root=0) -> None:
+    def broadcast(self, arrays, what="sharing rank 0's arrays", root=0) -> None:
         """Overwrite each array on every rank with rank ``root``'s, in place, bucketed (same shapes everywhere)."""
         for bucket in plan_buckets(arrays, self.bucket_bytes):
             buffer = np.concatenate([arrays[i].reshape(-1) for i in bucket])
@@ -247,7 +248,7 @@ class Communicator:
                     arrays[i][...] = buffer[offset:offset + arrays[i].size].reshape(arrays[i].shape)
                     offset += arrays[i].size
 
-    def broadcast_json(self, value=None, what="receiving rank 0's settings", root=0):
+    def broadcast_json(self, value=None, what="sharing rank 0's settings", root=0):
         """Rank ``root``'s ``value`` (anything JSON can hold) on every rank; the others' ``value`` is ignored."""
         data = json.dumps(value).encode() if self.rank == root else b""
         length = np.array([len(data)], np.int64)
@@ -331,11 +332,11 @@ class Communicator:
             meta = {"slots": {k: [list(v.shape), v.dtype.str] for k, v in slots.items()}, "optimizer": state,
                     "rngs": rng_states(model), "data_rng": None if data_rng is None else data_rng.bit_generator.state,
                     "resume": getattr(model, "_resume", None)}
-        meta = self.broadcast_json(meta, "receiving rank 0's training state")
+        meta = self.broadcast_json(meta, "sharing rank 0's training state")
         if self.rank != 0:
             slots = {k: np.empty(shape, dtype) for k, (shape, dtype) in meta["slots"].items()}
         self.broadcast([*model.params.values(), *model.state.values(), *slots.values()],
-                       "receiving rank 0's weights and optimizer state")
+                       "sharing rank 0's weights and optimizer state")
         if self.rank != 0:
             if optimizer is not None and meta["optimizer"] is not None:
                 optimizer.set_state(slots, meta["optimizer"])

@@ -334,7 +334,7 @@ def train_run(settings, out_dir, data_dir=None, verbose="auto", resume=False, lo
         if root:
             metrics = _finish_run(model, dataset, history.history, settings, n_train, wall, out_dir, title)
     if communicator is not None:
-        metrics = communicator.broadcast_json(metrics, "receiving the test metrics")
+        metrics = communicator.broadcast_json(metrics, "sharing the test metrics")
     return metrics
 
 

@@ -149,12 +149,14 @@ def test_a_collective_that_waits_too_long_aborts_the_job_with_a_message(capsys):
             released.set()
 
     stuck = Stuck(0, 2)
+    comm = Communicator(stuck, timeout=0.2)
+    comm.context = "epoch 2, step 7"  # fit says where it is
     started = time.monotonic()
-    Communicator(stuck, timeout=0.2).any(True, what="agreeing whether to stop")
+    comm.any(True, what="agreeing whether to stop")
     assert 0.2 <= time.monotonic() - started < 5
     assert stuck.aborted == EXIT_ABORTED
-    assert ("numcnn: rank 0 of 2 waited 0.2 s for the other ranks while agreeing whether to stop: a rank has died "
-            "or hangs") in capsys.readouterr().err
+    assert ("numcnn: rank 0 of 2 waited 0.2 s for the other ranks while agreeing whether to stop (epoch 2, step 7): "
+            "a rank has died or hangs") in capsys.readouterr().err
 
 
 def test_without_mpi4py_the_error_names_the_extra_to_install(monkeypatch, tmp_path, capsys):

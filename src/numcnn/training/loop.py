@@ -285,6 +285,8 @@ def fit(model, x, y, *, batch_size=32, epochs=1, verbose="auto", callbacks=None,
         running = _Mean()
         for step, index in enumerate(batch_indices(len(x), batch_size, rng, shuffle)):
             xb, yb = _local_batch(x, y, index, augment, rng, communicator)
+            if communicator is not None:
+                communicator.context = f"epoch {epoch + 1}, step {step + 1}"
             hooks.on_train_batch_begin(step)
             logs = train_step(model, xb, yb, communicator, len(index))
             if not np.isfinite(logs["loss"]):
@@ -301,6 +303,8 @@ def fit(model, x, y, *, batch_size=32, epochs=1, verbose="auto", callbacks=None,
         if model.stop_reason:
             break  # a partial epoch is neither logged nor checkpointed
         epoch_logs = running.result()
+        if communicator is not None:
+            communicator.context = f"end of epoch {epoch + 1}"
         if validation_data is not None:
             values = _evaluate_mean(model, *validation_data, batch_size, communicator)
             epoch_logs.update({f"val_{k}": v for k, v in values.items()})
@@ -311,6 +315,7 @@ def fit(model, x, y, *, batch_size=32, epochs=1, verbose="auto", callbacks=None,
             model.stop_training = communicator.any(model.stop_training)
     hooks.on_train_end()
     if communicator is not None:
+        communicator.context = None
         communicator.broadcast_training_state(model, rng)  # e.g. restore_best_weights ran on rank 0 alone
     if model.stop_reason and verbose:
         print(f"Stopped: {model.stop_reason}", file=sys.stderr, flush=True)
