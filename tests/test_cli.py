@@ -240,13 +240,16 @@ def test_mnist_without_files_or_network_says_where_to_put_them(tmp_path, monkeyp
     assert "could not be downloaded" in err and "--data-dir" in err and "NUMCNN_DATA_DIR" in err
 
 
-@pytest.mark.parametrize("command", ["train", "evaluate", "predict", "summary", "filter", "show", "demo"])
+COMMANDS = ["train", "evaluate", "predict", "summary", "filter", "show", "export", "demo"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
 def test_every_subcommand_and_flag_has_help(command):
     result = subprocess.run([sys.executable, "-m", "numcnn", command, "--help"], capture_output=True, text=True,
                             check=True)
     assert result.stdout.startswith("usage: numcnn " + command)
     subparsers = next(a for a in build_parser()._actions if a.dest == "command")
-    assert subparsers.choices.keys() == {"train", "evaluate", "predict", "summary", "filter", "show", "demo"}
+    assert subparsers.choices.keys() == set(COMMANDS)
     for action in subparsers.choices[command]._actions:
         assert action.help and len(action.help) > 10, action.dest
         for flag in action.option_strings:

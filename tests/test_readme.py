@@ -4,6 +4,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -51,6 +52,20 @@ def test_readme_training_example_fits_digits_and_saves(tmp_path, monkeypatch):
     assert history.history["loss"][-1] < history.history["loss"][0]
     assert accuracy > 0.9
     assert (tmp_path / "digits.safetensors").stat().st_size > 49890 * 4  # every float32 weight
+
+
+def test_readme_saving_and_interop_example_runs(tmp_path, monkeypatch):
+    torch = pytest.importorskip("torch")
+    monkeypatch.chdir(tmp_path)
+    block = next(b for b in _python_blocks() if "numcnn.save(" in b)
+    namespace = {}
+    exec(compile(block, "README-saving", "exec"), namespace)  # noqa: S102 - our own README
+    model, same, net = namespace["model"], namespace["same"], namespace["net"]
+    x = np.random.default_rng(0).standard_normal((3, 28, 28, 1)).astype(np.float32)
+    np.testing.assert_array_equal(same.predict(x), model.predict(x))
+    with torch.no_grad():
+        theirs = net(torch.from_numpy(x.transpose(0, 3, 1, 2).copy())).numpy()
+    np.testing.assert_allclose(theirs, model.predict(x), rtol=1e-5, atol=1e-5)
 
 
 def test_readme_pictures_exist_and_are_pngs():

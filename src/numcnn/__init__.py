@@ -8,8 +8,9 @@
 
 from . import functional, initializers, layers, models
 from .functional.threads import get_num_threads, set_num_threads
+from .io import load, save
 from .models import Model, Sequential
 
 __version__ = "0.1.0"
-__all__ = ["functional", "initializers", "layers", "models", "Model", "Sequential", "get_num_threads", "set_num_threads",
-           "__version__"]
+__all__ = ["functional", "initializers", "layers", "models", "Model", "Sequential", "get_num_threads", "load", "save",
+           "set_num_threads", "__version__"]

@@ -139,6 +139,14 @@ class NonFiniteError(ValueError):
     """An array holds NaN or infinity (the training loop turns this into a clean stop)."""
 
 
+class BatchMemoryError(MemoryError):
+    """A batch needs more memory than there is; the message says how to split it."""
+
+
+def _gib(nbytes: float) -> str:
+    return f"{nbytes / 2**30:.1f} GiB"
+
+
 def check_finite(x: np.ndarray, name: str) -> None:
     """Raise :class:`NonFiniteError` when ``x`` holds NaN or infinity: they would spread silently."""
     if x.dtype.kind == "f" and not np.isfinite(x).all():

@@ -17,6 +17,7 @@ from .data.images import load_image, to_model_input
 from .distributed import DEFAULT_TIMEOUT, RankFailed, together
 from .filters import KERNELS, NORMALIZE
 from .io import FileFormatError
+from .io.onnx_export import DEFAULT_OPSET, MIN_OPSET, export_onnx  # onnx itself is imported by the export
 from .models import zoo
 from .optimizers import NAMED as OPTIMIZER_NAMES
 from .runs import SCHEDULE_NAMES, RunError, TrainingDiverged, default_out_dir, default_settings, load_run, resolve_settings, train_run
@@ -172,6 +173,21 @@ def _summary(args) -> int:
         print(f"test accuracy {metrics.get('test_accuracy', float('nan')):.4f}, test loss "
               f"{metrics.get('test_loss', float('nan')):.4f}, {metrics.get('epochs')} epochs, "
               f"{metrics.get('seconds', 0):.1f} s")
+    return 0
+
+
+def _export(args) -> int:
+    if os.path.isdir(args.out):
+        raise RunError(f"--out must name a file to write, not a directory. Received: --out {args.out}")
+    model, _ = load_run(args.run_dir)
+    try:
+        proto = export_onnx(model, args.out, opset=args.opset)
+    except ImportError as e:  # the message says what to install
+        raise RunError(str(e)) from None
+    dims = {v.name: tuple(d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim)
+            for v in [*proto.graph.input, *proto.graph.output]}
+    print(f"exported {args.run_dir} to {args.out}: ONNX opset {args.opset}, {len(proto.graph.node)} nodes, "
+          + ", ".join(f"{name} {shape}" for name, shape in dims.items()))
     return 0
 
 
@@ -367,6 +383,17 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("run_dir", metavar="DIR", help="run directory written by numcnn train")
     summary.set_defaults(run=_summary)
 
+    export = commands.add_parser("export", help="export a trained run's model to another format (ONNX)",
+                                 description="Write a run's model as an ONNX file (needs pip install "
+                                             "\"numcnn[onnx]\"): input 'input' and output 'output' with the model's "
+                                             "shapes and layout, batch size free; run it with onnxruntime.")
+    export.add_argument("run_dir", metavar="DIR", help="run directory written by numcnn train")
+    export.add_argument("--format", choices=("onnx",), default="onnx", help="file format to write (default onnx)")
+    export.add_argument("--out", required=True, help="output file, e.g. model.onnx")
+    export.add_argument("--opset", type=_number_type(int, lambda v: v >= MIN_OPSET, f"an int >= {MIN_OPSET}"),
+                        default=DEFAULT_OPSET, help=f"ONNX opset version (default {DEFAULT_OPSET})")
+    export.set_defaults(run=_export)
+
     filt = commands.add_parser(
         "filter", help="filter an image with a kernel (blur, sobel-x, ...) using numcnn's conv2d",
         description="Apply a named or custom kernel to every channel of an image with conv2d (cross-correlation, "
@@ -434,7 +461,11 @@ def main(argv=None) -> int:
     except TrainingDiverged as e:
         return _error(args, f"{e}", EXIT_DIVERGED)
     except (RunError, DataError, FileFormatError, ValueError, RankFailed) as e:
-        return _error(args, f"{e}", EXIT_ERROR)
+        message = str(e)
+        if "Received" not in message:  # e.g. Python's "embedded null byte" for a path: say what was given
+            given = sys.argv[1:] if argv is None else list(argv)
+            message += f". Received: {' '.join(repr(a) if not a.isprintable() else a for a in map(str, given))}"
+        return _error(args, message, EXIT_ERROR)
     except BrokenPipeError:  # e.g. `numcnn evaluate RUN | head`
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter's final flush quiet
         return 0

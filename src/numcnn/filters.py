@@ -7,7 +7,9 @@
 
 from __future__ import annotations
 
+import math
 import os
+import tokenize
 import warnings
 
 import numpy as np
@@ -39,18 +41,35 @@ def get_kernel(name) -> np.ndarray:
     return KERNELS[name].copy()
 
 
+def _load_npy(path) -> np.ndarray:
+    """``np.load`` without pickle, after checking that the header's shape fits the file's size
+    (a header may claim any shape; NumPy would try to allocate it first)."""
+    with open(path, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        shape, _, dtype = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)(f)
+        stored = os.fstat(f.fileno()).st_size - f.tell()
+    if dtype.hasobject:
+        raise ValueError("object arrays are not kernels (and would need pickle)")
+    needed = math.prod(shape) * dtype.itemsize
+    if needed != stored:
+        raise ValueError(f"the header's shape {shape} of {dtype} needs {needed} bytes but {stored} follow it")
+    return np.load(path, allow_pickle=False)
+
+
 def load_kernel(path) -> np.ndarray:
     """A 2-D kernel from a ``.npy`` file or a text file of rows of numbers."""
     path = os.fspath(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # numpy's "input contained no data": reported below
-            kernel = np.load(path, allow_pickle=False) if path.endswith(".npy") else np.loadtxt(path, ndmin=2)
+            kernel = _load_npy(path) if path.endswith(".npy") else np.loadtxt(path, ndmin=2)
         if kernel.dtype.kind not in "iuf":
             raise ValueError(f"the numbers must be real (int or float), not {kernel.dtype}")
         kernel = np.asarray(kernel, dtype=np.float64)
-    except (OSError, ValueError) as e:
-        raise ValueError(f"{path}: cannot read a kernel ({e}). Received: path={path!r}") from None
+    except (OSError, ValueError, EOFError, SyntaxError, tokenize.TokenError) as e:
+        # EOFError: an empty file; SyntaxError / TokenError: a header NumPy cannot parse
+        raise ValueError(f"{path}: cannot read a kernel ({type(e).__name__}: {e}). Received: path={path!r}") from None
     if kernel.ndim != 2 or kernel.size == 0 or not np.all(np.isfinite(kernel)):
         raise ValueError(f"{path}: a kernel must be a non-empty 2-D array of finite numbers. Received: shape {kernel.shape}")
     return kernel

@@ -30,6 +30,7 @@ import os
 import time
 
 from . import __version__, losses, optimizers, schedules
+from ._validation import _short
 from .data import RandomShift, load_dataset
 from .distributed import together
 from .io import load_model, model_from_config, save_model, write_text_atomic
@@ -94,6 +95,11 @@ def resolve_settings(given: dict, resume_dir=None) -> dict:
     given = {k: v for k, v in given.items() if v is not None}
     if resume_dir is not None:
         settings = dict(read_config(resume_dir)["training"])
+        missing = sorted(set(COMMON) - set(settings))
+        if missing or not isinstance(settings.get("dataset"), str) or settings["dataset"] not in DEFAULTS:
+            raise RunError(
+                f"{os.path.join(resume_dir, 'config.json')}: the training settings are incomplete or corrupted "
+                f"(missing {missing}, data set {settings.get('dataset')!r}). Received: {_short(settings)}")
         changed = {k: v for k, v in given.items() if k != "epochs" and settings.get(k) != v}
         if changed:
             raise RunError(
@@ -107,25 +113,46 @@ def resolve_settings(given: dict, resume_dir=None) -> dict:
     return settings
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    """A real, finite int or float (not a bool; an int beyond float's range is not finite here)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def _check_settings(s):
-    checks = [
-        ("epochs", isinstance(s["epochs"], int) and s["epochs"] >= 1, "an int >= 1"),
-        ("batch_size", isinstance(s["batch_size"], int) and s["batch_size"] >= 1, "an int >= 1"),
-        ("lr", isinstance(s["lr"], (int, float)) and math.isfinite(s["lr"]) and s["lr"] > 0, "a number > 0"),
-        ("schedule", s["schedule"] in SCHEDULE_NAMES, f"one of {SCHEDULE_NAMES}"),
-        ("decay_epochs", isinstance(s["decay_epochs"], int) and s["decay_epochs"] >= 1, "an int >= 1"),
-        ("decay_rate", isinstance(s["decay_rate"], (int, float)) and 0 < s["decay_rate"] <= 1, "a number in (0, 1]"),
-        ("warmup_epochs", isinstance(s["warmup_epochs"], int) and 0 <= s["warmup_epochs"] < s["epochs"],
+    def one_of(name, allowed):
+        return isinstance(s[name], str) and s[name] in allowed
+
+    checks = [  # (name, test, allowed): each test runs only after the ones before it passed
+        ("epochs", lambda: _is_int(s["epochs"]) and s["epochs"] >= 1, "an int >= 1"),
+        ("batch_size", lambda: _is_int(s["batch_size"]) and s["batch_size"] >= 1, "an int >= 1"),
+        ("lr", lambda: _is_number(s["lr"]) and s["lr"] > 0, "a number > 0"),
+        ("schedule", lambda: one_of("schedule", SCHEDULE_NAMES), f"one of {SCHEDULE_NAMES}"),
+        ("decay_epochs", lambda: _is_int(s["decay_epochs"]) and s["decay_epochs"] >= 1, "an int >= 1"),
+        ("decay_rate", lambda: _is_number(s["decay_rate"]) and 0 < s["decay_rate"] <= 1, "a number in (0, 1]"),
+        ("warmup_epochs", lambda: _is_int(s["warmup_epochs"]) and 0 <= s["warmup_epochs"] < s["epochs"],
          "an int >= 0 and below --epochs"),
-        ("augment", isinstance(s["augment"], int) and 0 <= s["augment"] <= 4, "an int from 0 to 4 (pixels)"),
-        ("validation_split", isinstance(s["validation_split"], (int, float)) and 0 <= s["validation_split"] < 0.5,
+        ("augment", lambda: _is_int(s["augment"]) and 0 <= s["augment"] <= 4, "an int from 0 to 4 (pixels)"),
+        ("validation_split", lambda: _is_number(s["validation_split"]) and 0 <= s["validation_split"] < 0.5,
          "a number in [0, 0.5)"),
-        ("seed", isinstance(s["seed"], int) and s["seed"] >= 0, "an int >= 0"),
-        ("model", s["model"] in zoo.MODELS, f"one of {sorted(zoo.MODELS)}"),
-        ("optimizer", s["optimizer"] in optimizers.NAMED, f"one of {sorted(optimizers.NAMED)}"),
+        ("seed", lambda: _is_int(s["seed"]) and s["seed"] >= 0, "an int >= 0"),
+        ("model", lambda: one_of("model", zoo.MODELS), f"one of {sorted(zoo.MODELS)}"),
+        ("optimizer", lambda: one_of("optimizer", optimizers.NAMED), f"one of {sorted(optimizers.NAMED)}"),
+        ("weight_decay", lambda: s.get("weight_decay") is None or (_is_number(s["weight_decay"])
+                                                                  and s["weight_decay"] >= 0), "a number >= 0"),
+        ("clipnorm", lambda: s.get("clipnorm") is None or (_is_number(s["clipnorm"]) and s["clipnorm"] > 0),
+         "a number > 0"),
     ]
     for name, ok, allowed in checks:
-        if not ok:
+        if not ok():
             raise RunError(f"argument --{name.replace('_', '-')}: must be {allowed}. Received: {s[name]!r}")
     if s["warmup_epochs"] and s["schedule"] != "cosine":
         raise RunError(f"argument --warmup-epochs: needs --schedule cosine. Received: --schedule {s['schedule']}")

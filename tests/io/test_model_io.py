@@ -1,11 +1,23 @@
 """save_weights / load_weights and save_model / load_model: exact round trips and clear mismatch errors."""
 
+import json
+
 import numpy as np
 import pytest
+from numpy.testing import assert_array_equal
 
 import numcnn
 from numcnn import Model, Sequential
-from numcnn.io import FileFormatError, load_arrays, load_model, load_weights, model_arrays, save_model, save_weights
+from numcnn.io import (
+    FileFormatError,
+    load_arrays,
+    load_model,
+    load_weights,
+    model_arrays,
+    save_arrays,
+    save_model,
+    save_weights,
+)
 from numcnn.layers import (
     Add,
     BatchNormalization,
@@ -184,3 +196,127 @@ def test_weights_of_an_unbuilt_subclassed_model(tmp_path):
     with pytest.raises(ValueError, match="no weights yet.*Received"):
         save_weights(Residual(), tmp_path / "w.safetensors")
     assert list(tmp_path.iterdir()) == []
+
+
+# -- numcnn.save / numcnn.load: any model, one file; format versions read or refused by name --
+
+def test_sequential_round_trip_rebuilds_the_model(tmp_path, rng):
+    model = sequential()
+    _train_a_little(model, rng)
+    numcnn.save(model, tmp_path / "m.safetensors")
+    loaded = numcnn.load(tmp_path / "m.safetensors")
+    assert isinstance(loaded, numcnn.Sequential) and loaded is not model
+    x = _x(rng)
+    assert_array_equal(loaded.predict(x), model.predict(x))
+
+
+def test_subclassed_model_loads_into_a_fresh_unbuilt_instance(tmp_path, rng):
+    model = Residual()
+    _train_a_little(model, rng)
+    numcnn.save(model, tmp_path / "r.safetensors")
+    fresh = Residual(seed=99)  # other initial weights: equal outputs mean the file's weights arrived
+    assert not fresh.built
+    assert numcnn.load(tmp_path / "r.safetensors", model=fresh) is fresh
+    x = _x(rng)
+    assert_array_equal(fresh.predict(x), model.predict(x))
+    for name, value in model_arrays(model).items():  # the moving statistics too
+        assert_array_equal(model_arrays(fresh)[name], value)
+
+
+def test_subclassed_file_without_a_model_names_the_class(tmp_path, rng):
+    model = Residual()
+    model.build((None, 6, 6, 2))
+    numcnn.save(model, tmp_path / "r.safetensors")
+    with pytest.raises(FileFormatError, match=r"weights of a 'Residual' model without an architecture .*"
+                                              r"load\(path, model=Residual\(\.\.\.\)\)\. Received: model=None"):
+        numcnn.load(tmp_path / "r.safetensors")
+
+
+def test_loading_into_a_model_with_other_layers_is_refused(tmp_path, rng):
+    model = Residual()
+    model.build((None, 6, 6, 2))
+    numcnn.save(model, tmp_path / "r.safetensors")
+    with pytest.raises(FileFormatError, match=r"array 'conv2d/kernel' must be float with shape \(3, 3, 2, 5\)\. "
+                                              r"Received: float32 with shape \(3, 3, 2, 3\)"):
+        numcnn.load(tmp_path / "r.safetensors", model=Residual(width=5))
+
+
+def test_a_sequential_file_loads_into_a_given_model(tmp_path, rng):
+    model = sequential()
+    _train_a_little(model, rng)
+    numcnn.save(model, tmp_path / "m.safetensors")
+    other = sequential(seed=7)
+    numcnn.load(tmp_path / "m.safetensors", model=other)
+    x = _x(rng)
+    assert_array_equal(other.predict(x), model.predict(x))
+
+
+@pytest.mark.parametrize("bad", [None, "model", 3])
+def test_save_refuses_what_is_not_a_model(bad, tmp_path):
+    with pytest.raises(TypeError, match="The `model` argument must be a numcnn Model or Sequential"):
+        numcnn.save(bad, tmp_path / "x.safetensors")
+    assert not (tmp_path / "x.safetensors").exists()
+
+
+def _rewrite_meta(path, **changes):
+    arrays, meta = load_arrays(path)
+    meta.update(changes)
+    meta = {k: v for k, v in meta.items() if v is not _DROP}
+    save_arrays(path, {k: np.asarray(v) for k, v in arrays.items()}, meta)
+
+
+_DROP = object()
+
+
+def test_a_version_1_file_from_an_older_numcnn_loads(tmp_path, rng):
+    """Files keep loading across numcnn releases while the format version is one this numcnn reads."""
+    model = sequential()
+    _train_a_little(model, rng)
+    path = tmp_path / "old.safetensors"
+    numcnn.save(model, path)
+    _rewrite_meta(path, numcnn_version="0.0.1", format_version=1)
+    x = _x(rng)
+    assert_array_equal(numcnn.load(path).predict(x), model.predict(x))
+
+
+@pytest.mark.parametrize("version, message", [
+    (2, r"written by a newer numcnn \(format version 2\); this numcnn reads version 1 and older: upgrade numcnn"),
+    (0, r"no valid format_version .* Received: format_version=0"),
+    ("1", r"no valid format_version .* Received: format_version='1'"),
+    (True, r"no valid format_version .* Received: format_version=True"),
+    (_DROP, r"no valid format_version .* Received: format_version=None"),
+])
+def test_format_versions_this_numcnn_cannot_read_are_named(version, message, tmp_path):
+    model = sequential()
+    path = tmp_path / "m.safetensors"
+    numcnn.save(model, path)
+    _rewrite_meta(path, format_version=version)
+    with pytest.raises(FileFormatError, match=message):
+        numcnn.load(path)
+
+
+def test_the_config_is_data_not_code(tmp_path):
+    """A layer class name is looked up in numcnn's table, never evaluated."""
+    path = tmp_path / "m.safetensors"
+    numcnn.save(sequential(), path)
+    arrays, meta = load_arrays(path)
+    config = meta["model_config"]
+    config["config"]["layers"][0]["class_name"] = "__import__('os').system('touch pwned')"
+    save_arrays(path, {k: np.asarray(v) for k, v in arrays.items()}, meta)
+    with pytest.raises(FileFormatError, match="invalid model config"):
+        numcnn.load(path)
+    assert not (tmp_path / "pwned").exists()
+    assert json.dumps(meta)  # the metadata is plain JSON
+
+
+def test_a_subclassed_file_without_input_shape_asks_for_a_built_model(tmp_path, rng):
+    model = Residual()
+    model.build((None, 6, 6, 2))
+    path = tmp_path / "r.safetensors"
+    numcnn.save(model, path)
+    _rewrite_meta(path, input_shape=None)
+    with pytest.raises(FileFormatError, match=r"no input shape saved to build model .* build it first"):
+        numcnn.load(path, model=Residual())
+    built = Residual()
+    built.build((None, 6, 6, 2))
+    numcnn.load(path, model=built)  # a built model needs no shape

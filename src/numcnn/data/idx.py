@@ -17,6 +17,10 @@ import numpy as np
 _TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
+#: NumPy arrays have at most 32 dimensions in NumPy 1 (64 in NumPy 2); IDX data sets have 1 to 4
+MAX_DIMENSIONS = 32
+
+
 def read_idx_bytes(data: bytes, source: str = "<bytes>") -> np.ndarray:
     """Parse the bytes of an (uncompressed) IDX file.
 
@@ -34,6 +38,9 @@ def read_idx_bytes(data: bytes, source: str = "<bytes>") -> np.ndarray:
         raise ValueError(
             f"{source}: not an IDX file: the magic number must be 00 00, a type code in "
             f"{sorted(hex(c) for c in _TYPES)} and a dimension count >= 1. Received: {data[:4].hex(' ')}")
+    if ndim > MAX_DIMENSIONS:
+        raise ValueError(f"{source}: an IDX array of {ndim} dimensions; numcnn reads at most {MAX_DIMENSIONS}. "
+                         f"Received: {data[:4].hex(' ')}")
     header = 4 + 4 * ndim
     if len(data) < header:
         raise ValueError(f"{source}: truncated IDX header ({ndim} dimensions need {header} bytes). Received: {len(data)} bytes")

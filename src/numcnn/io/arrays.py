@@ -15,6 +15,10 @@ import numpy as np
 from .files import write_bytes_atomic
 
 
+#: safetensors dtypes without a NumPy equivalent (safetensors.numpy cannot load them)
+_NO_NUMPY_DTYPE = {"BF16", "F8_E4M3", "F8_E5M2", "F8_E8M0", "F4", "F6_E2M3", "F6_E3M2"}
+
+
 class FileFormatError(ValueError):
     """A file is missing, truncated, corrupted, or does not match what it is loaded into."""
 
@@ -61,9 +65,14 @@ def load_arrays(path, expected_format: str | None = None) -> tuple[dict, dict]:
     except OSError as e:
         raise FileFormatError(f"{path}: cannot read the file ({e.strerror}). Received: path={path!r}") from None
     header = _header(raw, path)
+    for name, entry in header.items():
+        if name != "__metadata__" and isinstance(entry, dict) and entry.get("dtype") in _NO_NUMPY_DTYPE:
+            raise FileFormatError(
+                f"{path}: tensor {name!r} is {entry['dtype']}, which NumPy has no type for; save it as F32. "
+                f"Received: dtype {entry['dtype']}")
     try:
         arrays = load(raw)
-    except (SafetensorError, ValueError, TypeError, OverflowError) as e:
+    except (SafetensorError, ValueError, TypeError, OverflowError, KeyError) as e:
         raise FileFormatError(f"{path}: corrupted or truncated safetensors data ({e}). Received: {len(raw)} bytes") from None
     try:
         meta = json.loads((header.get("__metadata__") or {}).get("numcnn", "null"))

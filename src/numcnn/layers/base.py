@@ -18,7 +18,7 @@ import re
 import numpy as np
 
 from .. import initializers
-from .._validation import _short, as_array, float_dtype
+from .._validation import BatchMemoryError, _short, as_array, float_dtype
 from ..functional import get_activation
 from ..tape import Node, backward_pass, current_pass, current_tape, current_training
 
@@ -185,7 +185,16 @@ class Layer:
         x = self._prepare_inputs(inputs)
         if training is None:
             training = current_training()
-        y, cache = self._forward(x, bool(training))
+        try:
+            y, cache = self._forward(x, bool(training))
+        except BatchMemoryError:
+            raise
+        except MemoryError as error:  # name the layer and the way out, not a NumPy allocation deep inside
+            shapes = [a.shape for a in x] if multi else x.shape
+            raise BatchMemoryError(
+                f"Layer '{self.name}' ({type(self).__name__}) ran out of memory on a batch of "
+                f"{len(x[0] if multi else x)} samples ({error}). Split the batch: model.predict(x, batch_size=...) "
+                f"runs it a few samples at a time. Received: inputs with shape {shapes}") from None
         if any(y is a for a in (x if multi else [x])):
             y = y.view()  # identity layers: a new array object keeps the tape's identities apart
         tape = current_tape()

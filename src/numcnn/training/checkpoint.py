@@ -80,11 +80,8 @@ def load_checkpoint(path) -> tuple[dict, dict]:
     return arrays, meta
 
 
-def restore_checkpoint(path, model, data_rng=None) -> dict:
-    """Load a checkpoint into a built, compiled ``model`` (and ``data_rng``); return its metadata."""
-    source = str(path)
-    arrays, meta = load_checkpoint(path)
-    assign_arrays(model, arrays_under(arrays, "model/"), source)
+def _restore_training_state(model, arrays, meta, data_rng, source) -> None:
+    """The optimizer's slots and step, and every random generator, from a checkpoint."""
     optimizer = getattr(model, "optimizer", None)
     saved = meta.get("optimizer")
     if optimizer is not None and saved is not None:
@@ -92,11 +89,23 @@ def restore_checkpoint(path, model, data_rng=None) -> dict:
             raise FileFormatError(
                 f"{source}: the checkpoint was made with optimizer {saved.get('class_name')}, the model is compiled "
                 f"with {type(optimizer).__name__}. Received: {saved.get('class_name')}")
-        try:
-            optimizer.set_state(arrays_under(arrays, "optimizer/"), saved.get("state", {}))
-        except ValueError as e:
-            raise FileFormatError(f"{source}: {e}") from None
+        optimizer.set_state(arrays_under(arrays, "optimizer/"), saved.get("state", {}))
     set_rng_states(model, meta.get("rngs", {}), source)
     if data_rng is not None and meta.get("data_rng") is not None:
         set_rng_state(data_rng, meta["data_rng"], source)
+
+
+def restore_checkpoint(path, model, data_rng=None) -> dict:
+    """Load a checkpoint into a built, compiled ``model`` (and ``data_rng``); return its metadata."""
+    source = str(path)
+    arrays, meta = load_checkpoint(path)
+    assign_arrays(model, arrays_under(arrays, "model/"), source)
+    try:  # the metadata is a file's JSON: any structure it should not have means a corrupted file
+        _restore_training_state(model, arrays, meta, data_rng, source)
+    except FileFormatError:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError) as e:
+        raise FileFormatError(
+            f"{source}: corrupted training state (optimizer or random generators) in the checkpoint "
+            f"({type(e).__name__}: {e}). Received: a checkpoint that does not restore") from None
     return meta

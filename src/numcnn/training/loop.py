@@ -26,7 +26,7 @@ import numpy as np
 
 from .. import losses as losses_module
 from .. import optimizers as optimizers_module
-from .._validation import NonFiniteError, _short, as_array
+from .._validation import BatchMemoryError, NonFiniteError, _gib, _short, as_array
 from ..data.batching import batch_indices
 from . import metrics as metrics_module
 from .callbacks import CallbackList, History, ProgbarLogger, TerminateOnNaN
@@ -359,5 +359,19 @@ def predict(model, x, *, batch_size=32):
         x: (N, ...); returns (N, ...) (the model's output per sample).
     """
     x, _ = _check_xy(x, None)
-    outputs = [model(x[index], training=False) for index in batch_indices(len(x), batch_size, shuffle=False)]
-    return np.concatenate(outputs, axis=0)
+    batches = batch_indices(len(x), batch_size, shuffle=False)
+    first = model(x[batches[0]], training=False)
+    try:  # one array for all outputs, filled batch by batch (no list of parts and a second copy)
+        out = np.empty((len(x), *first.shape[1:]), dtype=first.dtype)
+    except MemoryError:
+        need = len(x) * first[:1].nbytes
+        raise BatchMemoryError(
+            f"The outputs of predict for {len(x)} samples need {_gib(need)}, more than this machine can give: "
+            f"predict fewer samples per call (e.g. x[i:i + k] in a loop). Received: x with shape {x.shape}") from None
+    start = len(first)
+    out[:start] = first
+    for index in batches[1:]:
+        y = model(x[index], training=False)
+        out[start:start + len(y)] = y
+        start += len(y)
+    return out
