@@ -7,8 +7,9 @@ One training step is the plain loop of seed 004, spelled with the model API::
     model.backward(loss_fn.backward(cache))
     optimizer.apply(model.grads, model.params)
 
-A step whose loss (or output) is NaN or infinite is never applied: training
-stops, and ``model.stop_reason`` names the epoch and step.
+A step whose loss (or output) is NaN or infinite, or whose loss exceeds
+:data:`DIVERGENCE_FACTOR` times the first step's (a learning rate that explodes), is
+never applied: training stops, and ``model.stop_reason`` names the epoch and step.
 
 ``fit(..., distributed=...)`` trains data-parallel on MPI (see :mod:`numcnn.distributed`):
 each rank runs the forward and backward pass on its share of the global batch and
@@ -154,7 +155,12 @@ def _average_over_ranks(communicator, model, grads, logs, failed, share):
     return dict(zip(params, summed)), {k: float(v) for k, v in zip(keys, extras)}, None
 
 
-def train_step(model, x, y, communicator=None, global_size=None) -> dict:
+#: fit stops when a batch's loss exceeds this many times the first batch's (at least 1): a learning
+#: rate that explodes may keep the loss finite (1e24) for ever without ever reaching NaN
+DIVERGENCE_FACTOR = 1e4
+
+
+def train_step(model, x, y, communicator=None, global_size=None, max_loss=None) -> dict:
     """One forward, backward and optimizer update on a batch; returns the batch logs.
 
     If the output, the loss or the updated weights are not finite, the step is undone
@@ -164,12 +170,18 @@ def train_step(model, x, y, communicator=None, global_size=None) -> dict:
     With a ``communicator`` (:mod:`numcnn.distributed`), ``(x, y)`` is this rank's share of
     a global batch of ``global_size`` samples; gradients, logs and the non-finite checks
     are combined over all ranks before the update, so every rank applies the same one.
+
+    With ``max_loss``, a finite loss above it counts as diverged too: the step is undone and
+    the logs carry ``loss = nan`` and ``exploded`` (the loss that was too large).
     """
     snapshot = _snapshot(model)
     logs, failed = _forward_backward(model, x, y)
     grads = model.grads if logs is not None else None
     if communicator is not None:
         grads, logs, failed = _average_over_ranks(communicator, model, grads, logs, failed, len(x) / global_size)
+    if failed is None and max_loss is not None and logs["loss"] > max_loss:
+        _restore(model, snapshot)  # the same on every rank: they share the averaged loss
+        return {"loss": math.nan, "exploded": logs["loss"]}
     if failed is None:
         params = model.params  # after the forward pass: it builds an unbuilt model's weights
         with np.errstate(over="ignore", invalid="ignore"):
@@ -277,6 +289,7 @@ def fit(model, x, y, *, batch_size=32, epochs=1, verbose="auto", callbacks=None,
         history.epoch = list(range(initial_epoch))
         if verbose and initial_epoch:
             print(f"Resuming after epoch {initial_epoch}", flush=True)
+    max_loss = None  # set by the first step of this call
     for epoch in range(initial_epoch, epochs):
         if model.stop_training:
             break
@@ -288,13 +301,19 @@ def fit(model, x, y, *, batch_size=32, epochs=1, verbose="auto", callbacks=None,
             if communicator is not None:
                 communicator.context = f"epoch {epoch + 1}, step {step + 1}"
             hooks.on_train_batch_begin(step)
-            logs = train_step(model, xb, yb, communicator, len(index))
-            if not np.isfinite(logs["loss"]):
+            logs = train_step(model, xb, yb, communicator, len(index), max_loss)
+            if "exploded" in logs:
+                model.stop_reason = (f"loss is {logs['exploded']:.3g} at epoch {epoch + 1}, step {step + 1} (more "
+                                     f"than {DIVERGENCE_FACTOR:g} x the loss this fit call started from: exploding): "
+                                     "training stopped; the weights are those before that step")
+            elif not np.isfinite(logs["loss"]):
                 model.stop_reason = (f"loss is {logs['loss']} at epoch {epoch + 1}, step {step + 1} (non-finite "
                                      f"{logs.get('non_finite', 'loss')}): training stopped; the weights are those "
                                      "before that step")
             else:
                 running.add(logs, len(index))
+                if max_loss is None:
+                    max_loss = DIVERGENCE_FACTOR * max(logs["loss"], 1.0)
             hooks.on_train_batch_end(step, {**running.result(), **({"loss": logs["loss"]} if model.stop_reason else {})})
             if communicator is not None:
                 model.stop_training = communicator.any(model.stop_training)
