@@ -14,6 +14,7 @@ from . import __version__
 from . import functional as F
 from .data import DATASET_NAMES, DataError, load_dataset
 from .data.images import load_image, to_model_input
+from .distributed import DEFAULT_TIMEOUT, RankFailed, together
 from .filters import KERNELS, NORMALIZE
 from .io import FileFormatError
 from .io.onnx_export import DEFAULT_OPSET, MIN_OPSET, export_onnx  # onnx itself is imported by the export
@@ -58,7 +59,7 @@ _SETTING_FLAGS = ("dataset", "model", "epochs", "batch_size", "optimizer", "lr",
                   "decay_rate", "warmup_epochs", "weight_decay", "clipnorm", "augment", "validation_split", "seed")
 
 
-def _train(args) -> int:
+def _settings_and_out(args):
     given = {k: getattr(args, k) for k in _SETTING_FLAGS}
     if args.resume is not None:
         if args.out is not None and os.path.abspath(args.out) != os.path.abspath(args.resume):
@@ -73,13 +74,50 @@ def _train(args) -> int:
             except OSError as e:
                 raise RunError(f"cannot create the run directory under runs/ ({e.strerror}); pass --out DIR. "
                                "Received: --out not given") from None
+    return settings, out
+
+
+def _train(args) -> int:
+    if not args.distributed:
+        return _train_on(args, None)
+    from .distributed import Communicator
+
+    try:
+        communicator = Communicator(timeout=args.mpi_timeout)
+    except ImportError as e:
+        raise RunError(f"--distributed: {e}") from None
+    try:
+        return _train_on(args, communicator, communicator.share_cores())
+    except BaseException as e:
+        if e is communicator.shared_error:  # every rank raises it: they all stop cleanly
+            args.quiet_error = not communicator.should_report(e)
+        else:  # the other ranks may be waiting for this one
+            communicator.abort_at_exit()
+        raise
+
+
+def _train_on(args, communicator, threads=None) -> int:
+    root = communicator is None or communicator.rank == 0
+    plan = None
+    with together(communicator, "reading the settings"):
+        if root:  # only rank 0 reads --resume's run and creates the run directory
+            plan = _settings_and_out(args)
+    if communicator is not None:
+        plan = communicator.broadcast_json(plan, "sharing the settings")
+    settings, out = plan
     verbose = {None: "auto", "bar": 1, "lines": 2, "quiet": 0}[args.progress]
-    print(f"numcnn {__version__}: training {settings['model']} on {settings['dataset']} -> {out}")
-    print("settings: " + ", ".join(f"{k}={settings[k]}" for k in _SETTING_FLAGS if k in settings))
-    metrics = train_run(settings, out, args.data_dir, verbose=verbose, resume=args.resume is not None)
-    print(f"test accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f} after "
-          f"{metrics['epochs']} epochs ({metrics['seconds']:.1f} s of training)")
-    print(f"saved {out}: model.safetensors, config.json, history.csv, metrics.json, curves.png, checkpoint.safetensors")
+    say = print if root else (lambda *a, **k: None)
+    ranks = f" on {communicator.size} rank{'s' * (communicator.size > 1)}" if communicator is not None else ""
+    say(f"numcnn {__version__}: training {settings['model']} on {settings['dataset']}{ranks} -> {out}")
+    say("settings: " + ", ".join(f"{k}={settings[k]}" for k in _SETTING_FLAGS if k in settings))
+    if threads is not None:
+        say(f"each rank uses {threads} thread{'s' * (threads > 1)}: its share of its host's cores (set "
+            "OMP_NUM_THREADS and NUMCNN_NUM_THREADS to choose)")
+    metrics = train_run(settings, out, args.data_dir, verbose=verbose, resume=args.resume is not None, log=say,
+                        communicator=communicator)
+    say(f"test accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f} after "
+        f"{metrics['epochs']} epochs ({metrics['seconds']:.1f} s of training)")
+    say(f"saved {out}: model.safetensors, config.json, history.csv, metrics.json, curves.png, checkpoint.safetensors")
     return 0
 
 
@@ -311,6 +349,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--progress", choices=("bar", "lines", "quiet"),
                        help="bar: a progress bar per epoch and a line per epoch; lines: a line per epoch; quiet: "
                             "nothing (default bar on a terminal, lines otherwise or when CI is set)")
+    train.add_argument("--distributed", action="store_true",
+                       help="data-parallel training on all ranks of mpirun (mpirun -n K numcnn train --distributed): "
+                            "--batch-size is the global batch, split between the ranks; rank 0 writes the run "
+                            'directory. Needs pip install "numcnn[mpi]"')
+    train.add_argument("--mpi-timeout", type=_positive_float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                       help="with --distributed: how long a rank waits for the others before it stops the whole "
+                            f"job, e.g. when a rank died (default {DEFAULT_TIMEOUT:g})")
     train.set_defaults(run=_train)
 
     evaluate = commands.add_parser("evaluate", help="test a trained run: loss, accuracy, confusion matrix",
@@ -399,6 +444,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _error(args, message, code) -> int:
+    if not getattr(args, "quiet_error", False):  # set on ranks > 0 for an error rank 0 reports
+        print(f"numcnn {args.command}: error: {message}", file=sys.stderr)
+    return code
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -408,21 +459,18 @@ def main(argv=None) -> int:
     try:
         return args.run(args)
     except TrainingDiverged as e:
-        print(f"numcnn {args.command}: error: {e}", file=sys.stderr)
-        return EXIT_DIVERGED
-    except (RunError, DataError, FileFormatError, ValueError) as e:
+        return _error(args, f"{e}", EXIT_DIVERGED)
+    except (RunError, DataError, FileFormatError, ValueError, RankFailed) as e:
         message = str(e)
         if "Received" not in message:  # e.g. Python's "embedded null byte" for a path: say what was given
             given = sys.argv[1:] if argv is None else list(argv)
             message += f". Received: {' '.join(repr(a) if not a.isprintable() else a for a in map(str, given))}"
-        print(f"numcnn {args.command}: error: {message}", file=sys.stderr)
-        return EXIT_ERROR
+        return _error(args, message, EXIT_ERROR)
     except BrokenPipeError:  # e.g. `numcnn evaluate RUN | head`
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter's final flush quiet
         return 0
     except OSError as e:
-        print(f"numcnn {args.command}: error: {e.filename or ''}: {e.strerror}. Received: {e!r}", file=sys.stderr)
-        return EXIT_ERROR
+        return _error(args, f"{e.filename or ''}: {e.strerror}. Received: {e!r}", EXIT_ERROR)
     except KeyboardInterrupt:
         print(f"numcnn {args.command}: interrupted; a run continues with --resume from its last checkpoint",
               file=sys.stderr)

@@ -12,6 +12,10 @@ A run directory holds:
 * ``metrics.json``: ``test_accuracy``, ``test_loss``, ``epochs``, ``seconds`` and more.
 
 Every file is written atomically (temporary file + rename).
+
+With ``--distributed`` (under ``mpirun``) every rank loads the data set and trains its
+share of each batch; rank 0 alone reads and writes the run directory, and the other
+ranks learn from it whatever they need (settings, checkpoint, errors).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import time
 from . import __version__, losses, optimizers, schedules
 from ._validation import _short
 from .data import RandomShift, load_dataset
+from .distributed import together
 from .io import load_model, model_from_config, save_model, write_text_atomic
 from .io.model_io import assign_arrays
 from .models import zoo
@@ -285,67 +290,85 @@ def claim_out_dir(out_dir) -> None:
         raise RunError(f"--out {out_dir}: the directory is not writable. Received: --out {out_dir}")
 
 
-def train_run(settings, out_dir, data_dir=None, verbose="auto", resume=False, log=print) -> dict:
+def _check_resume(out_dir, config, settings, log) -> None:
+    if not os.path.exists(os.path.join(out_dir, BackupAndRestore.filename)):
+        raise RunError(f"--resume {out_dir}: no {BackupAndRestore.filename} to continue from. "
+                       f"Received: {sorted(os.listdir(out_dir))}")
+    old = read_config(out_dir)
+    if old["model"] != config["model"]:
+        raise RunError(f"--resume {out_dir}: the model built from its settings differs from the saved one "
+                       "(made by another numcnn version?). Received: a different architecture")
+    done = load_checkpoint(os.path.join(out_dir, BackupAndRestore.filename))[1]["epoch"]
+    if settings["epochs"] < done:
+        raise RunError(f"--resume {out_dir}: the run has already trained {done} epochs; --epochs is the total "
+                       f"and must be at least {done}. Received: --epochs {settings['epochs']}")
+    if settings["schedule"] == "cosine" and settings["epochs"] != old["training"]["epochs"]:
+        log(f"note: the cosine schedule now spans {settings['epochs']} epochs instead of "
+            f"{old['training']['epochs']}; the learning rate follows the new curve from epoch {done + 1}")
+
+
+def train_run(settings, out_dir, data_dir=None, verbose="auto", resume=False, log=print, communicator=None) -> dict:
     """Train as ``numcnn train`` does; write the run directory; return the metrics.
+
+    With a :class:`numcnn.distributed.Communicator`, every rank calls this with the same
+    arguments; rank 0 alone touches ``out_dir``; every rank returns the same metrics.
 
     Raises:
         RunError: unusable settings or directory; training that diverged (NaN / Inf loss).
     """
-    config_path = os.path.join(out_dir, "config.json")
-    if not resume:
-        claim_out_dir(out_dir)
-    dataset = load_dataset(settings["dataset"], data_dir)
-    model = zoo.get(settings["model"], dataset.input_shape, dataset.classes, seed=settings["seed"])
-    n_train = validation_cut(len(dataset.x_train), settings["validation_split"])
-    optimizer = make_optimizer(settings, math.ceil(n_train / settings["batch_size"]))
-    loss = losses.SparseCategoricalCrossentropy(from_logits=True)
-    model.compile(optimizer, loss, ["accuracy"])
-    model.build((None, *dataset.input_shape))
-
-    config = {
-        "format": RUN_FORMAT, "format_version": RUN_FORMAT_VERSION, "numcnn_version": __version__,
-        "dataset": {"name": dataset.name, "input_shape": list(dataset.input_shape),
-                    "class_names": list(dataset.class_names), "pixel_scale": dataset.pixel_scale,
-                    "train_samples": n_train, "test_samples": len(dataset.x_test)},
-        "training": dict(settings),
-        "model": {"class_name": "Sequential", "config": model.get_config()},
-        "optimizer": optimizers.serialize(optimizer),
-        "loss": losses.serialize(loss),
-    }
-    if resume:
-        if not os.path.exists(os.path.join(out_dir, BackupAndRestore.filename)):
-            raise RunError(f"--resume {out_dir}: no {BackupAndRestore.filename} to continue from. "
-                           f"Received: {sorted(os.listdir(out_dir))}")
-        old = read_config(out_dir)
-        if old["model"] != config["model"]:
-            raise RunError(f"--resume {out_dir}: the model built from its settings differs from the saved one "
-                           "(made by another numcnn version?). Received: a different architecture")
-        done = load_checkpoint(os.path.join(out_dir, BackupAndRestore.filename))[1]["epoch"]
-        if settings["epochs"] < done:
-            raise RunError(f"--resume {out_dir}: the run has already trained {done} epochs; --epochs is the total "
-                           f"and must be at least {done}. Received: --epochs {settings['epochs']}")
-        if settings["schedule"] == "cosine" and settings["epochs"] != old["training"]["epochs"]:
-            log(f"note: the cosine schedule now spans {settings['epochs']} epochs instead of "
-                f"{old['training']['epochs']}; the learning rate follows the new curve from epoch {done + 1}")
-    write_text_atomic(config_path, json.dumps(config, indent=2) + "\n")
+    root = communicator is None or communicator.rank == 0
+    with together(communicator, "preparing the run"):
+        if root and not resume:
+            claim_out_dir(out_dir)
+        dataset = load_dataset(settings["dataset"], data_dir, progress=root)
+        model = zoo.get(settings["model"], dataset.input_shape, dataset.classes, seed=settings["seed"])
+        n_train = validation_cut(len(dataset.x_train), settings["validation_split"])
+        optimizer = make_optimizer(settings, math.ceil(n_train / settings["batch_size"]))
+        loss = losses.SparseCategoricalCrossentropy(from_logits=True)
+        model.compile(optimizer, loss, ["accuracy"])
+        model.build((None, *dataset.input_shape))
+        config = {
+            "format": RUN_FORMAT, "format_version": RUN_FORMAT_VERSION, "numcnn_version": __version__,
+            "dataset": {"name": dataset.name, "input_shape": list(dataset.input_shape),
+                        "class_names": list(dataset.class_names), "pixel_scale": dataset.pixel_scale,
+                        "train_samples": n_train, "test_samples": len(dataset.x_test)},
+            "training": dict(settings),
+            "model": {"class_name": "Sequential", "config": model.get_config()},
+            "optimizer": optimizers.serialize(optimizer),
+            "loss": losses.serialize(loss),
+        }
+        if root:
+            if resume:
+                _check_resume(out_dir, config, settings, log)
+            write_text_atomic(os.path.join(out_dir, "config.json"), json.dumps(config, indent=2) + "\n")
 
     title = f"{settings['model']} on {settings['dataset']}"
-    callbacks = [BackupAndRestore(out_dir, delete_checkpoint=False), RunFiles(out_dir, title)]
+    callbacks = [BackupAndRestore(out_dir, delete_checkpoint=False), RunFiles(out_dir, title)] if root else []
     started = time.perf_counter()
     history = model.fit(dataset.x_train, dataset.y_train, batch_size=settings["batch_size"], epochs=settings["epochs"],
                         validation_split=settings["validation_split"], seed=settings["seed"], verbose=verbose,
-                        callbacks=callbacks, augment=RandomShift(settings["augment"]) if settings["augment"] else None)
+                        callbacks=callbacks, augment=RandomShift(settings["augment"]) if settings["augment"] else None,
+                        distributed=communicator)
     wall = time.perf_counter() - started
-    if model.stop_reason:
-        done = len(history.history.get("loss", []))
-        kept = (f"the checkpoint of epoch {done} in {out_dir} is intact" if done
-                else "no epoch finished, so there is no checkpoint")
-        raise TrainingDiverged(f"Training diverged: {model.stop_reason}; {kept}. Try a smaller --lr with a new "
-                               f"--out. Received: --lr {settings['lr']}")
+    metrics = None
+    with together(communicator, "saving the trained model"):
+        if model.stop_reason:
+            done = len(history.history.get("loss", []))
+            kept = (f"the checkpoint of epoch {done} in {out_dir} is intact" if done
+                    else "no epoch finished, so there is no checkpoint")
+            raise TrainingDiverged(f"Training diverged: {model.stop_reason}; {kept}. Try a smaller --lr with a new "
+                                   f"--out. Received: --lr {settings['lr']}")
+        if root:
+            metrics = _finish_run(model, dataset, history.history, settings, n_train, wall, out_dir, title)
+    if communicator is not None:
+        metrics = communicator.broadcast_json(metrics, "sharing the test metrics")
+    return metrics
 
+
+def _finish_run(model, dataset, hist, settings, n_train, wall, out_dir, title) -> dict:
+    """Test the trained model; write ``model.safetensors``, the run files and ``metrics.json``."""
     test_loss, test_accuracy = model.evaluate(dataset.x_test, dataset.y_test, batch_size=256)
     save_model(model, os.path.join(out_dir, "model.safetensors"))
-    hist = history.history
     metrics = {
         "test_accuracy": float(test_accuracy), "test_loss": float(test_loss),
         "epochs": len(hist.get("loss", [])), "seconds": float(sum(hist.get("seconds", []))),

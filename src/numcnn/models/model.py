@@ -214,7 +214,7 @@ class Model(Layer):
         loop.compile(self, optimizer, loss, metrics)
 
     def fit(self, x, y, *, batch_size=32, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
-            validation_data=None, shuffle=True, initial_epoch=0, seed=None, augment=None):
+            validation_data=None, shuffle=True, initial_epoch=0, seed=None, augment=None, distributed=None):
         """Train for ``epochs`` epochs of mini-batches; returns a ``History`` (``.history["loss"]`` ...).
 
         Args:
@@ -231,13 +231,17 @@ class Model(Layer):
             seed: seed of the shuffling / augmentation Generator (default: spawned from the model's).
             augment: callable ``(x_batch, rng) -> x_batch`` applied to training batches,
                 e.g. :class:`numcnn.data.RandomShift`.
+            distributed: train data-parallel on MPI (``mpirun -n K``): True for all ranks, or a
+                :class:`numcnn.distributed.Communicator`. ``batch_size`` is then the global batch,
+                split between the ranks; rank 0 alone runs ``callbacks`` and prints. See
+                :mod:`numcnn.distributed`.
 
         Shape:
             x: (N, H, W, C) (or what the model takes); y: (N,) labels or (N, K) targets.
         """
         return loop.fit(self, x, y, batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks,
                         validation_split=validation_split, validation_data=validation_data, shuffle=shuffle,
-                        initial_epoch=initial_epoch, seed=seed, augment=augment)
+                        initial_epoch=initial_epoch, seed=seed, augment=augment, distributed=distributed)
 
     def evaluate(self, x, y, *, batch_size=32, verbose=0, return_dict=False):
         """Loss (and metrics) on ``(x, y)`` in inference mode: ``loss`` or ``[loss, *metrics]``,

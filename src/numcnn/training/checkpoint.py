@@ -19,7 +19,8 @@ FORMAT = "numcnn.checkpoint"
 FORMAT_VERSION = 1
 
 
-def _layers_with_rng(model):
+def layers_with_rng(model):
+    """``(path, layer)`` of the model itself (path ``""``) and of every layer: whoever may hold a Generator."""
     yield "", model
     if hasattr(model, "_flat_layers"):
         yield from model._flat_layers()
@@ -32,7 +33,7 @@ def arrays_under(arrays: dict, prefix: str) -> dict:
 
 def rng_states(model) -> dict:
     """JSON-friendly bit-generator states of the model's and every layer's Generator."""
-    return {path: layer._rng.bit_generator.state for path, layer in _layers_with_rng(model) if layer._rng is not None}
+    return {path: layer._rng.bit_generator.state for path, layer in layers_with_rng(model) if layer._rng is not None}
 
 
 def set_rng_state(rng: np.random.Generator, state: dict, source: str) -> None:
@@ -41,6 +42,17 @@ def set_rng_state(rng: np.random.Generator, state: dict, source: str) -> None:
             f"{source}: random generator state for {type(rng.bit_generator).__name__} expected. "
             f"Received: {str(state)[:80]}")
     rng.bit_generator.state = state
+
+
+def set_rng_states(model, states: dict, source: str) -> None:
+    """Put back what :func:`rng_states` returned into the model's and its layers' Generators."""
+    layers = dict(layers_with_rng(model))
+    for path, state in states.items():
+        if path in layers:
+            layer = layers[path]
+            if layer._rng is None:
+                layer._rng = np.random.default_rng()
+            set_rng_state(layer._rng, state, source)
 
 
 def save_checkpoint(path, model, *, epoch: int, history: dict, data_rng=None, extra=None) -> None:
@@ -78,13 +90,7 @@ def _restore_training_state(model, arrays, meta, data_rng, source) -> None:
                 f"{source}: the checkpoint was made with optimizer {saved.get('class_name')}, the model is compiled "
                 f"with {type(optimizer).__name__}. Received: {saved.get('class_name')}")
         optimizer.set_state(arrays_under(arrays, "optimizer/"), saved.get("state", {}))
-    layers = dict(_layers_with_rng(model))
-    for path_name, state in meta.get("rngs", {}).items():
-        if path_name in layers:
-            layer = layers[path_name]
-            if layer._rng is None:
-                layer._rng = np.random.default_rng()
-            set_rng_state(layer._rng, state, source)
+    set_rng_states(model, meta.get("rngs", {}), source)
     if data_rng is not None and meta.get("data_rng") is not None:
         set_rng_state(data_rng, meta["data_rng"], source)
 

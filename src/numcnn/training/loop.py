@@ -7,8 +7,13 @@ One training step is the plain loop of seed 004, spelled with the model API::
     model.backward(loss_fn.backward(cache))
     optimizer.apply(model.grads, model.params)
 
-A step whose loss (or output) is NaN or infinite is never applied: training
-stops, and ``model.stop_reason`` names the epoch and step.
+A step whose loss (or output) is NaN or infinite, or whose loss exceeds
+:data:`DIVERGENCE_FACTOR` times the first step's (a learning rate that explodes), is
+never applied: training stops, and ``model.stop_reason`` names the epoch and step.
+
+``fit(..., distributed=...)`` trains data-parallel on MPI (see :mod:`numcnn.distributed`):
+each rank runs the forward and backward pass on its share of the global batch and
+the gradients are averaged between ``backward`` and the optimizer step.
 """
 
 from __future__ import annotations
@@ -98,15 +103,14 @@ def _restore(model, snapshot):
     optimizer.iterations = iterations
 
 
-def train_step(model, x, y) -> dict:
-    """One forward, backward and optimizer update on a batch; returns the batch logs.
+NON_FINITE_BEFORE_UPDATE = ("a layer's input", "model output", "loss")
 
-    If the output, the loss or the updated weights are not finite, the step is undone
-    (weights, moving statistics and optimizer state as before it) and the logs carry
-    ``loss = nan`` (or ``inf``).
-    """
-    snapshot = _snapshot(model)
-    what = "a layer's input"  # what was not finite, if a layer's own check raises during the forward pass
+
+def _forward_backward(model, x, y):
+    """Forward and backward pass: ``(logs, None)``, or ``(None, what)`` if ``what`` was not finite."""
+    if len(x) == 0:  # a rank's share of a short last batch may be empty
+        return None, None
+    what = NON_FINITE_BEFORE_UPDATE[0]  # if a layer's own check raises during the forward pass
     try:
         with np.errstate(over="ignore", invalid="ignore"):  # a diverging model is reported by step
             y_pred = model(x, training=True)
@@ -118,15 +122,76 @@ def train_step(model, x, y) -> dict:
             if not np.isfinite(loss_value):
                 raise NonFiniteError(what)
             model.backward(model.loss.backward(cache))
-            params = model.params  # after the forward pass: it builds an unbuilt model's weights
-            model.optimizer.apply(model.grads, params)
-            what = "updated weights"
-            if not all(np.isfinite(p).all() for p in params.values()):
-                raise NonFiniteError(what)
     except NonFiniteError:
+        return None, what
+    return _batch_logs(model, y, y_pred, loss_value), None
+
+
+def _average_over_ranks(communicator, model, grads, logs, failed, share):
+    """The gradients and logs of the global batch, and the first non-finite stage of any rank.
+
+    Each rank weights its mean gradient and logs by ``share`` (its samples / the global
+    batch) and the ranks sum them, all in one bucketed allreduce that also carries a
+    flag per non-finite stage, so every rank takes the same decision. A rank without
+    gradients (no sample, or a non-finite stage) adds zeros.
+    """
+    params = model.params
+    missing = [k for k in params if grads is not None and k not in grads]
+    if missing:
+        raise ValueError(f"No gradient for {missing[:5]}: every parameter needs one for distributed training. "
+                         f"Received: gradients for {list(grads)[:5]}")
+    arrays = [grads[k] if grads is not None else np.zeros_like(p) for k, p in params.items()]
+    keys = ["loss", *(name for name, _ in model.compiled_metrics)]
+    extras = np.zeros(len(keys) + len(NON_FINITE_BEFORE_UPDATE), arrays[0].dtype if arrays else np.float64)
+    if logs is not None:
+        extras[:len(keys)] = [logs[k] * share for k in keys]
+    if failed is not None:
+        extras[len(keys) + NON_FINITE_BEFORE_UPDATE.index(failed)] = 1
+    *summed, extras = communicator.allreduce_sum([*arrays, extras], [share] * len(arrays) + [1],
+                                                 what="averaging the gradients")
+    flags = extras[len(keys):]
+    if flags.any():
+        return None, None, NON_FINITE_BEFORE_UPDATE[int(np.flatnonzero(flags)[0])]
+    return dict(zip(params, summed)), {k: float(v) for k, v in zip(keys, extras)}, None
+
+
+#: fit stops when a batch's loss exceeds this many times the first batch's (at least 1): a learning
+#: rate that explodes may keep the loss finite (1e24) for ever without ever reaching NaN
+DIVERGENCE_FACTOR = 1e4
+
+
+def train_step(model, x, y, communicator=None, global_size=None, max_loss=None) -> dict:
+    """One forward, backward and optimizer update on a batch; returns the batch logs.
+
+    If the output, the loss or the updated weights are not finite, the step is undone
+    (weights, moving statistics and optimizer state as before it) and the logs carry
+    ``loss = nan`` (or ``inf``).
+
+    With a ``communicator`` (:mod:`numcnn.distributed`), ``(x, y)`` is this rank's share of
+    a global batch of ``global_size`` samples; gradients, logs and the non-finite checks
+    are combined over all ranks before the update, so every rank applies the same one.
+
+    With ``max_loss``, a finite loss above it counts as diverged too: the step is undone and
+    the logs carry ``loss = nan`` and ``exploded`` (the loss that was too large).
+    """
+    snapshot = _snapshot(model)
+    logs, failed = _forward_backward(model, x, y)
+    grads = model.grads if logs is not None else None
+    if communicator is not None:
+        grads, logs, failed = _average_over_ranks(communicator, model, grads, logs, failed, len(x) / global_size)
+    if failed is None and max_loss is not None and logs["loss"] > max_loss:
+        _restore(model, snapshot)  # the same on every rank: they share the averaged loss
+        return {"loss": math.nan, "exploded": logs["loss"]}
+    if failed is None:
+        params = model.params  # after the forward pass: it builds an unbuilt model's weights
+        with np.errstate(over="ignore", invalid="ignore"):
+            model.optimizer.apply(grads, params)
+        if not all(np.isfinite(p).all() for p in params.values()):
+            failed = "updated weights"  # the same on every rank: they applied the same update
+    if failed is not None:
         _restore(model, snapshot)
-        return {"loss": math.nan, "non_finite": what}
-    return _batch_logs(model, y, y_pred, loss_value)
+        return {"loss": math.nan, "non_finite": failed}
+    return logs
 
 
 def train_on_batch(model, x, y) -> dict:
@@ -150,10 +215,33 @@ def _resolve_verbose(verbose):
     return verbose
 
 
+def _communicator(distributed):
+    if distributed is None or distributed is False:
+        return None
+    from ..distributed import Communicator  # mpi4py itself is imported only when a Communicator is made
+
+    if distributed is True:
+        return Communicator()
+    if not isinstance(distributed, Communicator):
+        raise TypeError("The `distributed` argument must be None, False, True (all ranks of mpirun) or a "
+                        f"numcnn.distributed.Communicator. Received: distributed={_short(distributed)}")
+    return distributed
+
+
+def _local_batch(x, y, index, augment, rng, communicator):
+    """This rank's share of the global batch ``index``; augmentation draws for the whole batch on
+    every rank, so that every rank's generator stays in step and the result equals one process's."""
+    part = slice(None) if communicator is None else communicator.shard(len(index))
+    if augment is None:
+        return x[index[part]], y[index[part]]
+    return augment(x[index], rng)[part], y[index[part]]
+
+
 def fit(model, x, y, *, batch_size=32, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
-        validation_data=None, shuffle=True, initial_epoch=0, seed=None, augment=None):
+        validation_data=None, shuffle=True, initial_epoch=0, seed=None, augment=None, distributed=None):
     """Train ``model`` on ``(x, y)``; see :meth:`numcnn.Model.fit`. Returns the :class:`History`."""
     _check_compiled(model, "fit")
+    communicator = _communicator(distributed)
     x, y = _check_xy(x, y)
     for name, value, low in (("batch_size", batch_size, 1), ("epochs", epochs, 0), ("initial_epoch", initial_epoch, 0)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
@@ -171,6 +259,8 @@ def fit(model, x, y, *, batch_size=32, epochs=1, verbose="auto", callbacks=None,
             raise ValueError(f"The `validation_data` argument must be a pair (x_val, y_val). Received: {_short(validation_data)}")
         validation_data = _check_xy(*validation_data, who="x_val")
     verbose = _resolve_verbose(verbose)
+    if communicator is not None and communicator.rank != 0:
+        callbacks, verbose = None, 0  # rank 0 alone writes and prints; its decision to stop is shared below
 
     if not model.built:  # first, so the layers' generators do not depend on the data generator below
         model.build((None, *x.shape[1:]))
@@ -190,12 +280,16 @@ def fit(model, x, y, *, batch_size=32, epochs=1, verbose="auto", callbacks=None,
     model.history, model.stop_training, model.stop_reason, model._resume = history, False, None, None
 
     hooks.on_train_begin()
+    if communicator is not None:
+        communicator.broadcast_training_state(model, rng)  # rank 0's weights, and its checkpoint if it resumed
+        communicator.own_random_streams(model)
     if model._resume is not None:
         initial_epoch = max(initial_epoch, model._resume["epoch"])
         history.history = {k: list(v) for k, v in model._resume["history"].items()}
         history.epoch = list(range(initial_epoch))
         if verbose and initial_epoch:
             print(f"Resuming after epoch {initial_epoch}", flush=True)
+    max_loss = None  # set by the first step of this call
     for epoch in range(initial_epoch, epochs):
         if model.stop_training:
             break
@@ -203,45 +297,73 @@ def fit(model, x, y, *, batch_size=32, epochs=1, verbose="auto", callbacks=None,
         started = time.perf_counter()
         running = _Mean()
         for step, index in enumerate(batch_indices(len(x), batch_size, rng, shuffle)):
-            xb, yb = x[index], y[index]
-            if augment is not None:
-                xb = augment(xb, rng)
+            xb, yb = _local_batch(x, y, index, augment, rng, communicator)
+            if communicator is not None:
+                communicator.context = f"epoch {epoch + 1}, step {step + 1}"
             hooks.on_train_batch_begin(step)
-            logs = train_step(model, xb, yb)
-            if not np.isfinite(logs["loss"]):
+            logs = train_step(model, xb, yb, communicator, len(index), max_loss)
+            if "exploded" in logs:
+                model.stop_reason = (f"loss is {logs['exploded']:.3g} at epoch {epoch + 1}, step {step + 1} (more "
+                                     f"than {DIVERGENCE_FACTOR:g} x the loss this fit call started from: exploding): "
+                                     "training stopped; the weights are those before that step")
+            elif not np.isfinite(logs["loss"]):
                 model.stop_reason = (f"loss is {logs['loss']} at epoch {epoch + 1}, step {step + 1} (non-finite "
                                      f"{logs.get('non_finite', 'loss')}): training stopped; the weights are those "
                                      "before that step")
             else:
                 running.add(logs, len(index))
+                if max_loss is None:
+                    max_loss = DIVERGENCE_FACTOR * max(logs["loss"], 1.0)
             hooks.on_train_batch_end(step, {**running.result(), **({"loss": logs["loss"]} if model.stop_reason else {})})
+            if communicator is not None:
+                model.stop_training = communicator.any(model.stop_training)
             if model.stop_training:
                 break
         if model.stop_reason:
             break  # a partial epoch is neither logged nor checkpointed
         epoch_logs = running.result()
+        if communicator is not None:
+            communicator.context = f"end of epoch {epoch + 1}"
         if validation_data is not None:
-            values = evaluate(model, *validation_data, batch_size=batch_size, return_dict=True)
+            values = _evaluate_mean(model, *validation_data, batch_size, communicator)
             epoch_logs.update({f"val_{k}": v for k, v in values.items()})
         epoch_logs["learning_rate"] = model.optimizer.learning_rate_at(max(0, model.optimizer.iterations - 1))
         epoch_logs["seconds"] = time.perf_counter() - started
         hooks.on_epoch_end(epoch, epoch_logs)
+        if communicator is not None:
+            model.stop_training = communicator.any(model.stop_training)
     hooks.on_train_end()
+    if communicator is not None:
+        communicator.context = None
+        communicator.broadcast_training_state(model, rng)  # e.g. restore_best_weights ran on rank 0 alone
     if model.stop_reason and verbose:
         print(f"Stopped: {model.stop_reason}", file=sys.stderr, flush=True)
     return history
+
+
+def _evaluate_mean(model, x, y, batch_size, communicator=None) -> dict:
+    """Mean loss and metrics over ``(x, y)``; with a communicator, each rank evaluates its share."""
+    total = _Mean()
+    if communicator is not None:
+        part = communicator.shard(len(x))
+        x, y = x[part], y[part]
+    for index in batch_indices(len(x), batch_size, shuffle=False):
+        y_pred = model(x[index], training=False)
+        value, _ = model.loss.forward(y[index], y_pred)
+        total.add(_batch_logs(model, y[index], y_pred, value), len(index))
+    if communicator is not None:
+        keys = ["loss", *(name for name, _ in model.compiled_metrics)]
+        sums = np.array([total.count, *(total.sums.get(k, 0.0) for k in keys)], np.float64)
+        sums = communicator.allreduce_sum([sums], what="validating")[0]
+        total.count, total.sums = int(sums[0]), dict(zip(keys, sums[1:].tolist()))
+    return total.result()
 
 
 def evaluate(model, x, y, *, batch_size=32, verbose=0, return_dict=False):
     """Loss and metrics over ``(x, y)`` in inference mode; see :meth:`numcnn.Model.evaluate`."""
     _check_compiled(model, "evaluate")
     x, y = _check_xy(x, y)
-    total = _Mean()
-    for index in batch_indices(len(x), batch_size, shuffle=False):
-        y_pred = model(x[index], training=False)
-        value, _ = model.loss.forward(y[index], y_pred)
-        total.add(_batch_logs(model, y[index], y_pred, value), len(index))
-    result = total.result()
+    result = _evaluate_mean(model, x, y, batch_size)
     if verbose:
         print(" - ".join(f"{k}: {v:.4f}" for k, v in result.items()))
     if return_dict:
