@@ -1889,7 +1889,7 @@ def test_fuzz_cli_main(data):
     note(f"argv={argv!r}")
     reached, problems = [], []
 
-    def fake_train_run(settings, out_dir, data_dir=None, verbose="auto", resume=False, log=print):
+    def fake_train_run(settings, out_dir, data_dir=None, verbose="auto", resume=False, log=print, **_distributed):
         reached.append("train")
         problems.extend(_settings_problems(settings))
         return {"test_accuracy": 1.0, "test_loss": 0.0, "epochs": settings["epochs"], "seconds": 0.0}
