@@ -28,6 +28,7 @@ def test_numpy_scalars_are_taken_and_saved_as_python_numbers():
     (lambda: Dense(2, use_bias=1), "use_bias"), (lambda: BatchNormalization(epsilon=True), "epsilon"),
     (lambda: BatchNormalization(center=None), "center"), (lambda: Dense(np.True_), "units"),
     (lambda: Rescaling(10**400), "scale"), (lambda: Dropout(np.float32("nan")), "rate"),
+    (lambda: Dense(2, dtype={"class_name": ""}), "dtype"),
 ])
 def test_ill_typed_arguments_are_refused_by_name(make, argument):
     with pytest.raises(ValueError, match=f"`{argument}`.*Received: {argument}="):

@@ -40,7 +40,7 @@ def _snake_case(name: str) -> str:
 def _dtype_name(dtype):
     try:
         return np.dtype(dtype).name
-    except TypeError:
+    except (TypeError, ValueError):  # e.g. a dict from a config file: "entry not a 2- or 3- tuple"
         return None
 
 
