@@ -182,6 +182,13 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
 
 
+def _is_finite_number(value) -> bool:
+    """A finite real number, Python or NumPy, not a bool; an int beyond float's range is not finite."""
+    if not _is_number(value) or (isinstance(value, int) and abs(value) > sys.float_info.max):  # exact, no float()
+        return False
+    return bool(np.isfinite(float(value)))
+
+
 def check_int(value, name: str, low: int = 1) -> int:
     """``value`` as a Python int >= ``low`` (a Python or NumPy integer, not a bool).
 
@@ -205,8 +212,7 @@ def check_number(value, name: str, low: float = -np.inf, high: float = np.inf, l
         >>> check_number(np.float32(0.5), "rate", 0, 1, high_open=True)
         0.5
     """
-    ok = _is_number(value) and not (isinstance(value, int) and abs(value) > sys.float_info.max)  # exact, no float()
-    ok = ok and np.isfinite(float(value))
+    ok = _is_finite_number(value)
     ok = ok and (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
     if not ok:
         if low == -np.inf and high == np.inf:

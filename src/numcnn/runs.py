@@ -30,7 +30,7 @@ import os
 import time
 
 from . import __version__, losses, optimizers, schedules
-from ._validation import _short
+from ._validation import _is_finite_number, _short
 from .data import RandomShift, load_dataset
 from .distributed import together
 from .io import load_model, model_from_config, save_model, write_text_atomic
@@ -113,18 +113,14 @@ def resolve_settings(given: dict, resume_dir=None) -> dict:
     return settings
 
 
-def _is_int(value) -> bool:
+def _is_json_int(value) -> bool:
+    """A Python int, not a bool. Settings are written to config.json, so NumPy scalars are not taken."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value) -> bool:
-    """A real, finite int or float (not a bool; an int beyond float's range is not finite here)."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        return False
-    try:
-        return math.isfinite(value)
-    except OverflowError:
-        return False
+def _is_json_number(value) -> bool:
+    """A finite Python int or float, not a bool (an int beyond float's range is not finite)."""
+    return isinstance(value, (int, float)) and _is_finite_number(value)
 
 
 def _check_settings(s):
@@ -132,23 +128,23 @@ def _check_settings(s):
         return isinstance(s[name], str) and s[name] in allowed
 
     checks = [  # (name, test, allowed): each test runs only after the ones before it passed
-        ("epochs", lambda: _is_int(s["epochs"]) and s["epochs"] >= 1, "an int >= 1"),
-        ("batch_size", lambda: _is_int(s["batch_size"]) and s["batch_size"] >= 1, "an int >= 1"),
-        ("lr", lambda: _is_number(s["lr"]) and s["lr"] > 0, "a number > 0"),
+        ("epochs", lambda: _is_json_int(s["epochs"]) and s["epochs"] >= 1, "an int >= 1"),
+        ("batch_size", lambda: _is_json_int(s["batch_size"]) and s["batch_size"] >= 1, "an int >= 1"),
+        ("lr", lambda: _is_json_number(s["lr"]) and s["lr"] > 0, "a number > 0"),
         ("schedule", lambda: one_of("schedule", SCHEDULE_NAMES), f"one of {SCHEDULE_NAMES}"),
-        ("decay_epochs", lambda: _is_int(s["decay_epochs"]) and s["decay_epochs"] >= 1, "an int >= 1"),
-        ("decay_rate", lambda: _is_number(s["decay_rate"]) and 0 < s["decay_rate"] <= 1, "a number in (0, 1]"),
-        ("warmup_epochs", lambda: _is_int(s["warmup_epochs"]) and 0 <= s["warmup_epochs"] < s["epochs"],
+        ("decay_epochs", lambda: _is_json_int(s["decay_epochs"]) and s["decay_epochs"] >= 1, "an int >= 1"),
+        ("decay_rate", lambda: _is_json_number(s["decay_rate"]) and 0 < s["decay_rate"] <= 1, "a number in (0, 1]"),
+        ("warmup_epochs", lambda: _is_json_int(s["warmup_epochs"]) and 0 <= s["warmup_epochs"] < s["epochs"],
          "an int >= 0 and below --epochs"),
-        ("augment", lambda: _is_int(s["augment"]) and 0 <= s["augment"] <= 4, "an int from 0 to 4 (pixels)"),
-        ("validation_split", lambda: _is_number(s["validation_split"]) and 0 <= s["validation_split"] < 0.5,
+        ("augment", lambda: _is_json_int(s["augment"]) and 0 <= s["augment"] <= 4, "an int from 0 to 4 (pixels)"),
+        ("validation_split", lambda: _is_json_number(s["validation_split"]) and 0 <= s["validation_split"] < 0.5,
          "a number in [0, 0.5)"),
-        ("seed", lambda: _is_int(s["seed"]) and s["seed"] >= 0, "an int >= 0"),
+        ("seed", lambda: _is_json_int(s["seed"]) and s["seed"] >= 0, "an int >= 0"),
         ("model", lambda: one_of("model", zoo.MODELS), f"one of {sorted(zoo.MODELS)}"),
         ("optimizer", lambda: one_of("optimizer", optimizers.NAMED), f"one of {sorted(optimizers.NAMED)}"),
-        ("weight_decay", lambda: s.get("weight_decay") is None or (_is_number(s["weight_decay"])
+        ("weight_decay", lambda: s.get("weight_decay") is None or (_is_json_number(s["weight_decay"])
                                                                   and s["weight_decay"] >= 0), "a number >= 0"),
-        ("clipnorm", lambda: s.get("clipnorm") is None or (_is_number(s["clipnorm"]) and s["clipnorm"] > 0),
+        ("clipnorm", lambda: s.get("clipnorm") is None or (_is_json_number(s["clipnorm"]) and s["clipnorm"] > 0),
          "a number > 0"),
     ]
     for name, ok, allowed in checks:
