@@ -105,15 +105,19 @@ def _check_shape(array, shape, where):
         raise ValueError(f"{where} must have shape {tuple(shape)}. Received: shape {array.shape}")
 
 
+def _torch_names(kind: str) -> dict:
+    """Our array names -> the torch module's tensor names, for a layer class name."""
+    if kind == "BatchNormalization":
+        return {"gamma": "weight", "beta": "bias", "moving_mean": "running_mean", "moving_variance": "running_var"}
+    return {"kernel": "weight", "bias": "bias"}
+
+
 def _torch_to_ours(model, path, layer, prefix, tensors) -> dict:
     """Our arrays for ``layer`` from the torch module ``prefix``'s tensors (shapes checked)."""
     kind = type(layer).__name__
     where = f"torch '{prefix}' for numcnn layer '{path}' ({kind})"
     arrays = {}
-    if kind == "BatchNormalization":
-        names = {"gamma": "weight", "beta": "bias", "moving_mean": "running_mean", "moving_variance": "running_var"}
-    else:
-        names = {"kernel": "weight", "bias": "bias"}
+    names = _torch_names(kind)
     expected = {names[k] for k in {**layer.params, **layer.state}}
     if set(tensors) != expected:
         raise ValueError(f"{where}: expected tensors {sorted(expected)}. Received: {sorted(tensors)}")
@@ -139,13 +143,10 @@ def _torch_to_ours(model, path, layer, prefix, tensors) -> dict:
 def _ours_to_torch(model, layer, tensors_like: dict) -> dict:
     """The torch tensors' values (NumPy) for ``layer``, in the torch module's names."""
     kind = type(layer).__name__
+    names = _torch_names(kind)
     out = {}
     for ours_name, value in {**layer.params, **layer.state}.items():
-        if kind == "BatchNormalization":
-            name = {"gamma": "weight", "beta": "bias", "moving_mean": "running_mean",
-                    "moving_variance": "running_var"}[ours_name]
-        else:
-            name = {"kernel": "weight", "bias": "bias"}[ours_name]
+        name = names[ours_name]
         if ours_name == "kernel" and kind == "Conv2D":
             value = value.transpose(3, 2, 0, 1)
         elif ours_name == "kernel":
