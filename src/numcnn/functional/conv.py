@@ -145,6 +145,18 @@ def _patches(cache: Conv2DCache, start: int, stop: int, out: np.ndarray) -> np.n
     return cols.reshape(g, count * oh * ow, kh * kw * cg)
 
 
+def _patch_pieces(cache: Conv2DCache):
+    """``(start, stop, cols)`` for the pieces of the batch (:func:`image_chunks`), each piece's
+    patch matrix built by :func:`_patches` in one buffer reused from piece to piece."""
+    n, oh, ow, _ = cache.out_shape
+    kh, kw, cg, _ = cache.kernel.shape
+    per_image = oh * ow * kh * kw * cg * cache.groups
+    chunks = image_chunks(n, per_image * cache.padded.itemsize)
+    buffer = np.empty((chunks[0][1] - chunks[0][0]) * per_image, dtype=cache.padded.dtype)
+    for start, stop in chunks:
+        yield start, stop, _patches(cache, start, stop, buffer)
+
+
 def _per_group(rows: np.ndarray, groups: int) -> np.ndarray:
     """View NHWC rows ``(M, F)`` as one matrix per group, ``(groups, M, F // groups)``."""
     m, f = rows.shape
@@ -157,15 +169,12 @@ def _gemm_forward(cache: Conv2DCache) -> np.ndarray:
     Shape:
         output: (N, OH, OW, F)
     """
-    xp, kernel, g = cache.padded, cache.kernel, cache.groups
-    n, oh, ow, filters = cache.out_shape
+    kernel, g = cache.kernel, cache.groups
+    filters = cache.out_shape[3]
     kh, kw, cg, _ = kernel.shape
     kernel_mat = kernel.reshape(kh, kw, cg, g, filters // g).transpose(3, 0, 1, 2, 4).reshape(g, kh * kw * cg, -1)
-    y = np.empty(cache.out_shape, dtype=xp.dtype)
-    chunks = image_chunks(n, oh * ow * kh * kw * cg * g * xp.itemsize)
-    buffer = np.empty(g * (chunks[0][1] - chunks[0][0]) * oh * ow * kh * kw * cg, dtype=xp.dtype)
-    for start, stop in chunks:
-        cols = _patches(cache, start, stop, buffer)
+    y = np.empty(cache.out_shape, dtype=cache.padded.dtype)
+    for start, stop, cols in _patch_pieces(cache):
         np.matmul(cols, kernel_mat, out=_per_group(y[start:stop].reshape(-1, filters), g))
     return y
 
@@ -316,14 +325,11 @@ def _kernel_gradient(dyl, cache: Conv2DCache) -> np.ndarray:
     Shape:
         dyl: (N, OH, OW, F); output: (kh, kw, C // groups, F)
     """
-    xp, kernel, g = cache.padded, cache.kernel, cache.groups
-    n, oh, ow, filters = cache.out_shape
+    kernel, g = cache.kernel, cache.groups
+    filters = cache.out_shape[3]
     kh, kw, cg, _ = kernel.shape
-    chunks = image_chunks(n, oh * ow * kh * kw * cg * g * xp.itemsize)
-    buffer = np.empty(g * (chunks[0][1] - chunks[0][0]) * oh * ow * kh * kw * cg, dtype=xp.dtype)
-    dkernel_mat = np.zeros((g, kh * kw * cg, filters // g), dtype=xp.dtype)
-    for start, stop in chunks:
-        cols = _patches(cache, start, stop, buffer)
+    dkernel_mat = np.zeros((g, kh * kw * cg, filters // g), dtype=cache.padded.dtype)
+    for start, stop, cols in _patch_pieces(cache):
         dkernel_mat += np.matmul(cols.transpose(0, 2, 1), _per_group(dyl[start:stop].reshape(-1, filters), g))
     return dkernel_mat.reshape(g, kh, kw, cg, filters // g).transpose(1, 2, 3, 0, 4).reshape(kernel.shape)
 
