@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from numcnn import functional as F
-from numcnn import runs
-from numcnn.cli import build_parser, main, simple_convnet
+from numcnn.app import runs
+from numcnn.app.cli import build_parser, main, simple_convnet
 from numcnn.data import load_digits
 from numcnn.data.images import load_image, to_model_input
 from numcnn.io import load_arrays, load_model

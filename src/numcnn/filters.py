@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 
 from . import functional as F
-from ._validation import _short
+from .utils.validation import _short
 
 _BOX3 = np.full((3, 3), 1 / 9)
 _GAUSS = np.outer([1, 2, 1], [1, 2, 1]) / 16

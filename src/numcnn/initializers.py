@@ -6,11 +6,13 @@ conv kernel ``(kh, kw, in, out)``, ``fan_in = kh*kw*in`` and ``fan_out = kh*kw*o
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 
-from ._validation import _short, check_config, check_number
+from .utils.registry import Registry
+from .utils.validation import _short, check_number
 
 
 def compute_fans(shape) -> tuple[int, int]:
@@ -42,6 +44,10 @@ class Initializer:
 
     def get_config(self) -> dict:
         return {}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**config)
 
 
 class Zeros(Initializer):
@@ -132,20 +138,15 @@ class VarianceScaling(Initializer):
         return {"scale": self.scale, "mode": self.mode, "distribution": self.distribution}
 
 
-_NAMED = {
-    "zeros": Zeros,
-    "ones": Ones,
-    "constant": Constant,
-    "random_normal": RandomNormal,
-    "random_uniform": RandomUniform,
-    "glorot_uniform": lambda: VarianceScaling(1.0, "fan_avg", "uniform"),
-    "glorot_normal": lambda: VarianceScaling(1.0, "fan_avg", "truncated_normal"),
-    "he_uniform": lambda: VarianceScaling(2.0, "fan_in", "uniform"),
-    "he_normal": lambda: VarianceScaling(2.0, "fan_in", "truncated_normal"),
-    "lecun_uniform": lambda: VarianceScaling(1.0, "fan_in", "uniform"),
-    "lecun_normal": lambda: VarianceScaling(1.0, "fan_in", "truncated_normal"),
-}
-_CLASSES = {cls.__name__: cls for cls in (Zeros, Ones, Constant, RandomNormal, RandomUniform, VarianceScaling)}
+INITIALIZERS = Registry("initializer", Initializer, "kernel_initializer")
+for _cls, _name in ((Zeros, "zeros"), (Ones, "ones"), (Constant, "constant"), (RandomNormal, "random_normal"),
+                    (RandomUniform, "random_uniform"), (VarianceScaling, "variance_scaling")):
+    INITIALIZERS.register(_cls, names=(_name,))
+for _name, _scale, _mode, _distribution in (
+        ("glorot_uniform", 1.0, "fan_avg", "uniform"), ("glorot_normal", 1.0, "fan_avg", "truncated_normal"),
+        ("he_uniform", 2.0, "fan_in", "uniform"), ("he_normal", 2.0, "fan_in", "truncated_normal"),
+        ("lecun_uniform", 1.0, "fan_in", "uniform"), ("lecun_normal", 1.0, "fan_in", "truncated_normal")):
+    INITIALIZERS.alias(_name, functools.partial(VarianceScaling, _scale, _mode, _distribution))
 
 
 def get(identifier, argument="kernel_initializer") -> Initializer:
@@ -154,20 +155,7 @@ def get(identifier, argument="kernel_initializer") -> Initializer:
     A config's arguments are checked when it is read (a layer refuses a bad one in its
     constructor), and the error names ``argument`` and the bad entry.
     """
-    if isinstance(identifier, Initializer):
-        return identifier
-    if isinstance(identifier, str) and identifier.lower() in _NAMED:
-        return _NAMED[identifier.lower()]()
-    class_name = identifier.get("class_name") if isinstance(identifier, dict) else None
-    if isinstance(class_name, str) and class_name in _CLASSES:
-        try:
-            config = check_config(identifier.get("config", {}), f"The config of initializer '{class_name}'")
-            return _CLASSES[class_name](**config)
-        except (TypeError, ValueError) as error:
-            raise ValueError(f"The `{argument}` argument is not a valid {class_name} initializer: {error}") from None
-    raise ValueError(
-        f"The `{argument}` argument must be an Initializer or one of {sorted(_NAMED)}. "
-        f"Received: {argument}={_short(identifier)}")
+    return INITIALIZERS.get(identifier, argument)
 
 
 def serialize(identifier):
@@ -176,4 +164,4 @@ def serialize(identifier):
         identifier = get(identifier)
     if isinstance(identifier, str):
         return identifier.lower()
-    return {"class_name": type(identifier).__name__, "config": identifier.get_config()}
+    return INITIALIZERS.serialize(identifier)

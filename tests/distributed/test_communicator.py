@@ -12,7 +12,7 @@ import _mpi_cases as cases
 import numpy as np
 import pytest
 
-from numcnn.cli import main
+from numcnn.app.cli import main
 from numcnn.distributed import EXIT_ABORTED, Communicator, RankFailed, plan_buckets
 
 

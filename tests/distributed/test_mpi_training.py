@@ -13,7 +13,7 @@ import _mpi_cases as cases
 import numpy as np
 import pytest
 
-from numcnn.cli import main
+from numcnn.app.cli import main
 from numcnn.distributed import EXIT_ABORTED
 from numcnn.io import load_model
 

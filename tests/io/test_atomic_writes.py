@@ -10,7 +10,8 @@ import pytest
 
 import numcnn
 from numcnn import Sequential
-from numcnn.io import files, load_arrays, save_model, save_weights, write_bytes_atomic, write_text_atomic
+from numcnn.io import load_arrays, save_model, save_weights, write_bytes_atomic, write_text_atomic
+from numcnn.utils import files
 from numcnn.layers import Dense, Flatten
 from numcnn.training import CSVLogger, load_checkpoint, save_checkpoint
 

@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from numcnn import Model, Sequential
-from numcnn.cli import build_parser, main
-from numcnn.io import files
+from numcnn.app.cli import build_parser, main
+from numcnn.utils import files
 from numcnn.io.onnx_export import export_onnx
 from numcnn.layers import (
     Activation,
@@ -38,7 +38,7 @@ from numcnn.layers import (
     Softmax,
 )
 from numcnn.models import zoo
-from numcnn.runs import load_run
+from numcnn.app.runs import load_run
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")

@@ -160,7 +160,7 @@ def check_run_dir(run_dir: Path, previous_epoch):
 
     from numcnn import losses
     from numcnn.io import load_model, model_from_config
-    from numcnn.runs import make_optimizer, read_config, read_history_csv
+    from numcnn.app.runs import make_optimizer, read_config, read_history_csv
     from numcnn.training import load_checkpoint, restore_checkpoint
 
     problems = []

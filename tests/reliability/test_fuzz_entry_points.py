@@ -1772,7 +1772,7 @@ def cli_places():
     from PIL import Image
 
     from numcnn.models import zoo
-    from numcnn.runs import RUN_FORMAT, RUN_FORMAT_VERSION, default_settings
+    from numcnn.app.runs import RUN_FORMAT, RUN_FORMAT_VERSION, default_settings
 
     root = Path(tempfile.mkdtemp(prefix="numcnn-cli-fuzz-"))
     atexit.register(shutil.rmtree, root, True)
@@ -1797,7 +1797,7 @@ def cli_places():
 def _settings_problems(settings):
     """What a setting that reached training must satisfy (the documented ranges)."""
     from numcnn.models import zoo
-    from numcnn.runs import SCHEDULE_NAMES
+    from numcnn.app.runs import SCHEDULE_NAMES
 
     def integer(v, low):
         return isinstance(v, int) and not isinstance(v, bool) and v >= low
@@ -2282,7 +2282,7 @@ def test_bug_resume_with_a_corrupted_config(tmp_path, training):
 
 @pytest.mark.parametrize("argv", [["train", "--resume", "a\x00b"], ["evaluate", "a\x00b"]], ids=["resume", "evaluate"])
 def test_bug_a_path_with_a_nul_byte(argv, capsys):
-    from numcnn.cli import main
+    from numcnn.app.cli import main
 
     assert main(argv) == 2
     assert "Received" in capsys.readouterr().err

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from numcnn.cli import main
+from numcnn.app.cli import main
 
 SCRIPT = Path(__file__).with_name("kill_training.py")
 

@@ -43,7 +43,7 @@ import pytest
 import numcnn
 from numcnn import layers as L
 from numcnn import losses, optimizers, schedules
-from numcnn.cli import main
+from numcnn.app.cli import main
 from numcnn.data import load_digits
 from numcnn.io import FileFormatError, load, load_arrays, load_model, load_weights, model_from_config, save_model
 from numcnn.losses import CategoricalCrossentropy, SparseCategoricalCrossentropy

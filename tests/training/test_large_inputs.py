@@ -5,7 +5,7 @@ import pytest
 from numpy.testing import assert_array_equal
 
 from numcnn import Model, Sequential
-from numcnn._validation import BatchMemoryError
+from numcnn.utils.validation import BatchMemoryError
 from numcnn.layers import Add, Conv2D, Dense, Flatten, MaxPooling2D
 
 HUGE = 2**20  # a (HUGE, HUGE) float32 output is 4 TiB: NumPy refuses it at once, nothing is touched

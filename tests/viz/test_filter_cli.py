@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from numcnn.cli import main
+from numcnn.app.cli import main
 from numcnn.data.images import load_image
 from numcnn.filters import apply_kernel, get_kernel, load_kernel, to_display
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import _short
+from ..utils.validation import _short
 
 
 def batch_indices(n, batch_size, rng=None, shuffle=True):

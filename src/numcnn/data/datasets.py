@@ -1,4 +1,4 @@
-"""The data sets ``numcnn train`` knows: digits (embedded), MNIST and Fashion-MNIST.
+"""The data sets ``numcnn train`` knows: digits (shipped with numcnn), MNIST and Fashion-MNIST.
 
 Images come out channels-last, float32 in [0, 1], labels as int64:
 ``x_train (N, H, W, 1)``, ``y_train (N,)``.
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib.util
+import importlib.resources
 import os
 import tempfile
 import urllib.error
@@ -26,7 +26,7 @@ import urllib.request
 
 import numpy as np
 
-from .._validation import _short
+from ..utils.validation import _short
 from .idx import read_file, read_idx_bytes
 
 DATASET_NAMES = ("digits", "mnist", "fashion-mnist")
@@ -85,6 +85,7 @@ class Dataset:
     y_test: np.ndarray
     class_names: tuple
     pixel_scale: float  # what raw pixel values were divided by (16 for digits, 255 for MNIST)
+    data_dir: str | None = None  # the directory its files were read from (None: shipped with numcnn)
 
     @property
     def input_shape(self) -> tuple:
@@ -100,7 +101,8 @@ class Dataset:
 
 
 def load_digits(test_fraction=0.2, split_seed=0) -> Dataset:
-    """scikit-learn's 8x8 digits (1,797 images of 0-16), split train/test with a fixed seed.
+    """The 8x8 digits (1,797 images of 0-16, UCI's, as scikit-learn ships them), split train/test
+    with a fixed seed.
 
     The split does not depend on the training seed, so every run tests on the same images.
     """
@@ -116,17 +118,9 @@ def load_digits(test_fraction=0.2, split_seed=0) -> Dataset:
 
 
 def _digits_table() -> np.ndarray:
-    """scikit-learn's ``digits.csv.gz`` (64 pixels + label per row), read without importing
-    scikit-learn, which takes seconds; falls back to ``sklearn.datasets.load_digits``."""
-    spec = importlib.util.find_spec("sklearn")
-    if spec is not None and spec.submodule_search_locations:
-        path = os.path.join(spec.submodule_search_locations[0], "datasets", "data", "digits.csv.gz")
-        if os.path.isfile(path):
-            return np.loadtxt(path, delimiter=",", dtype=np.float64)
-    from sklearn.datasets import load_digits as sklearn_digits
-
-    bunch = sklearn_digits()
-    return np.column_stack([bunch.data, bunch.target])
+    """``digits.csv.gz`` beside this module: 64 pixels + label per row (licence: ``digits.LICENSE.txt``)."""
+    with importlib.resources.as_file(importlib.resources.files(__package__) / "digits.csv.gz") as path:
+        return np.loadtxt(path, delimiter=",", dtype=np.float64)
 
 
 def _search_dirs(name, data_dir):
@@ -209,12 +203,12 @@ def _fetch(name, stem, target_dir, progress):
         f"Received: {'; '.join(errors)}")
 
 
-def dataset_files(name, data_dir=None, download_missing=True, progress=True) -> dict:
-    """The four IDX files of ``name`` (``"mnist"`` or ``"fashion-mnist"``), verified.
+def dataset_files(name, data_dir=None, download_missing=True, progress=True, splits=("train", "test")) -> dict:
+    """The IDX files of ``name`` (``"mnist"`` or ``"fashion-mnist"``) for ``splits``, verified.
 
     Returns:
         dict part -> (path, uncompressed bytes), parts ``train_images``, ``train_labels``,
-        ``test_images``, ``test_labels``.
+        ``test_images``, ``test_labels`` (those of ``splits``).
     """
     if name not in _SOURCES:
         raise ValueError(f"The `name` argument must be one of {sorted(_SOURCES)}. Received: name={_short(name)}")
@@ -223,6 +217,8 @@ def dataset_files(name, data_dir=None, download_missing=True, progress=True) -> 
     dirs = _search_dirs(name, data_dir)
     paths = {}
     for part, stem in _PARTS.items():
+        if part.split("_")[0] not in splits:
+            continue
         kind, digest = _SOURCES[name]["checksums"][stem]
         errors = []
         for path in _candidates(stem, dirs, kind):  # the first file with the right checksum wins
@@ -245,31 +241,40 @@ def dataset_files(name, data_dir=None, download_missing=True, progress=True) -> 
     return paths
 
 
-def load_idx_dataset(name, data_dir=None, download_missing=True, progress=True) -> Dataset:
-    """MNIST or Fashion-MNIST from the original IDX files (see the module docstring for the lookup)."""
-    files = dataset_files(name, data_dir, download_missing, progress)
+def load_idx_dataset(name, data_dir=None, download_missing=True, progress=True, splits=("train", "test")) -> Dataset:
+    """MNIST or Fashion-MNIST from the original IDX files (see the module docstring for the lookup).
+
+    ``splits=("test",)`` reads the test files alone (the training arrays are then empty).
+    """
+    files = dataset_files(name, data_dir, download_missing, progress, splits)
     arrays, paths = {}, {}
     for part, (path, raw) in files.items():
         try:
             arrays[part], paths[part] = read_idx_bytes(raw, path), path
         except ValueError as e:
             raise DataError(str(e)) from None
-    for split in ("train", "test"):
+    for split in splits:
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels) or images.dtype != np.uint8:
             raise DataError(
                 f"{paths[f'{split}_images']}: images must be uint8 (N, H, W) with one label each. "
                 f"Received: images {images.dtype} {images.shape}, labels {labels.shape}")
+    shape = arrays[f"{splits[-1]}_images"].shape[1:]
+    for split in ("train", "test"):
+        if split not in splits:
+            arrays[f"{split}_images"], arrays[f"{split}_labels"] = np.zeros((0, *shape), np.uint8), np.zeros(0, np.uint8)
     to_x = lambda a: (a.astype(np.float32) / 255.0)[..., None]  # noqa: E731
+    directory = os.path.dirname(os.path.abspath(next(iter(paths.values()))))
     return Dataset(name, to_x(arrays["train_images"]), arrays["train_labels"].astype(np.int64),
                    to_x(arrays["test_images"]), arrays["test_labels"].astype(np.int64),
-                   _SOURCES[name]["class_names"], 255.0)
+                   _SOURCES[name]["class_names"], 255.0, directory)
 
 
-def load_dataset(name, data_dir=None, download_missing=True, progress=True) -> Dataset:
-    """Any data set by name: ``"digits"``, ``"mnist"`` or ``"fashion-mnist"``."""
+def load_dataset(name, data_dir=None, download_missing=True, progress=True, splits=("train", "test")) -> Dataset:
+    """Any data set by name: ``"digits"``, ``"mnist"`` or ``"fashion-mnist"`` (``splits``: see
+    :func:`load_idx_dataset`)."""
     if name == "digits":
         return load_digits()
     if name in _SOURCES:
-        return load_idx_dataset(name, data_dir, download_missing, progress)
+        return load_idx_dataset(name, data_dir, download_missing, progress, splits)
     raise ValueError(f"Unknown data set: allowed are {list(DATASET_NAMES)}. Received: {_short(name)}")

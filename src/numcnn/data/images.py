@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from .._validation import _short
+from ..utils.validation import _short
 
 
 def load_image(path, grayscale=True) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""Pure functions on arrays: convolution, pooling, activations, losses.
+"""Pure functions on arrays: convolution, pooling, dense, batch normalisation, dropout, merges,
+activations, losses.
 
 Every op ``f`` comes as three functions that sit side by side in its module:
 
@@ -6,7 +7,9 @@ Every op ``f`` comes as three functions that sit side by side in its module:
 * ``f_forward(...) -> (y, cache)``: the result and what the backward pass needs;
 * ``f_backward(dy, cache)``: the gradients with respect to the inputs.
 
-Nothing here keeps state; the layers in :mod:`numcnn.layers` are thin wrappers.
+Nothing here keeps state; the layers in :mod:`numcnn.layers` are thin wrappers. The public
+functions check their arguments; numcnn's layers, which checked theirs once, pass ``check=False``.
+NaN and infinity flow through every op as IEEE arithmetic has them (as in PyTorch).
 """
 
 from .activations import (
@@ -28,6 +31,8 @@ from .activations import (
     tanh_forward,
 )
 from .conv import Conv2DCache, conv2d, conv2d_backward, conv2d_forward
+from .dense import dense, dense_backward, dense_forward
+from .dropout import dropout_backward, dropout_forward
 from .geometry import conv_output_size, resolve_padding, same_padding
 from .im2col import col2im, im2col
 from .losses import (
@@ -41,6 +46,8 @@ from .losses import (
     softmax_cross_entropy_backward,
     softmax_cross_entropy_forward,
 )
+from .merge import add_backward, add_forward, concatenate_backward, concatenate_forward
+from .normalization import BatchNormCache, batch_norm_backward, batch_norm_forward, moving_average
 from .pooling import (
     avg_pool2d,
     avg_pool2d_backward,
@@ -53,11 +60,28 @@ from .pooling import (
     max_pool2d,
     max_pool2d_backward,
     max_pool2d_forward,
+    Pool2DCache,
+    GlobalPoolCache,
 )
 from .reference import conv2d_backward_reference, conv2d_reference, pool2d_reference
 
 __all__ = [
+    "BatchNormCache",
     "Conv2DCache",
+    "GlobalPoolCache",
+    "Pool2DCache",
+    "add_backward",
+    "add_forward",
+    "batch_norm_backward",
+    "batch_norm_forward",
+    "concatenate_backward",
+    "concatenate_forward",
+    "dense",
+    "dense_backward",
+    "dense_forward",
+    "dropout_backward",
+    "dropout_forward",
+    "moving_average",
     "avg_pool2d",
     "avg_pool2d_backward",
     "avg_pool2d_forward",

@@ -3,13 +3,17 @@
 Each ``<name>_forward`` returns ``(y, cache)`` and ``<name>_backward(dy, cache)``
 returns ``dx``; the plain ``<name>(x)`` returns ``y`` only. The cache is the
 smallest thing the derivative needs (the input's sign, or the output).
+
+NaN and infinity follow IEEE arithmetic, as in PyTorch and NumPy: ``relu(nan)`` is NaN,
+``sigmoid(-inf)`` is 0. ``check=False`` (numcnn's layers) skips turning the arguments into
+float arrays and checking ``dy``'s shape: the layer did it once.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .._validation import _short, as_array, float_dtype
+from ..utils.validation import _short, as_array, float_dtype
 
 
 def _float(x, name="x"):
@@ -27,17 +31,19 @@ def _check_dy(dy, shape):
 
 
 # relu: y = max(x, 0); dy/dx = 1 where x > 0
-def relu_forward(x):
+def relu_forward(x, *, check=True):
     """ReLU forward. Shape: any; returns ``(y, cache)``."""
-    x = _float(x)
+    if check:
+        x = _float(x)
     positive = x > 0
     # np.maximum, not np.where(x > 0, x, 0): NaN must stay NaN (as PyTorch/TF), not become 0
     return np.maximum(x, 0).astype(x.dtype, copy=False), positive
 
 
-def relu_backward(dy, cache):
+def relu_backward(dy, cache, *, check=True):
     """ReLU backward: passes ``dy`` where the input was positive (0 at x == 0, as PyTorch/TF)."""
-    dy = _check_dy(dy, cache.shape)
+    if check:
+        dy = _check_dy(dy, cache.shape)
     with np.errstate(invalid="ignore"):
         dx = np.multiply(dy, cache)  # ~10x faster than np.where(cache, dy, 0) on large arrays
     if dx.dtype.kind == "f" and not np.isfinite(dx).all():  # inf * False is NaN; a blocked gradient must be exactly 0
@@ -60,28 +66,20 @@ def _check_slope(negative_slope):
     return float(negative_slope)
 
 
-def _times_slope(a, slope):
-    """``a * slope``; a slope beyond a float dtype's range is applied in float64, so that 0 stays 0
-    (not 0 * inf = NaN) and a small ``a`` gives its finite product."""
-    if a.dtype.kind == "f" and slope > float(np.finfo(a.dtype).max):
-        with np.errstate(over="ignore"):
-            return (a.astype(np.float64) * slope).astype(a.dtype)
-    return a * slope
-
-
-def leaky_relu_forward(x, negative_slope=0.2):
+def leaky_relu_forward(x, negative_slope=0.2, *, check=True):
     """Leaky ReLU forward (Keras' functional default slope 0.2); returns ``(y, cache)``."""
-    slope = _check_slope(negative_slope)
-    x = _float(x)
+    if check:
+        negative_slope, x = _check_slope(negative_slope), _float(x)
     positive = x > 0
-    return np.where(positive, x, _times_slope(x, slope)).astype(x.dtype, copy=False), (positive, slope)
+    return np.where(positive, x, x * negative_slope), (positive, negative_slope)
 
 
-def leaky_relu_backward(dy, cache):
+def leaky_relu_backward(dy, cache, *, check=True):
     """Leaky ReLU backward: ``dy`` where x > 0, ``negative_slope * dy`` elsewhere."""
     positive, slope = cache
-    dy = _check_dy(dy, positive.shape)
-    return np.where(positive, dy, _times_slope(dy, slope)).astype(np.result_type(dy), copy=False)
+    if check:
+        dy = _check_dy(dy, positive.shape)
+    return np.where(positive, dy, dy * slope)
 
 
 def leaky_relu(x, negative_slope=0.2):
@@ -90,18 +88,20 @@ def leaky_relu(x, negative_slope=0.2):
 
 
 # sigmoid: y = 1 / (1 + exp(-x)); dy/dx = y (1 - y)
-def sigmoid_forward(x):
+def sigmoid_forward(x, *, check=True):
     """Numerically stable logistic sigmoid; returns ``(y, y)``."""
-    x = _float(x)
+    if check:
+        x = _float(x)
     e = np.exp(-np.abs(x))  # never overflows
     y = np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
     return y, y
 
 
-def sigmoid_backward(dy, cache):
+def sigmoid_backward(dy, cache, *, check=True):
     """Sigmoid backward: ``dy * y * (1 - y)``."""
     y = cache
-    dy = _check_dy(dy, y.shape)
+    if check:
+        dy = _check_dy(dy, y.shape)
     return dy * y * (1 - y)
 
 
@@ -111,15 +111,16 @@ def sigmoid(x):
 
 
 # tanh: dy/dx = 1 - y^2
-def tanh_forward(x):
+def tanh_forward(x, *, check=True):
     """Hyperbolic tangent; returns ``(y, y)``."""
-    y = np.tanh(_float(x))
+    y = np.tanh(_float(x) if check else x)
     return y, y
 
 
-def tanh_backward(dy, cache):
+def tanh_backward(dy, cache, *, check=True):
     """Tanh backward: ``dy * (1 - y**2)``."""
-    dy = _check_dy(dy, cache.shape)
+    if check:
+        dy = _check_dy(dy, cache.shape)
     return dy * (1 - cache * cache)
 
 
@@ -135,10 +136,11 @@ def _check_axis(x, axis):
     return int(axis)
 
 
-def softmax_forward(x, axis=-1):
+def softmax_forward(x, axis=-1, *, check=True):
     """Numerically stable softmax along ``axis``; returns ``(y, (y, axis))``."""
-    x = _float(x)
-    axis = _check_axis(x, axis)
+    if check:
+        x = _float(x)
+        axis = _check_axis(x, axis)
     if x.shape[axis] == 0:  # nothing to normalise: an empty result (as PyTorch), not a max of nothing
         y = np.zeros(x.shape, dtype=x.dtype)
         return y, (y, axis)
@@ -147,10 +149,11 @@ def softmax_forward(x, axis=-1):
     return y, (y, axis)
 
 
-def softmax_backward(dy, cache):
+def softmax_backward(dy, cache, *, check=True):
     """Softmax backward (the Jacobian-vector product): ``y * (dy - sum(dy * y, axis))``."""
     y, axis = cache
-    dy = _check_dy(dy, y.shape)
+    if check:
+        dy = _check_dy(dy, y.shape)
     return y * (dy - (dy * y).sum(axis=axis, keepdims=True))
 
 
@@ -163,15 +166,16 @@ def softmax(x, axis=-1):
     return softmax_forward(x, axis)[0]
 
 
-def linear_forward(x):
+def linear_forward(x, *, check=True):
     """Identity; returns ``(x, x.shape)``."""
-    x = _float(x)
+    if check:
+        x = _float(x)
     return x, x.shape
 
 
-def linear_backward(dy, cache):
+def linear_backward(dy, cache, *, check=True):
     """Identity backward."""
-    return _check_dy(dy, cache)
+    return _check_dy(dy, cache) if check else dy
 
 
 # Names accepted by ``activation=`` arguments (Keras names).

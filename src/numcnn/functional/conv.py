@@ -22,20 +22,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._validation import (
+from ..utils.validation import (
     _short,
+    allocation_guard,
     as_array,
-    check_finite,
     check_rank,
     float_dtype,
     standardize_data_format,
+    standardize_padding,
     standardize_tuple,
 )
-from .geometry import check_array_size, output_hw, resolve_padding, steps_taken
+from .geometry import output_hw, resolve_padding
 from .windows import (
     crop_nhwc,
     from_channels_last,
     pad_nhwc,
+    shape_from_channels_last,
     tap_nhwc,
     to_channels_last,
     windows_nhwc,
@@ -70,8 +72,9 @@ class Conv2DCache:
 
 
 def _check_conv_args(x, kernel, bias, strides, padding, dilation_rate, groups, data_format):
-    """Validate everything once; return arrays and normalised hyper-parameters."""
+    """The door's checks: arrays and normalised hyper-parameters, in :func:`conv2d_forward`'s order."""
     data_format = standardize_data_format(data_format)
+    padding = standardize_padding(padding)
     x = as_array(x, "x")
     kernel = as_array(kernel, "kernel")
     layout = "(N, H, W, C)" if data_format == "channels_last" else "(N, C, H, W)"
@@ -101,10 +104,6 @@ def _check_conv_args(x, kernel, bias, strides, padding, dilation_rate, groups, d
             raise ValueError(
                 f"The `bias` argument must have shape (filters,) = ({filters},). Received: bias with shape {bias.shape}"
             )
-    check_finite(x, "x")
-    check_finite(kernel, "kernel")
-    if bias is not None:
-        check_finite(bias, "bias")
     # nothing to convolve: refused (as Keras refuses filters=0) rather than an output no layer can use
     if channels == 0:
         raise ValueError(
@@ -114,7 +113,7 @@ def _check_conv_args(x, kernel, bias, strides, padding, dilation_rate, groups, d
         raise ValueError(
             "The `kernel` argument must have a non-zero size on every axis (kernel_h, kernel_w, "
             f"in_channels // groups, filters). Received: kernel with shape {kernel.shape}")
-    return x, kernel, bias, strides, dilation_rate, groups, data_format
+    return x, kernel, bias, strides, padding, dilation_rate, groups, data_format
 
 
 def image_chunks(n: int, bytes_per_image: int) -> list[tuple[int, int]]:
@@ -202,38 +201,35 @@ def _depthwise_nhwc(xp, k, strides, dilation_rate, out_hw):
 
 
 def conv2d_forward(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1, groups=1,
-                   data_format="channels_last"):
+                   data_format="channels_last", *, check=True):
     """Convolution forward pass that also returns the cache for the backward pass.
 
-    Same arguments as :func:`conv2d`.
+    Same arguments as :func:`conv2d`, and ``check``: check and normalise the arguments (the
+    default). numcnn's layers, which checked theirs once, pass False with arrays of the right
+    rank, int tuples, a padding from ``standardize_padding`` and a lower-case data format.
 
     Returns:
         ``(y, cache)``; pass ``cache`` to :func:`conv2d_backward`.
     """
-    x, kernel, bias, strides, dilation_rate, groups, data_format = _check_conv_args(
-        x, kernel, bias, strides, padding, dilation_rate, groups, data_format)
+    if check:
+        args = _check_conv_args(x, kernel, bias, strides, padding, dilation_rate, groups, data_format)
+        received = (f"x with shape {args[0].shape}, kernel with shape {args[1].shape}, strides={args[3]}, "
+                    f"padding={_short(padding)}, dilation_rate={args[5]}")
+        with allocation_guard("conv2d", received):
+            return conv2d_forward(*args, check=False)
     dtype = float_dtype(x, kernel, bias)
     xl = to_channels_last(x, data_format).astype(dtype, copy=False)
     n, h, w, c = xl.shape
     kh, kw, cg, filters = kernel.shape
-    pads = resolve_padding(padding, (h, w), (kh, kw), strides, dilation_rate)
+    pads = resolve_padding(padding, (h, w), (kh, kw), strides, dilation_rate, check=False)
     oh, ow = output_hw((h, w), (kh, kw), strides, pads, dilation_rate)
-    padded_shape = (n, h + sum(pads[0]), w + sum(pads[1]), c)
-    received = (f"padding={_short(padding)}, kernel with shape {(kh, kw, cg, filters)}, strides={strides}, "
-                f"dilation_rate={dilation_rate}, x with shape {x.shape}")
-    check_array_size((n, oh, ow, filters), dtype.itemsize, "output", received)
     kernel = kernel.astype(dtype, copy=False)
-    if n == 0:  # an empty batch: an empty output, nothing padded (as PyTorch and Keras)
-        cache = Conv2DCache(xl, kernel, (h, w), (n, oh, ow, filters), pads, strides, dilation_rate, groups,
-                            data_format, bias is not None)
-        return from_channels_last(np.zeros((n, oh, ow, filters), dtype=dtype), data_format), cache
-    check_array_size(padded_shape, dtype.itemsize, "padded input", received)
-    strides, dilation_rate = steps_taken(strides, (oh, ow)), steps_taken(dilation_rate, (kh, kw))
-
-    xp = pad_nhwc(xl, pads)
+    xp = pad_nhwc(xl, pads) if n else xl  # an empty batch is never padded (nothing to compute)
     cache = Conv2DCache(xp, kernel, (h, w), (n, oh, ow, filters), pads, strides, dilation_rate, groups,
                         data_format, bias is not None)
-    if cache.depthwise:
+    if n == 0:
+        y = np.zeros((n, oh, ow, filters), dtype=dtype)
+    elif cache.depthwise:
         y = _depthwise_nhwc(xp, kernel.reshape(kh, kw, c), strides, dilation_rate, (oh, ow))
     else:
         y = _gemm_forward(cache)
@@ -281,12 +277,13 @@ def conv2d(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1, gr
     return conv2d_forward(x, kernel, bias, strides, padding, dilation_rate, groups, data_format)[0]
 
 
-def conv2d_backward(dy, cache: Conv2DCache):
+def conv2d_backward(dy, cache: Conv2DCache, *, check=True):
     """Gradients of a convolution with respect to its input, kernel and bias.
 
     Args:
         dy: gradient of the loss with respect to the output of :func:`conv2d_forward`.
         cache: the cache that call returned.
+        check: check ``dy`` (an array of the output's shape); layers pass False.
 
     Returns:
         ``(dx, dkernel, dbias)``; ``dbias`` is None when the forward had no bias.
@@ -295,12 +292,12 @@ def conv2d_backward(dy, cache: Conv2DCache):
         dy: like the output, (N, OH, OW, F) or (N, F, OH, OW)
         dx: like x; dkernel: (kh, kw, C // groups, F); dbias: (F,)
     """
-    dy = as_array(dy, "dy")
-    dyl = to_channels_last(dy, cache.data_format) if dy.ndim == 4 else dy
-    if dyl.shape != cache.out_shape:
-        expected = from_channels_last(np.empty(cache.out_shape, dtype=bool), cache.data_format).shape
-        raise ValueError(f"The `dy` argument must have the output's shape {expected}. Received: dy with shape {dy.shape}")
-    dyl = dyl.astype(cache.padded.dtype, copy=False)
+    if check:
+        dy = as_array(dy, "dy")
+        expected = shape_from_channels_last(cache.out_shape, cache.data_format)
+        if dy.shape != expected:
+            raise ValueError(f"The `dy` argument must have the output's shape {expected}. Received: dy with shape {dy.shape}")
+    dyl = to_channels_last(dy, cache.data_format).astype(cache.padded.dtype, copy=False)
     n, oh, ow, filters = cache.out_shape
     if n == 0:  # an empty batch: an empty dx, and zero gradients for the weights
         dx = np.zeros((0, *cache.input_hw, cache.padded.shape[3]), dtype=dyl.dtype)

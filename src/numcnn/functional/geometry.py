@@ -7,14 +7,7 @@ disagree about the shape of a result.
 
 from __future__ import annotations
 
-import math
-
-from .._validation import standardize_padding
-
-#: a padded input or an output above this many bytes is refused before anything is allocated:
-#: no machine numcnn runs on holds it, so it comes from a mistaken padding, kernel or pool size,
-#: or dilation (an honest MemoryError is left to sizes below it)
-MAX_ARRAY_BYTES = 2**40
+from ..utils.validation import standardize_padding
 
 
 def conv_output_size(input_size: int, kernel_size: int, stride: int = 1, pad_before: int = 0,
@@ -69,7 +62,7 @@ def same_padding(input_size: int, kernel_size: int, stride: int = 1, dilation: i
 
 
 def resolve_padding(padding, input_hw: tuple[int, int], kernel_hw: tuple[int, int],
-                    strides: tuple[int, int], dilation_rate: tuple[int, int] = (1, 1)):
+                    strides: tuple[int, int], dilation_rate: tuple[int, int] = (1, 1), *, check: bool = True):
     """Explicit ``((top, bottom), (left, right))`` padding for any padding spec.
 
     Args:
@@ -78,8 +71,11 @@ def resolve_padding(padding, input_hw: tuple[int, int], kernel_hw: tuple[int, in
         kernel_hw: (kh, kw) of the filter or pool window.
         strides: (sh, sw).
         dilation_rate: (dh, dw).
+        check: check ``padding``; numcnn's own callers pass False with a padding that
+            ``standardize_padding`` returned (``"valid"``, ``"same"`` or explicit pairs).
     """
-    padding = standardize_padding(padding)
+    if check:
+        padding = standardize_padding(padding)
     if padding == "valid":
         return ((0, 0), (0, 0))
     if padding == "same":
@@ -95,33 +91,4 @@ def output_hw(input_hw, kernel_hw, strides, pads, dilation_rate=(1, 1)) -> tuple
     )
 
 
-def check_array_size(shape, itemsize: int, what: str, received: str) -> None:
-    """Refuse a ``what`` array of ``shape`` over :data:`MAX_ARRAY_BYTES` (Python ints: no overflow).
-
-    Args:
-        shape: the array's shape; a 0 counts as 1, so an empty batch cannot hide an absurd geometry.
-        itemsize: bytes per element.
-        what: e.g. "padded input", for the message.
-        received: the arguments that made the shape, ending the message.
-    """
-    nbytes = math.prod(max(int(s), 1) for s in shape) * itemsize
-    if nbytes > MAX_ARRAY_BYTES:
-        raise ValueError(
-            f"The `padding`, kernel or `pool_size`, `strides` and `dilation_rate` arguments make the {what} "
-            f"{tuple(shape)} ({nbytes / 2**40:.3g} TiB), more than the {MAX_ARRAY_BYTES / 2**40:g} TiB numcnn "
-            f"allocates. Received: {received}")
-
-
-def steps_taken(steps, sizes) -> tuple[int, ...]:
-    """``steps`` with 1 wherever ``sizes`` is 1: a stride between output positions (or a dilation
-    between kernel taps) that is never taken. Equivalent for the result, and keeps a huge one out of
-    a strided view's byte strides (int64).
-
-    Example:
-        >>> steps_taken((2**62, 2), (1, 3))
-        (1, 2)
-    """
-    return tuple(step if size > 1 else 1 for step, size in zip(steps, sizes))
-
-
-__all__ = ["conv_output_size", "same_padding", "resolve_padding", "output_hw", "check_array_size", "steps_taken"]
+__all__ = ["conv_output_size", "same_padding", "resolve_padding", "output_hw"]

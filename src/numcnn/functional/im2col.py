@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import as_array, check_rank, float_dtype, standardize_tuple
+from ..utils.validation import allocation_guard, as_array, check_rank, float_dtype, standardize_tuple
 from .geometry import conv_output_size
 
 
@@ -61,8 +61,9 @@ def im2col(x, filter_h: int, filter_w: int, stride: int = 1, pad: int = 0) -> np
     check_rank(x, 4, "x", "(N, C, H, W)")
     fh, fw, stride, pad, out_h, out_w = _im2col_args(x.shape, filter_h, filter_w, stride, pad)
     n, c = x.shape[:2]
-    img = np.pad(x, [(0, 0), (0, 0), (pad, pad), (pad, pad)], "constant")
-    col = np.zeros((n, c, fh, fw, out_h, out_w), dtype=float_dtype(x))
+    with allocation_guard("im2col", f"x with shape {x.shape}, a {fh}x{fw} filter, stride {stride}, pad {pad}"):
+        img = np.pad(x, [(0, 0), (0, 0), (pad, pad), (pad, pad)], "constant")
+        col = np.zeros((n, c, fh, fw, out_h, out_w), dtype=float_dtype(x))
     for y in range(fh):
         y_max = y + stride * out_h
         for x_ in range(fw):
@@ -102,7 +103,8 @@ def col2im(col, input_shape, filter_h: int, filter_w: int, stride: int = 1, pad:
         )
     col = col.reshape(n, out_h, out_w, c, fh, fw).transpose(0, 3, 4, 5, 1, 2)
     # stride - 1 extra rows/columns: room for the last strided slice, cropped below
-    img = np.zeros((n, c, h + 2 * pad + stride - 1, w + 2 * pad + stride - 1), dtype=float_dtype(col))
+    with allocation_guard("col2im", f"input_shape={(n, c, h, w)}, stride {stride}, pad {pad}"):
+        img = np.zeros((n, c, h + 2 * pad + stride - 1, w + 2 * pad + stride - 1), dtype=float_dtype(col))
     for y in range(fh):
         y_max = y + stride * out_h
         for x_ in range(fw):

@@ -18,21 +18,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._validation import (
+from ..utils.validation import (
     _short,
+    allocation_guard,
     as_array,
-    check_finite,
     check_rank,
     float_dtype,
     standardize_data_format,
+    standardize_padding,
     standardize_tuple,
 )
-from .geometry import check_array_size, output_hw, resolve_padding, steps_taken
+from .geometry import output_hw, resolve_padding
 from .windows import (
     add_windows_nhwc,
     crop_nhwc,
     from_channels_last,
     pad_nhwc,
+    shape_from_channels_last,
     tap_nhwc,
     to_channels_last,
     windows_nhwc,
@@ -58,60 +60,73 @@ class Pool2DCache:
     count: np.ndarray | None  # (OH, OW, 1): real pixels per window (average)
 
 
-def _pool_args(x, pool_size, strides, padding, data_format):
-    data_format = standardize_data_format(data_format)
-    x = as_array(x, "x")
+def check_pool_input(x: np.ndarray, data_format: str) -> None:
+    """Refuse an input pooling cannot take: not 4D, no channel, or no pixel (a max or a mean of
+    nothing is undefined). The per-call checks of the pooling functions and layers."""
     layout = "(N, H, W, C)" if data_format == "channels_last" else "(N, C, H, W)"
     check_rank(x, 4, "x", f"{layout} for data_format='{data_format}'")
-    pool_size = standardize_tuple(pool_size, 2, "pool_size")
-    strides = pool_size if strides is None else standardize_tuple(strides, 2, "strides")
-    check_finite(x, "x")
-    xl = to_channels_last(x, data_format).astype(float_dtype(x), copy=False)
-    pads = resolve_padding(padding, xl.shape[1:3], pool_size, strides)
-    for (before, after), size, name in zip(pads, pool_size, ("height", "width")):
+    n, h, w, c = x.shape if data_format == "channels_last" else (x.shape[0], *x.shape[2:], x.shape[1])
+    if c == 0 or h == 0 or w == 0:
+        raise ValueError(
+            "The `x` argument must have at least one channel and a height and width of at least 1, as in "
+            f"PyTorch. Received: x with shape {x.shape} (data_format='{data_format}')")
+
+
+def check_pool_padding(padding, pool_size) -> None:
+    """Refuse explicit padding as large as the window on a side: a window of padding only has no value."""
+    if isinstance(padding, str):
+        return  # "valid" pads nothing, and "same" pads less than the window on each side
+    for (before, after), size, name in zip(padding, pool_size, ("height", "width")):
         if before >= size or after >= size:
             raise ValueError(
                 f"The `padding` argument must be smaller than the pool window on each side, so every "
-                f"window holds a real pixel. Received: padding={_short(padding)} with pool {name} {size}"
-            )
-    out = output_hw(xl.shape[1:3], pool_size, strides, pads)
-    n, h, w, c = xl.shape
-    if h == 0 or w == 0:
-        raise ValueError(
-            "The `x` argument must have a height and a width of at least 1: with padding, every window would "
-            f"hold padding only, and a max or a mean of no pixel is undefined. Received: x with shape {x.shape} "
-            f"(data_format='{data_format}'), padding={_short(padding)}")
-    received = (f"pool_size={pool_size}, strides={strides}, padding={_short(padding)}, "
-                f"x with shape {x.shape}")
-    check_array_size((n, *out, c), xl.itemsize, "output", received)
-    if n * c:  # an empty input is never padded
-        check_array_size((n, h + sum(pads[0]), w + sum(pads[1]), c), xl.itemsize, "padded input", received)
-    return xl, pool_size, steps_taken(strides, out), pads, out, data_format
+                f"window holds a real pixel. Received: padding={_short(padding)} with pool {name} {size}")
+
+
+def _check_pool_args(x, pool_size, strides, padding, data_format):
+    """The door's checks; returns the arguments normalised, in :func:`_pool_forward`'s order."""
+    data_format = standardize_data_format(data_format)
+    x = as_array(x, "x")
+    pool_size = standardize_tuple(pool_size, 2, "pool_size")
+    strides = pool_size if strides is None else standardize_tuple(strides, 2, "strides")
+    padding = standardize_padding(padding)
+    check_pool_input(x, data_format)
+    check_pool_padding(padding, pool_size)
+    return x, pool_size, strides, padding, data_format
 
 
 def _window_means(win, count):
     """Mean of each window's real pixels: ``win.sum(axis=(3, 4)) / count``.
 
-    The input is finite, so a non-finite mean means the sum left the dtype's range (finite inputs
-    near its max): only then, sum in float64 (float16/float32) or divide before summing (float64).
+    A non-finite mean of finite inputs means the sum left the dtype's range (values near its max):
+    only then, sum in float64 (float16/float32) or divide before summing (float64), as PyTorch
+    accumulates in a wider type. NaN and infinity in the input stay in the output.
 
     Shape:
         win: (N, OH, OW, ph, pw, C); count: (OH, OW, 1); output: (N, OH, OW, C)
     """
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):
         y = win.sum(axis=(3, 4))
     y /= count
-    if np.isfinite(y).all():
+    if np.isfinite(y).all() or not np.isfinite(win).all():
         return y
     if win.dtype.itemsize < 8:
         return (win.sum(axis=(3, 4), dtype=np.float64) / count).astype(win.dtype)
     return (win / count[:, :, None, None, :]).sum(axis=(3, 4))
 
 
-def _pool_forward(mode, x, pool_size, strides, padding, data_format):
-    xl, window, strides, pads, (oh, ow), data_format = _pool_args(x, pool_size, strides, padding, data_format)
+def _pool_forward(mode, x, pool_size, strides, padding, data_format, check):
+    if check:
+        args = _check_pool_args(x, pool_size, strides, padding, data_format)
+        received = f"x with shape {args[0].shape}, pool_size={args[1]}, strides={args[2]}, padding={_short(padding)}"
+        with allocation_guard(f"{mode}_pool2d", received):
+            return _pool_forward(mode, *args, check=False)
+    xl = to_channels_last(x, data_format).astype(float_dtype(x), copy=False)
+    window = pool_size
+    pads = resolve_padding(padding, xl.shape[1:3], window, strides, check=False)
+    oh, ow = output_hw(xl.shape[1:3], window, strides, pads)
     n, h, w, c = xl.shape
-    if n * c == 0:  # an empty batch (or no channel): an empty output, nothing padded
+    if n == 0:  # an empty batch: an empty output, nothing padded
         cache = Pool2DCache(mode, window, strides, pads, (h, w), None, (n, oh, ow, c), data_format, xl.dtype,
                             None, None, None)
         return from_channels_last(np.zeros((n, oh, ow, c), dtype=xl.dtype), data_format), cache
@@ -139,36 +154,64 @@ def _pool_forward(mode, x, pool_size, strides, padding, data_format):
     return from_channels_last(y, data_format), cache
 
 
-def _pool_backward(dy, cache: Pool2DCache):
-    dy = as_array(dy, "dy")
-    dyl = to_channels_last(dy, cache.data_format) if dy.ndim == 4 else dy
-    if dyl.shape != cache.out_shape:
-        raise ValueError(f"The `dy` argument must have the pooled output's shape. Received: dy with shape {dy.shape}")
-    dyl = dyl.astype(cache.dtype, copy=False)
-    n, oh, ow, c = cache.out_shape
-    if n * c == 0:
-        return from_channels_last(np.zeros((n, *cache.input_hw, c), dtype=cache.dtype), cache.data_format)
+def _first_max_taps(cache: Pool2DCache, dyl: np.ndarray) -> np.ndarray:
+    """Max pooling backward: each window's ``dy`` goes to its first maximum in row-major order (as
+    DLFS, PyTorch and TensorFlow), added onto the input position that tap read.
+
+    A window whose maximum is NaN sends it to its first NaN, and one whose maximum is -inf to its
+    first real pixel (never to padding), as PyTorch does.
+
+    Shape:
+        dyl: (N, OH, OW, C); output: dx padded like the forward's input, (N, Hp, Wp, C)
+    """
+    n, oh, ow, _ = cache.out_shape
     ph, pw = cache.window
+    dxp = np.zeros(cache.padded_shape, dtype=cache.dtype)
+    win = windows_nhwc(cache.padded, cache.window, cache.strides, (1, 1), (oh, ow))
+    nan_max = np.isnan(cache.y)
+    nan_max = nan_max if nan_max.any() else None
+    padded = any(p for pair in cache.pads for p in pair)
+    real = None  # (OH, OW, ph, pw, 1): which taps read a real pixel, where a -inf maximum needs it
+    if padded and np.isneginf(cache.y).any():
+        ones = pad_nhwc(np.ones((1, *cache.input_hw, 1), dtype=bool), cache.pads, value=False)
+        real = windows_nhwc(ones, cache.window, cache.strides, (1, 1), (oh, ow))[0]
+
+    def route(start, stop):
+        grad, y, out = dyl[start:stop], cache.y[start:stop], dxp[start:stop]
+        term, hit, taken = np.empty_like(grad), np.empty(grad.shape, dtype=bool), np.zeros(grad.shape, dtype=bool)
+        for t in range(ph * pw):
+            a, b = divmod(t, pw)
+            tap = win[start:stop, :, :, a, b, :]
+            np.equal(tap, y, out=hit)
+            if nan_max is not None:
+                hit |= nan_max[start:stop] & np.isnan(tap)
+            if real is not None:
+                hit &= real[:, :, a, b] | (y != -np.inf)
+            hit &= ~taken
+            taken |= hit
+            np.multiply(grad, hit, out=term)
+            target = tap_nhwc(out, a, b, cache.strides, (1, 1), (oh, ow))
+            target += term
+
+    over_batch(route, n, dyl.size * ph * pw)
+    return dxp
+
+
+def _pool_backward(dy, cache: Pool2DCache, check):
+    if check:
+        dy = as_array(dy, "dy")
+        expected = shape_from_channels_last(cache.out_shape, cache.data_format)
+        if dy.shape != expected:
+            raise ValueError(f"The `dy` argument must have the pooled output's shape {expected}. "
+                             f"Received: dy with shape {dy.shape}")
+    dyl = to_channels_last(dy, cache.data_format).astype(cache.dtype, copy=False)
+    n, oh, ow, c = cache.out_shape
+    if n == 0:
+        return from_channels_last(np.zeros((n, *cache.input_hw, c), dtype=cache.dtype), cache.data_format)
     if cache.mode == "max":
-        # taps in row-major order: a tap gets dy where it equals the maximum and no earlier tap did
-        # (the first maximum, as DLFS, PyTorch and TensorFlow), added onto the positions it read
-        dxp = np.zeros(cache.padded_shape, dtype=cache.dtype)
-        win = windows_nhwc(cache.padded, cache.window, cache.strides, (1, 1), (oh, ow))
-
-        def route(start, stop):
-            grad, y, out = dyl[start:stop], cache.y[start:stop], dxp[start:stop]
-            term, hit, taken = np.empty_like(grad), np.empty(grad.shape, dtype=bool), np.zeros(grad.shape, dtype=bool)
-            for t in range(ph * pw):
-                a, b = divmod(t, pw)
-                np.equal(win[start:stop, :, :, a, b, :], y, out=hit)
-                hit &= ~taken
-                taken |= hit
-                np.multiply(grad, hit, out=term)
-                tap = tap_nhwc(out, a, b, cache.strides, (1, 1), (oh, ow))
-                tap += term
-
-        over_batch(route, n, dyl.size * ph * pw)
+        dxp = _first_max_taps(cache, dyl)
     else:
+        ph, pw = cache.window
         dwin = np.broadcast_to((dyl / cache.count)[:, :, :, None, None, :], (n, oh, ow, ph, pw, c))
         dxp = add_windows_nhwc(dwin, cache.padded_shape, cache.strides, (1, 1))
     dx = crop_nhwc(dxp, cache.pads, cache.input_hw)
@@ -192,9 +235,13 @@ _POOL_DOC = """{title} over ``pool_size`` windows.
     """
 
 
-def max_pool2d_forward(x, pool_size=2, strides=None, padding="valid", data_format="channels_last"):
-    """Max pooling forward pass; returns ``(y, cache)`` for :func:`max_pool2d_backward`."""
-    return _pool_forward("max", x, pool_size, strides, padding, data_format)
+def max_pool2d_forward(x, pool_size=2, strides=None, padding="valid", data_format="channels_last", *, check=True):
+    """Max pooling forward pass; returns ``(y, cache)`` for :func:`max_pool2d_backward`.
+
+    ``check=False`` (numcnn's layers) skips the checks: ``strides`` a tuple, ``padding`` from
+    ``standardize_padding``, an input :func:`check_pool_input` accepts.
+    """
+    return _pool_forward("max", x, pool_size, strides, padding, data_format, check)
 
 
 def max_pool2d(x, pool_size=2, strides=None, padding="valid", data_format="channels_last") -> np.ndarray:
@@ -202,7 +249,7 @@ def max_pool2d(x, pool_size=2, strides=None, padding="valid", data_format="chann
 
 
 max_pool2d.__doc__ = _POOL_DOC.format(
-    title="Maximum", padding_rule="Padding is -inf: it never wins.") + """
+    title="Maximum", padding_rule="Padding is -inf: it never wins; NaN wins every window it is in.") + """
     Example:
         >>> x = np.array([[7, 11, 13, 15], [3, 4, 2, 3], [1, 2, 15, 9], [1, 8, 3, 10]])
         >>> max_pool2d(x.reshape(1, 4, 4, 1), 2)[0, :, :, 0]   # seed 002
@@ -211,18 +258,18 @@ max_pool2d.__doc__ = _POOL_DOC.format(
     """
 
 
-def max_pool2d_backward(dy, cache: Pool2DCache) -> np.ndarray:
+def max_pool2d_backward(dy, cache: Pool2DCache, *, check=True) -> np.ndarray:
     """Gradient of max pooling: each window's ``dy`` goes to its (first) maximum.
 
     Shape:
         dy: like the pooled output; returns dx like the input.
     """
-    return _pool_backward(dy, cache)
+    return _pool_backward(dy, cache, check)
 
 
-def avg_pool2d_forward(x, pool_size=2, strides=None, padding="valid", data_format="channels_last"):
+def avg_pool2d_forward(x, pool_size=2, strides=None, padding="valid", data_format="channels_last", *, check=True):
     """Average pooling forward pass; returns ``(y, cache)`` for :func:`avg_pool2d_backward`."""
-    return _pool_forward("avg", x, pool_size, strides, padding, data_format)
+    return _pool_forward("avg", x, pool_size, strides, padding, data_format, check)
 
 
 def avg_pool2d(x, pool_size=2, strides=None, padding="valid", data_format="channels_last") -> np.ndarray:
@@ -233,9 +280,9 @@ avg_pool2d.__doc__ = _POOL_DOC.format(
     title="Mean", padding_rule="Each window is averaged over its real pixels only (TensorFlow's rule).")
 
 
-def avg_pool2d_backward(dy, cache: Pool2DCache) -> np.ndarray:
+def avg_pool2d_backward(dy, cache: Pool2DCache, *, check=True) -> np.ndarray:
     """Gradient of average pooling: ``dy / count`` spread evenly over each window's real pixels."""
-    return _pool_backward(dy, cache)
+    return _pool_backward(dy, cache, check)
 
 
 @dataclass(frozen=True)
@@ -245,55 +292,53 @@ class GlobalPoolCache:
     axes: tuple
     keepdims: bool
     dtype: np.dtype
-    share: np.ndarray | None  # max: 1/ties where x equals the max, else 0
+    share: np.ndarray | None  # max: 1/ties where x equals the max (or is NaN where the max is), else 0
 
 
-def _global_args(x, data_format, keepdims):
-    """Checked ``(x in its compute dtype, spatial axes, keepdims)``."""
+def _check_global_args(x, data_format, keepdims):
+    """The door's checks: ``(x, data_format, keepdims)`` normalised."""
     data_format = standardize_data_format(data_format)
     if not (isinstance(keepdims, (bool, np.bool_)) or (isinstance(keepdims, (int, np.integer)) and keepdims in (0, 1))):
         raise ValueError(f"The `keepdims` argument must be True or False. Received: keepdims={_short(keepdims)}")
     x = as_array(x, "x")
-    layout = "(N, H, W, C)" if data_format == "channels_last" else "(N, C, H, W)"
-    check_rank(x, 4, "x", f"{layout} for data_format='{data_format}'")
-    check_finite(x, "x")
-    axes = (1, 2) if data_format == "channels_last" else (2, 3)
-    channels = x.shape[3] if data_format == "channels_last" else x.shape[1]
-    if x.shape[axes[0]] * x.shape[axes[1]] == 0 and x.shape[0] * channels:
-        raise ValueError(
-            "The `x` argument must have at least one pixel (H * W >= 1) to pool over. "
-            f"Received: x with shape {x.shape} (data_format='{data_format}')")
-    return x.astype(float_dtype(x), copy=False), axes, bool(keepdims)
+    check_pool_input(x, data_format)
+    return x, data_format, bool(keepdims)
 
 
-def global_avg_pool2d_forward(x, data_format="channels_last", keepdims=False):
+def global_avg_pool2d_forward(x, data_format="channels_last", keepdims=False, *, check=True):
     """Global average pooling forward; returns ``(y, cache)``."""
-    x, axes, keepdims = _global_args(x, data_format, keepdims)
-    if x.size == 0:  # an empty batch or no channel: an empty mean, without NumPy's warning
-        y = np.zeros([1 if i in axes else s for i, s in enumerate(x.shape)], dtype=x.dtype)
-        y = y if keepdims else y.squeeze(axis=axes)
-    else:
-        with np.errstate(over="ignore"):
-            y = x.mean(axis=axes, keepdims=keepdims)
-        if not np.isfinite(y).all():  # the sum of finite inputs near the dtype's max left its range
-            spatial = x.shape[axes[0]] * x.shape[axes[1]]
-            y = (x.mean(axis=axes, keepdims=keepdims, dtype=np.float64).astype(x.dtype) if x.itemsize < 8
-                 else (x / spatial).sum(axis=axes, keepdims=keepdims))
+    if check:
+        x, data_format, keepdims = _check_global_args(x, data_format, keepdims)
+    x = x.astype(float_dtype(x), copy=False)
+    axes = (1, 2) if data_format == "channels_last" else (2, 3)
+    with np.errstate(over="ignore", invalid="ignore"):
+        y = x.mean(axis=axes, keepdims=keepdims)
+    if not np.isfinite(y).all() and np.isfinite(x).all():  # the sum of values near the dtype's max left its range
+        spatial = x.shape[axes[0]] * x.shape[axes[1]]
+        y = (x.mean(axis=axes, keepdims=keepdims, dtype=np.float64).astype(x.dtype) if x.itemsize < 8
+             else (x / spatial).sum(axis=axes, keepdims=keepdims))
     return y, GlobalPoolCache("avg", x.shape, axes, keepdims, x.dtype, None)
 
 
-def global_max_pool2d_forward(x, data_format="channels_last", keepdims=False):
+def global_max_pool2d_forward(x, data_format="channels_last", keepdims=False, *, check=True):
     """Global max pooling forward; returns ``(y, cache)``.
 
-    On ties the gradient is shared evenly among the maxima (as TensorFlow's ``reduce_max``).
+    On ties the gradient is shared evenly among the maxima (as TensorFlow's ``reduce_max``); a
+    channel whose maximum is NaN shares it among its NaNs.
     """
-    x, axes, keepdims = _global_args(x, data_format, keepdims)
-    if x.size == 0:  # an empty batch or no channel: NumPy has no max of an empty array
+    if check:
+        x, data_format, keepdims = _check_global_args(x, data_format, keepdims)
+    x = x.astype(float_dtype(x), copy=False)
+    axes = (1, 2) if data_format == "channels_last" else (2, 3)
+    if x.shape[0] == 0:  # an empty batch: NumPy has no max of an empty array
         y = np.zeros([1 if i in axes else s for i, s in enumerate(x.shape)], dtype=x.dtype)
         share = np.zeros(x.shape, dtype=x.dtype)
         return (y if keepdims else y.squeeze(axis=axes)), GlobalPoolCache("max", x.shape, axes, keepdims, x.dtype, share)
     y = x.max(axis=axes, keepdims=True)
-    hit = (x == y).astype(x.dtype)
+    hit = x == y
+    if np.isnan(y).any():
+        hit |= np.isnan(x) & np.isnan(y)
+    hit = hit.astype(x.dtype)
     share = hit / hit.sum(axis=axes, keepdims=True)
     return (y if keepdims else y.squeeze(axis=axes)), GlobalPoolCache("max", x.shape, axes, keepdims, x.dtype, share)
 
@@ -313,20 +358,21 @@ def global_max_pool2d(x, data_format="channels_last", keepdims=False) -> np.ndar
     return global_max_pool2d_forward(x, data_format, keepdims)[0]
 
 
-def global_pool2d_backward(dy, cache: GlobalPoolCache) -> np.ndarray:
+def global_pool2d_backward(dy, cache: GlobalPoolCache, *, check=True) -> np.ndarray:
     """Gradient of global average or max pooling.
 
     Shape:
         dy: (N, C) (or keepdims shape); returns dx like the input.
     """
-    dy = as_array(dy, "dy")
     kept = tuple(1 if i in cache.axes else s for i, s in enumerate(cache.x_shape))
-    expected = kept if cache.keepdims else tuple(s for i, s in enumerate(cache.x_shape) if i not in cache.axes)
-    if dy.shape != expected:
-        raise ValueError(
-            f"The `dy` argument must have the pooled output's shape {expected}. Received: dy with shape {dy.shape}")
+    if check:
+        dy = as_array(dy, "dy")
+        expected = kept if cache.keepdims else tuple(s for i, s in enumerate(cache.x_shape) if i not in cache.axes)
+        if dy.shape != expected:
+            raise ValueError(
+                f"The `dy` argument must have the pooled output's shape {expected}. Received: dy with shape {dy.shape}")
     dy = dy.reshape(kept)
-    spatial = max(cache.x_shape[cache.axes[0]] * cache.x_shape[cache.axes[1]], 1)  # 0 only for an empty dy
+    spatial = cache.x_shape[cache.axes[0]] * cache.x_shape[cache.axes[1]]
     if cache.mode == "avg":
         return np.broadcast_to(dy / spatial, cache.x_shape).astype(cache.dtype)
     return (dy * cache.share).astype(cache.dtype, copy=False)

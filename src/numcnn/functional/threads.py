@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 
-from .._validation import _short
+from ..utils.validation import _short
 
 #: below this many elements per call, one thread is faster than handing out work
 MIN_PARALLEL_ELEMENTS = 1 << 17

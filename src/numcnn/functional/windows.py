@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from .._validation import DATA_FORMATS
+from ..utils.validation import DATA_FORMATS
 from .threads import over_batch
 
 
@@ -22,6 +22,12 @@ def to_channels_last(x: np.ndarray, data_format: str) -> np.ndarray:
 def from_channels_last(y: np.ndarray, data_format: str) -> np.ndarray:
     """Back to the caller's layout, as a contiguous array."""
     return y if data_format == DATA_FORMATS[0] else np.ascontiguousarray(y.transpose(0, 3, 1, 2))
+
+
+def shape_from_channels_last(shape, data_format: str) -> tuple:
+    """An NHWC shape in the caller's layout (``(N, C, H, W)`` for channels_first)."""
+    n, h, w, c = shape
+    return tuple(shape) if data_format == DATA_FORMATS[0] else (n, c, h, w)
 
 
 def pad_nhwc(x: np.ndarray, pads, value: float = 0.0) -> np.ndarray:

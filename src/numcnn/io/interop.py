@@ -25,15 +25,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import _short
+from ..models import Model
+from ..utils.validation import _short
 
 _SHAPE_KEEPING = ("Dropout", "ReLU", "LeakyReLU", "Activation", "Rescaling")
 
 
 def _layers_with_weights(model) -> list:
     """``[(path, layer), ...]`` of every layer holding arrays, in model order (nested models flattened)."""
-    from ..models import Model
-
     if not isinstance(model, Model):
         raise TypeError(f"The `model` argument must be a numcnn Model or Sequential. Received: {_short(model)}")
     model._ensure_built()  # a Sequential with input_shape= builds on demand
@@ -42,7 +41,7 @@ def _layers_with_weights(model) -> list:
             f"Model '{model.name}' has no weights yet: call it on a batch or build((None, H, W, C)) first. "
             "Received: an unbuilt model")
     found = []
-    for path, layer in model._flat_layers():
+    for path, layer in model.flat_layers():
         kind = type(layer).__name__
         if layer.params or layer.state:
             if kind not in ("Conv2D", "Dense", "BatchNormalization"):
@@ -54,7 +53,7 @@ def _layers_with_weights(model) -> list:
 
 def _flattened_feature_shape(model, dense) -> tuple | None:
     """``(H, W, C)`` if ``dense`` reads a Flatten of feature maps (through shape-keeping layers), else None."""
-    order = [layer for _, layer in model._flat_layers()]
+    order = [layer for _, layer in model.flat_layers()]
     i = next(k for k, layer in enumerate(order) if layer is dense) - 1
     while i >= 0 and type(order[i]).__name__ in _SHAPE_KEEPING:
         i -= 1
@@ -202,7 +201,7 @@ def to_torch(model, module):
     """
     if not hasattr(module, "load_state_dict"):
         raise TypeError(f"The `module` argument must be a torch nn.Module. Received: {_short(module)}")
-    import torch
+    import torch  # only a torch module comes here
 
     current = module.state_dict()
     modules = dict(module.named_modules())

@@ -2,12 +2,13 @@
 
 How the graph is made:
 
-* **Tracing.** The model's ``call`` runs once on placeholder tensors (``Sequential`` and
-  subclassed models alike; nested models are traced through). While it runs, every layer
-  call is recorded as ONNX nodes instead of computing anything. NumPy applied to a
-  placeholder (``x + y``, ``np.concatenate``, ``x.reshape``) cannot be recorded and raises
-  a ``ValueError`` naming the operation and the layer to use instead (``Add``,
-  ``Concatenate``, ...); so does a layer without an ONNX translation.
+* **From the tape.** The model runs once, in inference mode, on a batch of zeros of its
+  input shape; every layer call is recorded on its tape (:mod:`numcnn.layers.tape`), as for
+  ``backward``. Each recorded call becomes ONNX nodes, wired by which array fed which layer
+  (``Sequential`` and subclassed models alike; nested models are walked into). An array that
+  a layer received but no layer made (NumPy's ``x + y``, ``np.concatenate``, ``x.reshape`` in
+  ``call``) cannot be recorded and raises a ``ValueError`` naming the layer and the layers to
+  use instead (``Add``, ``Concatenate``, ...); so does a layer without an ONNX translation.
 * **Layout.** Every graph tensor keeps the layout it has in numcnn: the graph's input
   and output have the model's shapes (batch axis dynamic, named ``batch``), in its
   ``data_format``. ONNX ``Conv``/``MaxPool``/``AveragePool``/``BatchNormalization`` work
@@ -33,16 +34,12 @@ Reshape -> Reshape; Rescaling -> Mul + Add; Activation/ReLU/LeakyReLU/Softmax an
 ``onnx`` is an optional dependency: ``pip install "numcnn[onnx]"``.
 """
 
-# One module over the usual 400 lines: the tracer and the layer translations share private helpers
-# and are read together; splitting them would leave two halves that only make sense side by side.
 from __future__ import annotations
 
-import contextlib
-import threading
+from dataclasses import dataclass
 
 import numpy as np
 
-from .._validation import _short
 from ..functional.geometry import resolve_padding
 from ..layers import (
     Activation,
@@ -56,7 +53,6 @@ from ..layers import (
     Flatten,
     GlobalAveragePooling2D,
     GlobalMaxPooling2D,
-    Layer,
     LeakyReLU,
     MaxPooling2D,
     ReLU,
@@ -64,12 +60,15 @@ from ..layers import (
     Reshape,
     Softmax,
 )
-from .files import write_bytes_atomic
+from .._version import __version__
+from ..layers.tape import Tape
+from ..models import Model
+from ..utils.files import write_bytes_atomic
+from ..utils.validation import _short
 
 DEFAULT_OPSET = 17  # run by every onnxruntime since 1.12, and by most other ONNX runtimes
 MIN_OPSET = 13  # Softmax on one axis, Reshape/Concat/Transpose as used here
 _TO_NCHW, _TO_NHWC = [0, 3, 1, 2], [0, 2, 3, 1]
-_TRACE_LOCK = threading.Lock()  # one export at a time patches Layer.__call__
 
 
 def _import_onnx():
@@ -82,70 +81,20 @@ def _import_onnx():
     return onnx, helper, numpy_helper
 
 
-class _Symbol:
-    """A placeholder for a tensor while ``call`` is traced: its ONNX value name and shape (batch axis None).
+@dataclass(frozen=True)
+class _Value:
+    """A tensor of the graph: its ONNX name and its numcnn shape (batch axis None)."""
 
-    Layers accept it; NumPy does not, and the refusal names the operation.
-    """
-
-    def __init__(self, tracer, name, shape, origin):
-        self._tracer, self.name, self._shape, self.origin = tracer, name, shape, origin
+    name: str
+    shape: tuple
 
     @property
-    def shape(self):
-        return self._shape
-
-    @property
-    def ndim(self):
-        return None if self._shape is None else len(self._shape)
-
-    dtype = np.dtype(np.float32)
-
-    def __repr__(self):
-        return f"<traced tensor {self.name!r} shape={self._shape}>"
-
-    def _refuse(self, operation):
-        model = self._tracer.models[-1].name if self._tracer.models else "?"
-        raise ValueError(
-            f"ONNX export records the layer calls of `call` in model '{model}', but `call` applies {operation} "
-            f"to {self.origin}, which cannot be recorded. Use layers for such steps: numcnn.layers.Add for x + y, "
-            "Concatenate for np.concatenate, Rescaling for x * c + d, Reshape or Flatten for reshapes, "
-            f"Activation for activations. Received: {operation}")
-
-    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        self._refuse(f"numpy.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}"))
-
-    def __array_function__(self, func, types, args, kwargs):
-        self._refuse(f"{func.__module__}.{func.__name__}")
-
-    def __array__(self, *args, **kwargs):
-        self._refuse("a conversion to a NumPy array (np.asarray)")
-
-    def __getattr__(self, name):
-        if name.startswith("__"):
-            raise AttributeError(name)
-        self._refuse(f"the array attribute `.{name}`")
-
-
-def _refusing(operation):
-    def refuse(self, *args):
-        self._refuse(operation)
-    return refuse
-
-
-for _dunder, _text in {
-        "add": "x + y", "radd": "x + y", "iadd": "x += y", "sub": "x - y", "rsub": "x - y", "isub": "x -= y",
-        "mul": "x * y", "rmul": "x * y", "imul": "x *= y", "truediv": "x / y", "rtruediv": "x / y",
-        "itruediv": "x /= y", "floordiv": "x // y", "rfloordiv": "x // y", "mod": "x % y", "matmul": "x @ y",
-        "rmatmul": "x @ y", "pow": "x ** y", "rpow": "x ** y", "neg": "-x", "pos": "+x", "abs": "abs(x)",
-        "getitem": "indexing x[...]", "setitem": "x[...] = ...", "lt": "x < y", "le": "x <= y", "gt": "x > y",
-        "ge": "x >= y", "bool": "a truth test (if x: ...)", "len": "len(x)", "iter": "iteration over x",
-        "float": "float(x)", "int": "int(x)", "index": "x as an index"}.items():
-    setattr(_Symbol, f"__{_dunder}__", _refusing(f"the operator `{_text}`"))
+    def ndim(self) -> int:
+        return len(self.shape)
 
 
 class _Tracer:
-    """Collects ONNX nodes and initializers while a model's ``call`` runs on :class:`_Symbol` placeholders."""
+    """Collects ONNX nodes and initializers from the layer calls on a model's tape."""
 
     def __init__(self, helper, numpy_helper, opset):
         self.helper, self.numpy_helper, self.opset = helper, numpy_helper, opset
@@ -153,7 +102,7 @@ class _Tracer:
         self.initializers = {}  # name -> array
         self.weight_names = {}  # (id(layer), key) -> initializer name: a shared layer shares its weights
         self.taken = {"input", "output"}
-        self.prefix, self.models = [], []
+        self.prefix = []
 
     def fresh(self, base):
         name, k = base, 1
@@ -198,91 +147,66 @@ class _Tracer:
             return self.node(op, [value, self.ints(f"{path}/axes", axes)], path, keepdims=int(keepdims))
         return self.node(op, [value], path, axes=list(axes), keepdims=int(keepdims))
 
-    # -- tracing ----------------------------------------------------------------------
-    def trace_model(self, model, inputs):
-        """Run ``model.call`` on placeholders; returns the placeholder(s) it returns."""
-        self.models.append(model)
-        try:
-            out = model.call(inputs, training=False) if model._call_takes_training else model.call(inputs)
-        finally:
-            self.models.pop()
-        outputs = out if isinstance(out, (list, tuple)) else [out]
-        for item in outputs:
-            if not isinstance(item, _Symbol):
+    # -- the tape ------------------------------------------------------------------------
+    def walk(self, tape: Tape, names: dict, owner: str) -> None:
+        """Add the nodes of every layer call on ``tape``; ``names`` maps ``id(array)`` to its ONNX value
+        (the tape's inputs must be in it) and gets every output."""
+        for node in tape.nodes:
+            path = "/".join([*self.prefix, node.layer.name])
+            inputs = []
+            for i, array in enumerate(node.inputs):
+                if id(array) not in names:
+                    raise ValueError(
+                        f"ONNX export: layer '{path}' ({type(node.layer).__name__}) received an array that no layer "
+                        f"made from the model input: `call` of model '{owner}' computed it with NumPy (x + y, "
+                        "x * c, np.concatenate, x.reshape) or it is a constant, which cannot be recorded. Use "
+                        "layers for such steps: numcnn.layers.Add for x + y, Concatenate for np.concatenate, "
+                        "Rescaling for x * c + d, Reshape or Flatten for reshapes, Activation for activations. "
+                        f"Received: inputs[{i}] with shape {np.shape(array)}")
+                inputs.append(_Value(names[id(array)], (None, *np.shape(array)[1:])))
+            if isinstance(node.layer, Model):
+                inner = node.cache  # a nested model's cache is its own tape
+                inner_names = {id(a): v.name for a, v in zip(inner.inputs, inputs)}
+                self.prefix.append(node.layer.name)
+                try:
+                    self.walk(inner, inner_names, node.layer.name)
+                finally:
+                    self.prefix.pop()
+                outputs = inner.output if isinstance(inner.output, (list, tuple)) else [inner.output]
+                produced = [_made_by_layers(inner_names, a, node.layer.name) for a in outputs]
+                if isinstance(node.output, (list, tuple)):
+                    names.update({id(a): v for a, v in zip(node.output, produced)})
+                else:
+                    names[id(node.output)] = produced[0]
+                continue
+            handler = _HANDLERS.get(type(node.layer))
+            if handler is None:
                 raise ValueError(
-                    f"ONNX export: `{type(model).__name__}.call` of model '{model.name}' must return the output of "
-                    f"a layer (or a list of them), computed from its input. Received: {_short(item)}")
-        return out
-
-    def call_layer(self, layer, inputs):
-        from ..models.model import Model
-
-        multi = isinstance(inputs, (list, tuple))
-        items = list(inputs) if multi else [inputs]
-        path = "/".join([*self.prefix, layer.name])
-        for i, item in enumerate(items):
-            if not isinstance(item, _Symbol):
-                raise ValueError(
-                    f"ONNX export: layer '{path}' ({type(layer).__name__}) received an array that no layer computed "
-                    f"from the model input (a constant or a NumPy result), which cannot be recorded. "
-                    f"Received: inputs[{i}]={_short(item)}")
-        if isinstance(layer, Model):
-            layer._ensure_built()
-            if not layer.built:
-                raise ValueError(f"ONNX export: model '{path}' has no weights yet: call it on a batch first. "
-                                 "Received: an unbuilt model")
-            self.prefix.append(layer.name)
-            try:
-                return self.trace_model(layer, inputs)
-            finally:
-                self.prefix.pop()
-        handler = _HANDLERS.get(type(layer))
-        if handler is None:
-            raise ValueError(
-                f"ONNX export: layer '{path}' ({type(layer).__name__}) has no ONNX translation; supported layers: "
-                f"{', '.join(sorted(cls.__name__ for cls in _HANDLERS))}. Received: {type(layer).__name__}")
-        if not layer.built:
-            raise ValueError(f"ONNX export: layer '{path}' ({type(layer).__name__}) has no weights yet: call the "
-                             "model on a batch first. Received: an unbuilt layer")
-        if multi != isinstance(layer, (Add, Concatenate)):
-            raise ValueError(f"ONNX export: layer '{path}' ({type(layer).__name__}) takes "
-                             f"{'a list of' if not multi else 'one'} array{'s' if not multi else ''}. "
-                             f"Received: {_short(inputs)}")
-        for i, item in enumerate(items):
-            if item.shape is None:  # the model input: its shape is the one its first layer was built for
-                if (i > 0 and isinstance(layer, Concatenate)) or layer.input_shape is None:
-                    raise ValueError(f"ONNX export cannot tell the model's input shape from layer '{path}': pass "
-                                     "input_shape=(H, W, C). Received: input_shape=None")
-                item._shape = (None, *layer.input_shape[1:])
-        name, shape = handler(self, layer, items if multi else items[0], path)
-        return _Symbol(self, name, tuple(shape), f"the output of layer '{path}'")
+                    f"ONNX export: layer '{path}' ({type(node.layer).__name__}) has no ONNX translation; supported "
+                    f"layers: {', '.join(sorted(cls.__name__ for cls in _HANDLERS))}. "
+                    f"Received: {type(node.layer).__name__}")
+            names[id(node.output)] = handler(self, node.layer, inputs if node.multi_input else inputs[0], path)
 
 
-def _check_rank(layer, x, rank, path):
-    if x.ndim != rank:
-        raise ValueError(f"ONNX export: layer '{path}' ({type(layer).__name__}) needs {rank}D inputs. "
-                         f"Received: inputs with shape {x.shape}")
-
-
-def _check_size(layer, x, axis, expected, what, path):
-    if x.shape[axis] != expected:
-        raise ValueError(f"ONNX export: layer '{path}' was built for {expected} {what} on axis {axis}. "
-                         f"Received: inputs with shape {x.shape} (check input_shape=)")
+def _made_by_layers(names, array, owner) -> str:
+    """The ONNX name of an output of model ``owner``'s ``call``; it must come from a layer."""
+    if id(array) not in names:
+        raise ValueError(f"ONNX export: `call` of model '{owner}' returns an array that no layer made (a NumPy "
+                         "result), which cannot be recorded: end `call` with a layer (Add, Rescaling, Activation, "
+                         f"...). Received: an output with shape {np.shape(array)}")
+    return names[id(array)]
 
 
 def _pads(layer, x, window, dilation=(1, 1)):
     """ONNX ``pads`` ``[top, left, bottom, right]`` and the (H, W) axes' layout."""
     hw = x.shape[1:3] if layer.data_format == "channels_last" else x.shape[2:4]
-    (top, bottom), (left, right) = resolve_padding(layer.padding, hw, window, layer.strides, dilation)
+    (top, bottom), (left, right) = resolve_padding(layer.padding, hw, window, layer.strides, dilation, check=False)
     return [top, left, bottom, right]
 
 
 def _conv2d(t, layer, x, path):
-    _check_rank(layer, x, 4, path)
     last = layer.data_format == "channels_last"
     kernel = layer.params["kernel"]
-    _check_size(layer, x, -1 if last else 1, kernel.shape[2] * layer.groups, "input channels", path)
-    shape = layer.compute_output_shape(x.shape)
     inputs = [t.node("Transpose", [x.name], f"{path}/to_nchw", perm=_TO_NCHW) if last else x.name,
               t.weight(layer, path, "kernel", kernel.transpose(3, 2, 0, 1))]
     if layer.use_bias:
@@ -295,38 +219,28 @@ def _conv2d(t, layer, x, path):
         y = t.activation(y, layer.activation, path)
     if last:
         y = t.node("Transpose", [y], f"{path}/to_nhwc", perm=_TO_NHWC)
-    return (t.activation(y, "softmax", path) if softmax else y), shape
+    return t.activation(y, "softmax", path) if softmax else y
 
 
 def _pooling2d(t, layer, x, path):
-    _check_rank(layer, x, 4, path)
     last = layer.data_format == "channels_last"
     pads = _pads(layer, x, layer.pool_size)
-    if any(p >= layer.pool_size[i % 2] for i, p in enumerate(pads)):
-        raise ValueError(f"ONNX export: layer '{path}' pads by as much as its window on a side. "
-                         f"Received: pads {pads} (top, left, bottom, right) with pool_size {layer.pool_size}")
-    shape = layer.compute_output_shape(x.shape)
     y = t.node("Transpose", [x.name], f"{path}/to_nchw", perm=_TO_NCHW) if last else x.name
     attrs = {"kernel_shape": list(layer.pool_size), "strides": list(layer.strides), "pads": pads}
     if isinstance(layer, AveragePooling2D):
         y = t.node("AveragePool", [y], path, count_include_pad=0, **attrs)
     else:
         y = t.node("MaxPool", [y], path, **attrs)
-    return (t.node("Transpose", [y], f"{path}/to_nhwc", perm=_TO_NHWC) if last else y), shape
+    return t.node("Transpose", [y], f"{path}/to_nhwc", perm=_TO_NHWC) if last else y
 
 
 def _global_pooling2d(t, layer, x, path):
-    _check_rank(layer, x, 4, path)
     op = "ReduceMean" if isinstance(layer, GlobalAveragePooling2D) else "ReduceMax"
     axes = [1, 2] if layer.data_format == "channels_last" else [2, 3]
-    return t.reduce(op, x.name, axes, layer.keepdims, path), layer.compute_output_shape(x.shape)
+    return t.reduce(op, x.name, axes, layer.keepdims, path)
 
 
 def _dense(t, layer, x, path):
-    if x.ndim < 2:
-        raise ValueError(f"ONNX export: layer '{path}' (Dense) needs inputs of shape (N, features). "
-                         f"Received: inputs with shape {x.shape}")
-    _check_size(layer, x, -1, layer.params["kernel"].shape[0], "input features", path)
     kernel = t.weight(layer, path, "kernel", layer.params["kernel"])
     bias = [t.weight(layer, path, "bias", layer.params["bias"])] if layer.use_bias else []
     if x.ndim == 2:
@@ -334,16 +248,12 @@ def _dense(t, layer, x, path):
     else:  # Gemm is 2D only; MatMul broadcasts over the leading axes
         y = t.node("MatMul", [x.name, kernel], path)
         y = t.node("Add", [y, *bias], path) if bias else y
-    return t.activation(y, layer.activation, path), layer.compute_output_shape(x.shape)
+    return t.activation(y, layer.activation, path)
 
 
 def _batch_normalization(t, layer, x, path):
     axis = layer.axis % x.ndim
     c = layer.state["moving_mean"].shape[0]
-    if not -x.ndim <= layer.axis < x.ndim or axis == 0 or x.ndim != len(layer.input_shape):
-        raise ValueError(f"ONNX export: layer '{path}' (BatchNormalization, axis {layer.axis}) was built for "
-                         f"{len(layer.input_shape)}D inputs. Received: inputs with shape {x.shape}")
-    _check_size(layer, x, axis, c, "channels", path)
     stats = [layer.params.get("gamma", np.ones(c)), layer.params.get("beta", np.zeros(c)),
              layer.state["moving_mean"], layer.state["moving_variance"]]
     names = [t.weight(layer, path, key, array) for key, array in zip(("gamma", "beta", "mean", "var"), stats)]
@@ -352,62 +262,48 @@ def _batch_normalization(t, layer, x, path):
     y = t.node("BatchNormalization", [y, *names], path, epsilon=layer.epsilon)
     if axis != 1:
         y = t.node("Transpose", [y], f"{path}/from_axis1", perm=[int(i) for i in np.argsort(perm)])
-    return y, x.shape
+    return y
 
 
 def _flatten(t, layer, x, path):
     y = x.name
     if layer.data_format == "channels_first" and x.ndim > 2:  # as our Flatten: channels last first
         y = t.node("Transpose", [y], f"{path}/to_channels_last", perm=[0, *range(2, x.ndim), 1])
-    return t.node("Flatten", [y], path, axis=1), layer.compute_output_shape(x.shape)
+    return t.node("Flatten", [y], path, axis=1)
 
 
 def _reshape(t, layer, x, path):
     shape = layer.compute_output_shape(x.shape)
-    return t.node("Reshape", [x.name, t.ints(f"{path}/shape", [0, *shape[1:]])], path), shape
+    return t.node("Reshape", [x.name, t.ints(f"{path}/shape", [0, *shape[1:]])], path)
 
 
 def _rescaling(t, layer, x, path):
     y = t.node("Mul", [x.name, t.constant(f"{path}/scale", np.array(layer.scale, np.float32))], path)
     if layer.offset:
         y = t.node("Add", [y, t.constant(f"{path}/offset", np.array(layer.offset, np.float32))], path)
-    return y, x.shape
+    return y
 
 
 def _activation(t, layer, x, path):
     if isinstance(layer, ReLU):
-        return t.activation(x.name, "relu", path), x.shape
+        return t.activation(x.name, "relu", path)
     if isinstance(layer, LeakyReLU):
-        return t.activation(x.name, "leaky_relu", path, layer.negative_slope), x.shape
+        return t.activation(x.name, "leaky_relu", path, layer.negative_slope)
     if isinstance(layer, Softmax):
-        if not -x.ndim <= layer.axis < x.ndim:
-            raise ValueError(f"ONNX export: layer '{path}' (Softmax) has axis {layer.axis}. "
-                             f"Received: inputs with shape {x.shape}")
-        return t.node("Softmax", [x.name], path, axis=layer.axis), x.shape
-    return t.activation(x.name, layer.activation, path), x.shape
+        return t.node("Softmax", [x.name], path, axis=layer.axis)
+    return t.activation(x.name, layer.activation, path)
 
 
 def _dropout(t, layer, x, path):
-    return x.name, x.shape  # the identity at inference
+    return x.name  # the identity at inference
 
 
 def _add(t, layer, xs, path):
-    if len({x.shape for x in xs}) != 1:
-        raise ValueError(f"ONNX export: layer '{path}' (Add) needs inputs of one shape. "
-                         f"Received: shapes {[x.shape for x in xs]}")
-    return t.node("Add" if len(xs) == 2 else "Sum", [x.name for x in xs], path), xs[0].shape
+    return t.node("Add" if len(xs) == 2 else "Sum", [x.name for x in xs], path)
 
 
 def _concatenate(t, layer, xs, path):
-    ndim = xs[0].ndim
-    axis = layer.axis % ndim
-    others = {tuple(s for i, s in enumerate(x.shape) if i != axis) for x in xs}
-    if not -ndim <= layer.axis < ndim or axis == 0 or any(x.ndim != ndim for x in xs) or len(others) != 1:
-        raise ValueError(f"ONNX export: layer '{path}' (Concatenate, axis {layer.axis}) needs inputs equal "
-                         f"except on a non-batch axis. Received: shapes {[x.shape for x in xs]}")
-    shape = list(xs[0].shape)
-    shape[axis] = sum(x.shape[axis] for x in xs)
-    return t.node("Concat", [x.name for x in xs], path, axis=axis), tuple(shape)
+    return t.node("Concat", [x.name for x in xs], path, axis=layer.axis % xs[0].ndim)
 
 
 _HANDLERS = {
@@ -417,40 +313,6 @@ _HANDLERS = {
     Activation: _activation, ReLU: _activation, LeakyReLU: _activation, Softmax: _activation, Dropout: _dropout,
     Add: _add, Concatenate: _concatenate,
 }
-
-
-def _all_layers(model, found):
-    from ..models.model import Model
-
-    for layer in model.layers:
-        found.append(layer)
-        if isinstance(layer, Model):
-            _all_layers(layer, found)
-    return found
-
-
-@contextlib.contextmanager
-def _recording_layer_calls(tracer, model):
-    """While tracing, a layer called on a placeholder records nodes; called on arrays, it computes as usual."""
-    original = Layer.__call__
-
-    def traced_call(self, inputs, training=None):
-        items = inputs if isinstance(inputs, (list, tuple)) else [inputs]
-        if any(isinstance(item, _Symbol) for item in items):
-            return tracer.call_layer(self, inputs)
-        return original(self, inputs, training)
-
-    # Layer, and model classes that took Layer.__call__ as their own (a subclass that wrote __call__, see Model)
-    classes = {Layer} | {cls for layer in _all_layers(model, [model]) for cls in type(layer).__mro__
-                         if cls.__dict__.get("__call__") is original}
-    with _TRACE_LOCK:
-        for cls in classes:
-            cls.__call__ = traced_call
-        try:
-            yield
-        finally:
-            for cls in classes:
-                cls.__call__ = original
 
 
 def _check_args(opset, input_shape, onnx):
@@ -495,9 +357,6 @@ def export_onnx(model, path, *, opset=DEFAULT_OPSET, input_shape=None):
         >>> logits = session.run(None, {"input": x.astype(np.float32)})[0]   # == model.predict(x)
     """
     onnx, helper, numpy_helper = _import_onnx()
-    from .. import __version__
-    from ..models.model import Model
-
     if not isinstance(model, Model):
         raise TypeError(f"The `model` argument must be a numcnn Model or Sequential. Received: {_short(model)}")
     batch_shape = _check_args(opset, input_shape, onnx)
@@ -505,24 +364,29 @@ def export_onnx(model, path, *, opset=DEFAULT_OPSET, input_shape=None):
     if not model.built:
         raise ValueError(f"Model '{model.name}' has no weights yet: call it on a batch or build((None, H, W, C)) "
                          "before exporting. Received: an unbuilt model")
-    tracer = _Tracer(helper, numpy_helper, opset)
-    x = _Symbol(tracer, "input", batch_shape, "the model input")
-    with _recording_layer_calls(tracer, model):
-        out = tracer.trace_model(model, x)
-    outputs = list(out) if isinstance(out, (list, tuple)) else [out]
-    if x.shape is None:
+    batch_shape = batch_shape or model.input_shape
+    if batch_shape is None:
         raise ValueError(f"ONNX export cannot tell the input shape of model '{model.name}': pass input_shape=(...). "
                          "Received: input_shape=None")
+    x = np.zeros((1, *batch_shape[1:]), dtype=model.dtype or np.float32)
+    _, tape = model.call_recorded(x)  # records every layer call, as for backward
+    tracer = _Tracer(helper, numpy_helper, opset)
+    names = {id(tape.inputs[0]): "input"}
+    tracer.walk(tape, names, model.name)
+    out = tape.output
+    outputs = [_Value(_made_by_layers(names, a, model.name), (None, *a.shape[1:]))
+               for a in (out if isinstance(out, (list, tuple)) else [out])]
 
-    names = []
-    for i, symbol in enumerate(outputs):
+    names, renamed = [], {}
+    for i, value in enumerate(outputs):
         final = "output" if len(outputs) == 1 else f"output_{i}"
-        if symbol.name == "input" or symbol.name in names:  # returned twice, or the input itself
-            tracer.nodes.append(["Identity", [symbol.name], [final], {}])
+        if value.name == "input" or value.name in renamed:  # the input itself, or an output returned twice
+            tracer.nodes.append(["Identity", [renamed.get(value.name, value.name)], [final], {}])
         else:  # give the producing node's output the public name
             for node in tracer.nodes:
-                node[1] = [final if v == symbol.name else v for v in node[1]]
-                node[2] = [final if v == symbol.name else v for v in node[2]]
+                node[1] = [final if v == value.name else v for v in node[1]]
+                node[2] = [final if v == value.name else v for v in node[2]]
+            renamed[value.name] = final
         names.append(final)
 
     def value_info(name, shape):
@@ -530,7 +394,7 @@ def export_onnx(model, path, *, opset=DEFAULT_OPSET, input_shape=None):
 
     graph = helper.make_graph(
         [helper.make_node(op, inputs, outs, name=outs[0], **attrs) for op, inputs, outs, attrs in tracer.nodes],
-        model.name, [value_info("input", x.shape)], [value_info(n, s.shape) for n, s in zip(names, outputs)],
+        model.name, [value_info("input", batch_shape)], [value_info(n, s.shape) for n, s in zip(names, outputs)],
         [numpy_helper.from_array(array, name) for name, array in tracer.initializers.items()])
     opsets = [helper.make_opsetid("", opset)]
     proto = helper.make_model(graph, opset_imports=opsets, producer_name="numcnn", producer_version=__version__,

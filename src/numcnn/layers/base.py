@@ -13,28 +13,16 @@ layer's dtype and keep the cache; ``backward`` turns it into ``grads``.
 
 from __future__ import annotations
 
-import math
-import re
-
 import numpy as np
 
 from .. import initializers
-from .._validation import BatchMemoryError, _is_int, _short, as_array, check_bool, float_dtype
 from ..functional import get_activation
-from ..tape import Node, backward_pass, current_pass, current_tape, current_training
+from ..utils.arrays import FileFormatError
+from ..utils.registry import snake_case
+from ..utils.validation import _is_int, _short, allocation_guard, as_array, check_bool, float_dtype
+from .tape import Node, backward_pass, current_pass, current_tape, current_training
 
 _FLOAT_DTYPES = ("float16", "float32", "float64")
-
-#: a weight, or one sample's output, above this many bytes is refused when the layer is built: no
-#: machine numcnn runs on holds it, so it comes from a mistaken `units` / `filters` or input shape
-#: (the same bound as the functional ops' padded inputs and outputs)
-MAX_ARRAY_BYTES = 2**40
-
-
-def _snake_case(name: str) -> str:
-    """Keras' default layer names: Conv2D -> conv2d, MaxPooling2D -> max_pooling2d."""
-    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def _dtype_name(dtype):
@@ -78,7 +66,7 @@ class Layer:
             raise ValueError(f"The `name` argument must be a non-empty string. Received: name={_short(name)}")
         if dtype is not None and _dtype_name(dtype) not in _FLOAT_DTYPES:
             raise ValueError(f"The `dtype` argument must be None or one of {_FLOAT_DTYPES}. Received: dtype={_short(dtype)}")
-        self.name = name or _snake_case(type(self).__name__)
+        self.name = name or snake_case(type(self).__name__)
         self._auto_name = name is None
         self.dtype = None if dtype is None else np.dtype(dtype)
         self.trainable = check_bool(trainable, "trainable")
@@ -143,39 +131,17 @@ class Layer:
         self.input_shape = tuple(input_shape)
         if not (self.params or self.state):  # keep weights made by a direct build() call (Keras usage)
             self.build(tuple(input_shape))
-        output_shape = self.compute_output_shape(tuple(input_shape))
-        if isinstance(output_shape, tuple) and all(_is_int(d) for d in output_shape[1:]):
-            self._check_size("output for one sample", output_shape[1:])
         self.built = True
-        self.output_shape = output_shape
-
-    def _check_size(self, what, shape, empty_counts=False) -> None:
-        """Refuse an array of ``shape`` over :data:`MAX_ARRAY_BYTES` before NumPy tries to allocate it.
-
-        With ``empty_counts`` a 0 counts as 1: a weight of shape (0, 2**62) is empty, but its
-        2**62 comes from a mistaken argument all the same (and NumPy's generators refuse it).
-        """
-        nbytes = math.prod(max(int(d), 1) if empty_counts else int(d) for d in shape)
-        nbytes *= (self.dtype or np.dtype(np.float32)).itemsize
-        if nbytes > MAX_ARRAY_BYTES:
-            raise ValueError(
-                f"Layer '{self.name}' ({type(self).__name__}) cannot allocate its {what}: shape {tuple(shape)} is "
-                f"{nbytes / 2**40:.3g} TiB{' counting a 0 as 1' if 0 in shape else ''}, more than the {MAX_ARRAY_BYTES / 2**40:g} TiB numcnn allocates; check its "
-                f"size arguments (`units`, `filters`) and the input shape. Received: {what} of shape {tuple(shape)}")
+        self.output_shape = self.compute_output_shape(tuple(input_shape))
 
     def add_weight(self, name, shape, initializer, trainable=True):
         """Create ``name`` with ``initializer`` in the layer's dtype; store it in params or state."""
         self.dtype = self.dtype or np.dtype(np.float32)  # build() called directly, before any input
         shape = tuple(shape)
-        self._check_size(f"weight '{name}'", shape, empty_counts=True)
-        try:
+        with allocation_guard(f"Layer '{self.name}' ({type(self).__name__})", f"weight '{name}' of shape {shape}",
+                              "; check its size arguments (`units`, `filters`) and the input shape"):
             array = initializers.get(initializer)(shape, self.dtype, self.rng)
-        except MemoryError:  # below the bound but more than this machine has: name the weight, not NumPy
-            raise ValueError(
-                f"Layer '{self.name}' ({type(self).__name__}) ran out of memory creating its weight '{name}' of "
-                f"shape {shape}; check its size arguments (`units`, `filters`) and the input shape. "
-                f"Received: weight '{name}' of shape {shape}") from None
-        (self.params if trainable else self.state)[name] = np.ascontiguousarray(array, dtype=self.dtype)
+            (self.params if trainable else self.state)[name] = np.ascontiguousarray(array, dtype=self.dtype)
         return array
 
     def compute_output_shape(self, input_shape):
@@ -215,16 +181,10 @@ class Layer:
         x = self._prepare_inputs(inputs)
         if training is None:
             training = current_training()
-        try:
+        shapes = [a.shape for a in x] if multi else x.shape
+        with allocation_guard(f"Layer '{self.name}' ({type(self).__name__})", f"inputs with shape {shapes}",
+                              ": split the batch, e.g. model.predict(x, batch_size=...) runs a few samples at a time"):
             y, cache = self._forward(x, bool(training))
-        except BatchMemoryError:
-            raise
-        except MemoryError as error:  # name the layer and the way out, not a NumPy allocation deep inside
-            shapes = [a.shape for a in x] if multi else x.shape
-            raise BatchMemoryError(
-                f"Layer '{self.name}' ({type(self).__name__}) ran out of memory on a batch of "
-                f"{len(x[0] if multi else x)} samples ({error}). Split the batch: model.predict(x, batch_size=...) "
-                f"runs it a few samples at a time. Received: inputs with shape {shapes}") from None
         if any(y is a for a in (x if multi else [x])):
             y = y.view()  # identity layers: a new array object keeps the tape's identities apart
         tape = current_tape()
@@ -232,7 +192,7 @@ class Layer:
             originals = list(inputs) if multi else [inputs]
             tape.record(Node(self, originals, y, cache, multi))
         else:
-            self._last_cache = (cache,)  # wrapped: a cache may itself be None (Rescaling, linear, Dropout off)
+            self._last_cache = (cache, y.shape if isinstance(y, np.ndarray) else None)
         self.output_shape = (None, *y.shape[1:]) if isinstance(y, np.ndarray) else self.output_shape
         return y
 
@@ -249,12 +209,18 @@ class Layer:
             raise RuntimeError(
                 f"Layer '{self.name}': call the layer (forward) before backward. A layer called inside a "
                 "model records its cache on the model's tape: call `model.backward(dy)` instead.")
+        cache, output_shape = self._last_cache
+        dy = self._as_gradient(dy, output_shape)
         with backward_pass():
-            return self._backward_accumulate(self._as_gradient(dy), self._last_cache[0])
+            return self._backward_accumulate(dy, cache)
 
-    def _as_gradient(self, dy):
-        """``dy`` as an array (models with several outputs take a list)."""
-        return as_array(dy, "dy")
+    def _as_gradient(self, dy, output_shape):
+        """``dy`` checked against the last output's shape, in the layer's dtype."""
+        dy = as_array(dy, "dy")
+        if dy.shape != output_shape:
+            raise ValueError(f"The `dy` argument of layer '{self.name}' must have the last output's shape "
+                             f"{output_shape}. Received: dy with shape {dy.shape}")
+        return dy.astype(self.dtype, copy=False)
 
     def _backward_accumulate(self, dy, cache):
         dx, grads = self._backward(dy, cache)
@@ -307,6 +273,41 @@ class Layer:
                 raise ValueError(
                     f"Layer '{self.name}'.set_weights: weights[{i}] must have shape {old.shape}. Received: shape {new.shape}")
             old[...] = new
+
+    def named_weights(self) -> dict:
+        """Every array by name, trainable then non-trainable (``{"kernel": ..., "moving_mean": ...}``;
+        a model's are keyed ``"layer/kernel"``); the arrays themselves, not copies."""
+        self._ensure_built()
+        if not self.built:
+            raise ValueError(f"Layer '{self.name}' has no weights yet: call it on a batch or build(input_shape) "
+                             "first. Received: an unbuilt layer")
+        return {**self.params, **self.state}
+
+    def assign_weights(self, arrays: dict, source: str = "weights") -> None:
+        """Copy ``arrays`` into :meth:`named_weights` by name; every name must be there, with its shape.
+
+        Raises:
+            FileFormatError: missing or unexpected names, other shapes or a non-float array
+                (``source`` names the file they came from). Nothing is written then.
+        """
+        current = self.named_weights()
+        missing, extra = sorted(set(current) - set(arrays)), sorted(set(arrays) - set(current))
+        if missing or extra:
+            raise FileFormatError(
+                f"{source}: the arrays do not match '{self.name}': missing {missing[:5]}, unexpected {extra[:5]}. "
+                f"Received: {len(arrays)} arrays for {len(current)}")
+        for name, target in current.items():
+            value = np.asarray(arrays[name])
+            if value.shape != target.shape or value.dtype.kind != "f":
+                raise FileFormatError(f"{source}: array '{name}' must be float with shape {target.shape}. "
+                                      f"Received: {value.dtype} with shape {value.shape}")
+        for name, target in current.items():
+            target[...] = arrays[name]
+
+    def random_generators(self) -> dict:
+        """This layer's Generator by path (``{"": rng}``), created if nobody handed one down; a model
+        adds its layers' (``"dropout"``...). What a checkpoint saves and restores."""
+        return {"": self.rng}
 
     def count_params(self) -> int:
         """Number of scalars in all weights (trainable and not)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import functional as F
-from .._validation import _is_int, _short, check_int, standardize_data_format, standardize_padding, standardize_tuple
+from ..utils.validation import _is_int, _short, check_int, standardize_data_format, standardize_padding, standardize_tuple
 from ..functional.geometry import output_hw, resolve_padding
 from .base import Layer, check_axis_size
 
@@ -82,22 +82,22 @@ class Conv2D(Layer):
         self._check_rank(input_shape)
         n = input_shape[0]
         hw = input_shape[1:3] if self.data_format == "channels_last" else input_shape[2:4]
-        pads = resolve_padding(self.padding, hw, self.kernel_size, self.strides, self.dilation_rate)
+        pads = resolve_padding(self.padding, hw, self.kernel_size, self.strides, self.dilation_rate, check=False)
         oh, ow = output_hw(hw, self.kernel_size, self.strides, pads, self.dilation_rate)
         return (n, oh, ow, self.filters) if self.data_format == "channels_last" else (n, self.filters, oh, ow)
 
     def _forward(self, x, training):
-        if x.ndim == 4:
-            check_axis_size(self, x, self._channel_axis(), self.params["kernel"].shape[2] * self.groups, "input channels")
+        self._check_rank(x.shape)
+        check_axis_size(self, x, self._channel_axis(), self.params["kernel"].shape[2] * self.groups, "input channels")
         z, conv_cache = F.conv2d_forward(x, self.params["kernel"], self.params.get("bias"), self.strides, self.padding,
-                                         self.dilation_rate, self.groups, self.data_format)
-        y, act_cache = self._act_forward(z)
+                                         self.dilation_rate, self.groups, self.data_format, check=False)
+        y, act_cache = self._act_forward(z, check=False)
         return y, (conv_cache, act_cache)
 
     def _backward(self, dy, cache):
         conv_cache, act_cache = cache
-        dz = self._act_backward(dy, act_cache)
-        dx, dkernel, dbias = F.conv2d_backward(dz, conv_cache)
+        dz = self._act_backward(dy, act_cache, check=False)
+        dx, dkernel, dbias = F.conv2d_backward(dz, conv_cache, check=False)
         grads = {"kernel": dkernel}
         if self.use_bias:
             grads["bias"] = dbias

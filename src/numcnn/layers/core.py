@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from .. import functional as F
-from .._validation import _is_int, _short, check_int, check_number, standardize_data_format
+from ..utils.validation import _is_int, _short, check_int, check_number, standardize_data_format
 from .base import Layer, check_axis_size
 
 
@@ -53,26 +53,14 @@ class Dense(Layer):
         if x.ndim < 2:
             raise ValueError(f"Layer '{self.name}' (Dense) needs inputs of shape (N, features). Received: {x.shape}")
         check_axis_size(self, x, -1, self.params["kernel"].shape[0], "input features")
-        z = x @ self.params["kernel"]
-        if self.use_bias:
-            z += self.params["bias"]
-        y, act_cache = self._act_forward(z)
-        return y, (x, act_cache)
+        z, dense_cache = F.dense_forward(x, self.params["kernel"], self.params.get("bias"), check=False)
+        y, act_cache = self._act_forward(z, check=False)
+        return y, (dense_cache, act_cache)
 
     def _backward(self, dy, cache):
-        x, act_cache = cache
-        expected = (*x.shape[:-1], self.units)
-        if dy.shape != expected:
-            raise ValueError(f"The `dy` argument of layer '{self.name}' must have the output's shape {expected}. "
-                             f"Received: dy with shape {dy.shape}")
-        dz = self._act_backward(dy, act_cache).astype(self.dtype, copy=False)
-        rows = math.prod(x.shape[:-1])  # not -1: ambiguous when there are 0 features
-        x2 = x.reshape(rows, x.shape[-1])
-        dz2 = dz.reshape(rows, self.units)
-        grads = {"kernel": x2.T @ dz2}
-        if self.use_bias:
-            grads["bias"] = dz2.sum(axis=0)
-        return dz @ self.params["kernel"].T, grads
+        dense_cache, act_cache = cache
+        dx, dkernel, dbias = F.dense_backward(self._act_backward(dy, act_cache, check=False), dense_cache, check=False)
+        return dx, ({"kernel": dkernel, "bias": dbias} if self.use_bias else {"kernel": dkernel})
 
     def get_config(self):
         return {**super().get_config(), "units": self.units, **self._kernel_options_config()}
@@ -176,10 +164,10 @@ class Activation(Layer):
         super().__init__(**kwargs)
 
     def _forward(self, x, training):
-        return self._act_forward(x)
+        return self._act_forward(x, check=False)
 
     def _backward(self, dy, cache):
-        return self._act_backward(dy, cache), {}
+        return self._act_backward(dy, cache, check=False), {}
 
     def get_config(self):
         return {**super().get_config(), "activation": self.activation}
@@ -189,10 +177,10 @@ class ReLU(Layer):
     """``max(x, 0)``. Shape: any -> same."""
 
     def _forward(self, x, training):
-        return F.relu_forward(x)
+        return F.relu_forward(x, check=False)
 
     def _backward(self, dy, cache):
-        return F.relu_backward(dy, cache), {}
+        return F.relu_backward(dy, cache, check=False), {}
 
 
 class LeakyReLU(Layer):
@@ -203,10 +191,10 @@ class LeakyReLU(Layer):
         super().__init__(**kwargs)
 
     def _forward(self, x, training):
-        return F.leaky_relu_forward(x, self.negative_slope)
+        return F.leaky_relu_forward(x, self.negative_slope, check=False)
 
     def _backward(self, dy, cache):
-        return F.leaky_relu_backward(dy, cache), {}
+        return F.leaky_relu_backward(dy, cache, check=False), {}
 
     def get_config(self):
         return {**super().get_config(), "negative_slope": self.negative_slope}
@@ -222,10 +210,13 @@ class Softmax(Layer):
         super().__init__(**kwargs)
 
     def _forward(self, x, training):
-        return F.softmax_forward(x, self.axis)
+        if not -x.ndim <= self.axis < x.ndim:
+            raise ValueError(f"Layer '{self.name}' (Softmax) normalises axis {self.axis}, which {x.ndim}D inputs "
+                             f"do not have. Received: inputs with shape {x.shape}")
+        return F.softmax_forward(x, self.axis, check=False)
 
     def _backward(self, dy, cache):
-        return F.softmax_backward(dy, cache), {}
+        return F.softmax_backward(dy, cache, check=False), {}
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis}
@@ -246,13 +237,10 @@ class Dropout(Layer):
         super().__init__(**kwargs)
 
     def _forward(self, x, training):
-        if not training or self.rate == 0:
-            return x, None
-        mask = (self.rng.random(x.shape) >= self.rate).astype(x.dtype) / x.dtype.type(1 - self.rate)
-        return x * mask, mask
+        return F.dropout_forward(x, self.rate if training else 0.0, self.rng, check=False)
 
     def _backward(self, dy, cache):
-        return (dy if cache is None else dy * cache), {}
+        return F.dropout_backward(dy, cache, check=False), {}
 
     def get_config(self):
         return {**super().get_config(), "rate": self.rate}

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from .._validation import _is_int, _short, as_array, float_dtype
+from .. import functional as F
+from ..utils.validation import _is_int, _short, as_array, float_dtype
 from .base import Layer
 
 
@@ -30,10 +29,10 @@ class Add(_Merge):
         if any(x.shape != shape for x in xs):
             raise ValueError(
                 f"Layer '{self.name}' (Add) needs inputs of one shape. Received: shapes {[x.shape for x in xs]}")
-        return np.sum(xs, axis=0, dtype=self.dtype), len(xs)
+        return F.add_forward(xs, self.dtype)
 
     def _backward(self, dy, cache):
-        return [dy] * cache, {}
+        return F.add_backward(dy, cache), {}
 
 
 class Concatenate(_Merge):
@@ -59,12 +58,10 @@ class Concatenate(_Merge):
             raise ValueError(
                 f"Layer '{self.name}' (Concatenate) needs inputs equal except on axis {self.axis}. "
                 f"Received: shapes {[x.shape for x in xs]}")
-        sizes = [x.shape[axis] for x in xs]
-        return np.concatenate(xs, axis=axis), (axis, np.cumsum(sizes)[:-1])
+        return F.concatenate_forward(xs, axis)
 
     def _backward(self, dy, cache):
-        axis, splits = cache
-        return np.split(dy, splits, axis=axis), {}
+        return F.concatenate_backward(dy, cache), {}
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)  # refined after the first call (needs every input's shape)

@@ -2,55 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from .._validation import _is_int, _short, check_bool, check_number
+from .. import functional as F
+from ..utils.validation import _is_int, _short, check_bool, check_number
 from .base import Layer
-
-
-def batch_norm_forward(x, gamma, beta, axis, epsilon, mean=None, var=None):
-    """Normalise ``x`` over every axis but ``axis``; returns ``(y, cache, mean, var)``.
-
-    In training (``mean``/``var`` None) the batch statistics are used and returned;
-    otherwise the given (moving) statistics.
-
-    Shape:
-        x: (N, ..., C, ...) with C at ``axis``; gamma, beta, mean, var: (C,)
-    """
-    reduce = tuple(i for i in range(x.ndim) if i != axis % x.ndim)
-    shape = [1] * x.ndim
-    shape[axis] = x.shape[axis]
-    training = mean is None
-    if training:
-        mean = x.mean(axis=reduce)
-        var = x.var(axis=reduce)
-    inv_std = 1.0 / np.sqrt(var.reshape(shape) + epsilon)
-    xhat = (x - mean.reshape(shape)) * inv_std
-    y = xhat * gamma.reshape(shape) + beta.reshape(shape)
-    return y.astype(x.dtype, copy=False), (xhat, inv_std, gamma.reshape(shape), reduce, training), mean, var
-
-
-def batch_norm_backward(dy, cache):
-    """Gradients ``(dx, dgamma, dbeta)`` of :func:`batch_norm_forward`.
-
-    In training the batch statistics depend on ``x``, which gives the usual
-    ``dx = inv_std / m * (m * dxhat - sum(dxhat) - xhat * sum(dxhat * xhat))``;
-    in inference they are constants and ``dx = dxhat * inv_std``.
-    """
-    xhat, inv_std, gamma, reduce, training = cache
-    dgamma = (dy * xhat).sum(axis=reduce)
-    dbeta = dy.sum(axis=reduce)
-    dxhat = dy * gamma
-    if not training:
-        return dxhat * inv_std, dgamma, dbeta
-    m = math.prod(xhat.shape[i] for i in reduce)  # values per channel (xhat.size // C fails for C == 0)
-    if m == 0:  # no value per channel: nothing depends on x
-        return np.zeros_like(dxhat), dgamma, dbeta
-    dx = inv_std / m * (m * dxhat - dxhat.sum(axis=reduce, keepdims=True)
-                        - xhat * (dxhat * xhat).sum(axis=reduce, keepdims=True))
-    return dx, dgamma, dbeta
 
 
 class BatchNormalization(Layer):
@@ -109,27 +65,24 @@ class BatchNormalization(Layer):
         gamma = self.params.get("gamma", np.ones(c, self.dtype))
         beta = self.params.get("beta", np.zeros(c, self.dtype))
         if training and self.trainable and x.size:
-            y, cache, mean, var = batch_norm_forward(x, gamma, beta, self.axis, self.epsilon)
+            y, cache, mean, var = F.batch_norm_forward(x, gamma, beta, self.axis, self.epsilon)
             for name, stat in (("moving_mean", mean), ("moving_variance", var)):
-                moving = self.state[name]
-                moving[...] = moving * self.momentum + stat * (1 - self.momentum)
+                self.state[name][...] = F.moving_average(self.state[name], stat, self.momentum)
         else:
-            y, cache, _, _ = batch_norm_forward(x, gamma, beta, self.axis, self.epsilon,
-                                                self.state["moving_mean"], self.state["moving_variance"])
+            y, cache, _, _ = F.batch_norm_forward(x, gamma, beta, self.axis, self.epsilon,
+                                                  self.state["moving_mean"], self.state["moving_variance"])
         return y, cache
 
     def _backward(self, dy, cache):
-        dx, dgamma, dbeta = batch_norm_backward(dy, cache)
+        dx, dgamma, dbeta = F.batch_norm_backward(dy, cache)
         grads = {}
         if self.scale:
             grads["gamma"] = dgamma
         if self.center:
             grads["beta"] = dbeta
-        return dx.astype(self.dtype, copy=False), grads
+        return dx, grads
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,
                 "center": self.center, "scale": self.scale}
 
-
-__all__ = ["BatchNormalization", "batch_norm_forward", "batch_norm_backward"]

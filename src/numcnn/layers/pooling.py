@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from .. import functional as F
-from .._validation import check_bool, standardize_data_format, standardize_padding, standardize_tuple
+from ..utils.validation import check_bool, standardize_data_format, standardize_padding, standardize_tuple
 from ..functional.geometry import output_hw, resolve_padding
+from ..functional.pooling import check_pool_input, check_pool_padding
 from .base import Layer
 
 
@@ -16,6 +17,7 @@ class _Pooling2D(Layer):
         self.pool_size = standardize_tuple(pool_size, 2, "pool_size")
         self.strides = self.pool_size if strides is None else standardize_tuple(strides, 2, "strides")
         self.padding = standardize_padding(padding)
+        check_pool_padding(self.padding, self.pool_size)
         self.data_format = standardize_data_format(data_format)
         super().__init__(**kwargs)
 
@@ -25,16 +27,17 @@ class _Pooling2D(Layer):
                 f"Layer '{self.name}' needs 4D inputs (N, H, W, C) or (N, C, H, W). Received: inputs with shape {input_shape}")
         last = self.data_format == "channels_last"
         hw = input_shape[1:3] if last else input_shape[2:4]
-        pads = resolve_padding(self.padding, hw, self.pool_size, self.strides)
+        pads = resolve_padding(self.padding, hw, self.pool_size, self.strides, check=False)
         oh, ow = output_hw(hw, self.pool_size, self.strides, pads)
         n, c = input_shape[0], input_shape[3 if last else 1]
         return (n, oh, ow, c) if last else (n, c, oh, ow)
 
     def _forward(self, x, training):
-        return type(self)._forward_fn(x, self.pool_size, self.strides, self.padding, self.data_format)
+        check_pool_input(x, self.data_format)
+        return type(self)._forward_fn(x, self.pool_size, self.strides, self.padding, self.data_format, check=False)
 
     def _backward(self, dy, cache):
-        return type(self)._backward_fn(dy, cache), {}
+        return type(self)._backward_fn(dy, cache, check=False), {}
 
     def get_config(self):
         return {**super().get_config(), "pool_size": list(self.pool_size), "strides": list(self.strides),
@@ -88,10 +91,11 @@ class _GlobalPooling2D(Layer):
         return (n, input_shape[1], 1, 1) if self.keepdims else (n, input_shape[1])
 
     def _forward(self, x, training):
-        return type(self)._forward_fn(x, self.data_format, self.keepdims)
+        check_pool_input(x, self.data_format)
+        return type(self)._forward_fn(x, self.data_format, self.keepdims, check=False)
 
     def _backward(self, dy, cache):
-        return F.global_pool2d_backward(dy, cache), {}
+        return F.global_pool2d_backward(dy, cache, check=False), {}
 
     def get_config(self):
         return {**super().get_config(), "data_format": self.data_format, "keepdims": self.keepdims}

@@ -10,14 +10,15 @@ recorded on a tape (see :mod:`numcnn.tape`), so ``model.backward(dy)`` fills the
 from __future__ import annotations
 
 import inspect
+import os
 
 import numpy as np
 
-from .._validation import _short, as_array, check_batch_shape
-from ..io import model_io
 from ..layers.base import Layer
-from ..tape import Tape, recording, run_backward, training_mode
-from ..training import loop
+from ..layers.tape import Tape, recording, run_backward, training_mode
+from ..training.trainer import Trainer, predict
+from ..utils.validation import _short, as_array, check_batch_shape
+from .model_file import read_model_file, write_model_file
 from .summary import format_summary
 
 
@@ -59,6 +60,7 @@ class Model(Layer):
     """
 
     _call_takes_training = True  # whether ``call`` accepts ``training``; set per subclass below
+    _trainer = None  # what compile() chose, and the state of the last fit
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -103,10 +105,11 @@ class Model(Layer):
             if isinstance(layer, Model):
                 layer._hand_down_rngs()
 
-    def _flat_layers(self, prefix=""):
+    def flat_layers(self, prefix=""):
+        """``(path, layer)`` of every layer, nested models walked into (``"block/conv2d"``)."""
         for layer in self.layers:
             if isinstance(layer, Model):
-                yield from layer._flat_layers(f"{prefix}{layer.name}/")
+                yield from layer.flat_layers(f"{prefix}{layer.name}/")
             else:
                 yield f"{prefix}{layer.name}", layer
 
@@ -135,7 +138,15 @@ class Model(Layer):
             raise TypeError(f"`{type(self).__name__}.call` must return an array or a list of arrays. Received: {_short(y)}")
         tape.output = y
         self.built = True
+        if isinstance(x, np.ndarray):
+            self.input_shape = (None, *x.shape[1:])  # what the model was last called on (ONNX export reads it)
         return y, tape
+
+    def call_recorded(self, inputs, training=False):
+        """Run the model and return ``(outputs, tape)``: the tape holds every layer call, its inputs,
+        output and cache (:mod:`numcnn.layers.tape`), as ``backward`` reads it. For pictures of what
+        the layers computed, and for ONNX export."""
+        return self._forward(self._prepare_inputs(inputs), training)
 
     def _backward(self, dy, tape):
         dxs = run_backward(tape, tape.output, dy, type(self).__name__)
@@ -153,7 +164,8 @@ class Model(Layer):
         """
         return super().backward(dy)
 
-    def _as_gradient(self, dy):
+    def _as_gradient(self, dy, output_shape):
+        """``dy`` as an array, or a list of them for several outputs (``run_backward`` checks the shapes)."""
         if isinstance(dy, (list, tuple)) and all(isinstance(d, np.ndarray) for d in dy):  # one per output
             return [as_array(d, f"dy[{i}]") for i, d in enumerate(dy)]
         return as_array(dy, "dy")
@@ -172,19 +184,19 @@ class Model(Layer):
     @property
     def params(self) -> dict:
         """Every trainable array, keyed ``"layer_name/kernel"`` (stable names for optimizers)."""
-        return {f"{path}/{k}": v for path, layer in self._flat_layers() if layer.trainable and self.trainable
+        return {f"{path}/{k}": v for path, layer in self.flat_layers() if layer.trainable and self.trainable
                 for k, v in layer.params.items()}
 
     @property
     def grads(self) -> dict:
         """Gradients from the last ``backward``, keyed like :attr:`params`."""
-        return {f"{path}/{k}": layer.grads[k] for path, layer in self._flat_layers()
+        return {f"{path}/{k}": layer.grads[k] for path, layer in self.flat_layers()
                 if layer.trainable and self.trainable for k in layer.params if k in layer.grads}
 
     @property
     def state(self) -> dict:
         """Non-trainable arrays (e.g. batch-norm moving statistics), keyed like :attr:`params`."""
-        return {f"{path}/{k}": v for path, layer in self._flat_layers() for k, v in layer.state.items()}
+        return {f"{path}/{k}": v for path, layer in self.flat_layers() for k, v in layer.state.items()}
 
     @property
     def weights(self) -> list:
@@ -200,7 +212,27 @@ class Model(Layer):
 
     trainable_weights = trainable_variables
 
-    # -- training (Keras API; the loop lives in numcnn.training) ---------------------
+    def random_generators(self) -> dict:
+        self._hand_down_rngs()
+        return {"": self.rng, **{path: layer.rng for path, layer in self.flat_layers()}}
+
+    def get_layer(self, name=None, index=None):
+        """A layer by name or by index in :attr:`layers` (Keras ``get_layer``)."""
+        layers = self.layers
+        if (name is None) == (index is None):
+            raise ValueError(f"get_layer takes a name or an index. Received: name={name!r}, index={index!r}")
+        if index is not None:
+            if not isinstance(index, int) or isinstance(index, bool) or not -len(layers) <= index < len(layers):
+                raise ValueError(f"The `index` argument must be an int in [-{len(layers)}, {len(layers)}) for the "
+                                 f"{len(layers)} layers of model '{self.name}'. Received: index={_short(index)}")
+            return layers[index]
+        for layer in layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"Model '{self.name}' has no layer named {name!r}; its layers are "
+                         f"{[layer.name for layer in layers]}. Received: name={_short(name)}")
+
+    # -- training (Keras API; the loop is numcnn.training's Trainer) ----------------------
     def compile(self, optimizer="adam", loss=None, metrics=None) -> None:
         """Choose the optimizer, loss and metrics for :meth:`fit` / :meth:`evaluate`.
 
@@ -211,14 +243,57 @@ class Model(Layer):
                 instance, e.g. ``SparseCategoricalCrossentropy(from_logits=True)``.
             metrics: list of names, e.g. ``["accuracy"]``.
         """
-        loop.compile(self, optimizer, loss, metrics)
+        self._trainer = Trainer(self, optimizer, loss, metrics)
+
+    def _compiled(self, what) -> Trainer:
+        if self._trainer is None:
+            raise RuntimeError(f"Call model.compile(optimizer, loss, metrics) before model.{what}(). "
+                               "Received: a model that was not compiled")
+        return self._trainer
+
+    @property
+    def optimizer(self):
+        """The optimizer ``compile`` chose (None before)."""
+        return None if self._trainer is None else self._trainer.optimizer
+
+    @property
+    def loss(self):
+        """The loss ``compile`` chose (None before)."""
+        return None if self._trainer is None else self._trainer.loss
+
+    @property
+    def fit_state(self):
+        """The :class:`~numcnn.training.state.FitState` of the last :meth:`fit` (None before)."""
+        return None if self._trainer is None else self._trainer.state
+
+    @property
+    def history(self):
+        """The ``History`` of the last :meth:`fit` (Keras' ``model.history``)."""
+        return None if self.fit_state is None else self.fit_state.history
+
+    @property
+    def stop_reason(self):
+        """Why the last :meth:`fit` stopped before its last epoch (a non-finite step), or None."""
+        return None if self.fit_state is None else self.fit_state.stop_reason
+
+    @property
+    def stop_training(self) -> bool:
+        """Keras' flag: a callback sets it to True to stop the running :meth:`fit` after the current step."""
+        return False if self.fit_state is None else self.fit_state.stop_training
+
+    @stop_training.setter
+    def stop_training(self, value):
+        if self.fit_state is None:
+            raise RuntimeError("model.stop_training stops a running fit; this model has not started one. "
+                               f"Received: stop_training={value!r}")
+        self.fit_state.stop_training = bool(value)
 
     def fit(self, x, y, *, batch_size=32, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
             validation_data=None, shuffle=True, initial_epoch=0, seed=None, augment=None, distributed=None):
         """Train for ``epochs`` epochs of mini-batches; returns a ``History`` (``.history["loss"]`` ...).
 
         Args:
-            x, y: inputs and targets (e.g. integer labels).
+            x, y: inputs and targets (e.g. integer labels); every target is checked before the first step.
             batch_size: samples per update.
             epochs: index of the last epoch (with ``initial_epoch``, as in Keras).
             verbose: 0 silent, 1 progress bar + a line per epoch, 2 a line per epoch,
@@ -231,22 +306,28 @@ class Model(Layer):
             seed: seed of the shuffling / augmentation Generator (default: spawned from the model's).
             augment: callable ``(x_batch, rng) -> x_batch`` applied to training batches,
                 e.g. :class:`numcnn.data.RandomShift`.
-            distributed: train data-parallel on MPI (``mpirun -n K``): True for all ranks, or a
-                :class:`numcnn.distributed.Communicator`. ``batch_size`` is then the global batch,
-                split between the ranks; rank 0 alone runs ``callbacks`` and prints. See
-                :mod:`numcnn.distributed`.
+            distributed: train data-parallel on MPI (``mpirun -n K``): True for all ranks, a
+                :class:`numcnn.distributed.Communicator` or a strategy. ``batch_size`` is then the
+                global batch, split between the ranks; rank 0 alone runs ``callbacks`` and prints.
+                See :mod:`numcnn.training.strategy`.
+
+        A step whose output, loss or gradients are not finite is undone and training stops; the
+        history keeps the epochs done, :attr:`stop_reason` names the epoch and step, and a warning
+        says so even with ``verbose=0``.
 
         Shape:
             x: (N, H, W, C) (or what the model takes); y: (N,) labels or (N, K) targets.
         """
-        return loop.fit(self, x, y, batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks,
-                        validation_split=validation_split, validation_data=validation_data, shuffle=shuffle,
-                        initial_epoch=initial_epoch, seed=seed, augment=augment, distributed=distributed)
+        return self._compiled("fit").fit(
+            x, y, batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks,
+            validation_split=validation_split, validation_data=validation_data, shuffle=shuffle,
+            initial_epoch=initial_epoch, seed=seed, augment=augment, distributed=distributed)
 
     def evaluate(self, x, y, *, batch_size=32, verbose=0, return_dict=False):
         """Loss (and metrics) on ``(x, y)`` in inference mode: ``loss`` or ``[loss, *metrics]``,
         or a dict with ``return_dict=True``."""
-        return loop.evaluate(self, x, y, batch_size=batch_size, verbose=verbose, return_dict=return_dict)
+        return self._compiled("evaluate").evaluate(x, y, batch_size=batch_size, verbose=verbose,
+                                                   return_dict=return_dict)
 
     def predict(self, x, *, batch_size=32):
         """Outputs for ``x`` in inference mode, ``batch_size`` samples at a time.
@@ -254,19 +335,32 @@ class Model(Layer):
         Shape:
             x: (N, ...); returns (N, ...).
         """
-        return loop.predict(self, x, batch_size=batch_size)
+        return predict(self, x, batch_size=batch_size)
 
     def train_on_batch(self, x, y) -> dict:
         """One update on one batch; returns ``{"loss": ..., metrics...}``."""
-        return loop.train_on_batch(self, x, y)
+        return self._compiled("train_on_batch").train_on_batch(x, y)
+
+    # -- files ------------------------------------------------------------------------
+    def _architecture(self):
+        """``{"class_name": ..., "config": ...}`` that rebuilds this model without its code, or None
+        (a subclassed model is code: only a fresh instance of its class can take its weights)."""
+        return None
+
+    def save(self, path) -> None:
+        """Save the model to one ``.safetensors`` file (Keras ``model.save``), atomically: its weights and,
+        for a Sequential, its architecture (``numcnn.load(path)`` rebuilds it). A subclassed model's
+        file holds its weights, class name and input shape: ``numcnn.load(path, model=MyModel())``."""
+        write_model_file(self, path, "numcnn.model", self._architecture())
 
     def save_weights(self, path) -> None:
         """Write all arrays to a ``.safetensors`` file (atomically)."""
-        model_io.save_weights(self, path)
+        write_model_file(self, path, "numcnn.weights")
 
     def load_weights(self, path) -> None:
-        """Load arrays written by :meth:`save_weights` (names and shapes must match)."""
-        model_io.load_weights(self, path)
+        """Load arrays written by :meth:`save_weights` or :meth:`save` (names and shapes must match)."""
+        arrays, _ = read_model_file(path)
+        self.assign_weights(arrays, os.fspath(path))
 
     def summary(self, print_fn=print) -> None:
         """Print a Keras-like table: layer (type), output shape, parameter count, totals."""

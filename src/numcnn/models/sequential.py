@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import _short, check_batch_shape, float_dtype
+from ..utils.validation import _short, check_batch_shape, float_dtype
 from ..layers import Layer, deserialize, serialize
 from .model import Model
 
@@ -87,7 +87,7 @@ class Sequential(Model):
     def _build(self, input_shape, dtype) -> None:
         input_shape = check_batch_shape(input_shape)
         self._hand_down_rngs()
-        shape = (None, *input_shape[1:])
+        shape = self.input_shape = (None, *input_shape[1:])
         for layer in self._stack:
             layer._build_once(shape, layer.dtype or dtype)
             shape = layer.compute_output_shape(shape)
@@ -107,6 +107,9 @@ class Sequential(Model):
 
     def get_config(self) -> dict:
         return {"name": self.name, "layers": [serialize(layer) for layer in self._stack]}
+
+    def _architecture(self):
+        return {"class_name": "Sequential", "config": self.get_config()}
 
     @classmethod
     def from_config(cls, config: dict):

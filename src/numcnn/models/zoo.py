@@ -6,7 +6,7 @@ All end in a Dense layer without softmax (logits): train them with
 
 from __future__ import annotations
 
-from .._validation import _short
+from ..utils.validation import _short
 from ..layers import BatchNormalization, Conv2D, Dense, Dropout, Flatten, MaxPooling2D, ReLU
 from .sequential import Sequential
 

@@ -1,5 +1,12 @@
-"""Training: the fit loop, metrics, callbacks and checkpoints."""
+"""Training: the fit loop and its state, optimizers, schedules, losses, metrics, callbacks,
+checkpoints, and the distribution strategies (one process, MPI).
 
+Nothing here imports :mod:`numcnn.models`: a model is what it is called on (``model(x)``,
+``model.backward(dy)``, ``model.params``), and :class:`numcnn.Model` gets ``compile`` / ``fit`` /
+``evaluate`` / ``predict`` from :class:`Trainer`.
+"""
+
+from . import losses, metrics, optimizers, schedules
 from .callbacks import (
     BackupAndRestore,
     Callback,
@@ -11,12 +18,14 @@ from .callbacks import (
     TerminateOnNaN,
 )
 from .checkpoint import load_checkpoint, restore_checkpoint, save_checkpoint
-from .loop import compile, evaluate, fit, predict, train_on_batch, train_step
 from .metrics import accuracy, categorical_accuracy, confusion_matrix, sparse_categorical_accuracy
+from .state import FitState, ResumePoint
+from .strategy import MPIStrategy, OneProcess, get_strategy
+from .trainer import Trainer, predict
 
 __all__ = [
-    "BackupAndRestore", "Callback", "CSVLogger", "EarlyStopping", "History", "ModelCheckpoint", "ProgbarLogger",
-    "TerminateOnNaN", "accuracy", "categorical_accuracy", "compile", "confusion_matrix", "evaluate", "fit",
-    "load_checkpoint", "predict", "restore_checkpoint", "save_checkpoint", "sparse_categorical_accuracy",
-    "train_on_batch", "train_step",
+    "BackupAndRestore", "Callback", "CSVLogger", "EarlyStopping", "FitState", "History", "ModelCheckpoint",
+    "MPIStrategy", "OneProcess", "ProgbarLogger", "ResumePoint", "TerminateOnNaN", "Trainer", "accuracy",
+    "categorical_accuracy", "confusion_matrix", "get_strategy", "load_checkpoint", "losses", "metrics", "optimizers",
+    "predict", "restore_checkpoint", "save_checkpoint", "schedules", "sparse_categorical_accuracy",
 ]

@@ -2,8 +2,10 @@
 
 A callback overrides any of ``on_train_begin/end(logs)``, ``on_epoch_begin(epoch)``,
 ``on_epoch_end(epoch, logs)``, ``on_train_batch_end(batch, logs)``; ``self.model``
-is the model being trained. Setting ``model.stop_training = True`` ends training
-after the current batch or epoch.
+is the model being trained and ``self.state`` the :class:`~numcnn.training.state.FitState`
+of the fit (history, data generator, where a resume starts). Setting
+``self.state.stop_training = True`` (or, as in Keras, ``self.model.stop_training = True``)
+ends training after the current batch.
 """
 
 from __future__ import annotations
@@ -16,19 +18,24 @@ import sys
 
 import numpy as np
 
-from .._validation import _short
-from ..io.files import write_text_atomic
-from ..io.model_io import model_arrays, save_weights
+from ..utils.files import remove_stale_temporaries, write_text_atomic
+from ..utils.validation import _short
 from .checkpoint import restore_checkpoint, save_checkpoint
+from .state import ResumePoint
 
 
 class Callback:
     """Base class: every hook does nothing."""
 
     model = None
+    state = None
 
     def set_model(self, model):
         self.model = model
+
+    def set_state(self, state):
+        """The :class:`~numcnn.training.state.FitState` of the fit this callback serves."""
+        self.state = state
 
     def on_train_begin(self, logs=None): ...
     def on_train_end(self, logs=None): ...
@@ -101,20 +108,19 @@ class EarlyStopping(Callback):
         if self._better(value, self.best):
             self.best, self.best_epoch, self.wait = value, epoch, 0
             if self.restore_best_weights:
-                self.best_weights = {k: v.copy() for k, v in model_arrays(self.model).items()}
+                self.best_weights = {k: v.copy() for k, v in self.model.named_weights().items()}
             return
         self.wait += 1
         if self.wait >= self.patience and epoch > 0:  # Keras' rule
             self.stopped_epoch = epoch
-            self.model.stop_training = True
+            self.state.stop_training = True
 
     def on_train_end(self, logs=None):
         if self.stopped_epoch is not None and self.verbose:
             print(f"Epoch {self.stopped_epoch + 1}: early stopping (best {self.monitor} {self.best:.4f} "
                   f"at epoch {self.best_epoch + 1})")
         if self.restore_best_weights and self.best_weights is not None:
-            for name, array in model_arrays(self.model).items():
-                array[...] = self.best_weights[name]
+            self.model.assign_weights(self.best_weights, "EarlyStopping's best weights")
 
 
 class ModelCheckpoint(Callback):
@@ -149,7 +155,7 @@ class ModelCheckpoint(Callback):
         except (KeyError, IndexError, ValueError) as e:
             raise ValueError(f"ModelCheckpoint: cannot fill in the file name ({e}); the logs hold {sorted(logs)}. "
                              f"Received: filepath={self.filepath!r}") from None
-        save_weights(self.model, path)
+        self.model.save_weights(path)
         if self.verbose:
             print(f"Epoch {epoch + 1}: saved {path}")
 
@@ -182,7 +188,7 @@ class TerminateOnNaN(Callback):
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and not np.isfinite(loss):
-            self.model.stop_training = True
+            self.state.stop_training = True
 
 
 class BackupAndRestore(Callback):
@@ -205,16 +211,17 @@ class BackupAndRestore(Callback):
         self.path = os.path.join(self.backup_dir, self.filename)
 
     def on_train_begin(self, logs=None):
+        remove_stale_temporaries(self.backup_dir, self.filename)
         if os.path.exists(self.path):
-            meta = restore_checkpoint(self.path, self.model, self.model._data_rng)
-            self.model._resume = {"epoch": meta["epoch"], "history": meta["history"]}
+            meta = restore_checkpoint(self.path, self.model, self.state.data_rng)
+            self.state.resume = ResumePoint(meta["epoch"], meta["history"])
 
     def on_epoch_end(self, epoch, logs=None):
-        save_checkpoint(self.path, self.model, epoch=epoch + 1, history=self.model.history.history,
-                        data_rng=self.model._data_rng)
+        save_checkpoint(self.path, self.model, epoch=epoch + 1, history=self.state.history.history,
+                        data_rng=self.state.data_rng)
 
     def on_train_end(self, logs=None):
-        if self.delete_checkpoint and not getattr(self.model, "stop_reason", None) and os.path.exists(self.path):
+        if self.delete_checkpoint and not self.state.stop_reason and os.path.exists(self.path):
             os.unlink(self.path)
 
 
@@ -264,12 +271,11 @@ class ProgbarLogger(Callback):
 class CallbackList(Callback):
     """Calls every hook of every callback in order."""
 
-    def __init__(self, callbacks, model):
+    def __init__(self, callbacks, model, state):
         self.callbacks = list(callbacks)
         for callback in self.callbacks:
-            if not isinstance(callback, Callback):
-                raise TypeError(f"Callbacks must be numcnn.training.Callback instances. Received: {_short(callback)}")
             callback.set_model(model)
+            callback.set_state(state)
 
     def _call(self, hook, *args):
         for callback in self.callbacks:

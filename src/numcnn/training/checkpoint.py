@@ -11,19 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import optimizers
-from ..io.arrays import FileFormatError, load_arrays, save_arrays
-from ..io.model_io import assign_arrays, model_arrays
+from ..utils.arrays import FileFormatError, load_arrays, save_arrays
+from . import optimizers
 
 FORMAT = "numcnn.checkpoint"
 FORMAT_VERSION = 1
-
-
-def layers_with_rng(model):
-    """``(path, layer)`` of the model itself (path ``""``) and of every layer: whoever may hold a Generator."""
-    yield "", model
-    if hasattr(model, "_flat_layers"):
-        yield from model._flat_layers()
 
 
 def arrays_under(arrays: dict, prefix: str) -> dict:
@@ -32,8 +24,8 @@ def arrays_under(arrays: dict, prefix: str) -> dict:
 
 
 def rng_states(model) -> dict:
-    """JSON-friendly bit-generator states of the model's and every layer's Generator."""
-    return {path: layer._rng.bit_generator.state for path, layer in layers_with_rng(model) if layer._rng is not None}
+    """JSON-friendly bit-generator states of the model's and every layer's Generator, by path."""
+    return {path: rng.bit_generator.state for path, rng in model.random_generators().items()}
 
 
 def set_rng_state(rng: np.random.Generator, state: dict, source: str) -> None:
@@ -46,22 +38,20 @@ def set_rng_state(rng: np.random.Generator, state: dict, source: str) -> None:
 
 def set_rng_states(model, states: dict, source: str) -> None:
     """Put back what :func:`rng_states` returned into the model's and its layers' Generators."""
-    layers = dict(layers_with_rng(model))
+    generators = model.random_generators()
     for path, state in states.items():
-        if path in layers:
-            layer = layers[path]
-            if layer._rng is None:
-                layer._rng = np.random.default_rng()
-            set_rng_state(layer._rng, state, source)
+        if path in generators:
+            set_rng_state(generators[path], state, source)
 
 
-def save_checkpoint(path, model, *, epoch: int, history: dict, data_rng=None, extra=None) -> None:
-    """Write a checkpoint of ``model`` (compiled, with its optimizer) after ``epoch`` finished epochs."""
-    arrays = {f"model/{k}": v for k, v in model_arrays(model).items()}
+def save_checkpoint(path, model, *, epoch: int, history: dict, data_rng=None, optimizer=None, extra=None) -> None:
+    """Write a checkpoint of ``model`` and its ``optimizer`` (default: the one it was compiled with)
+    after ``epoch`` finished epochs."""
+    optimizer = optimizer if optimizer is not None else getattr(model, "optimizer", None)
+    arrays = {f"model/{k}": v for k, v in model.named_weights().items()}
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "epoch": int(epoch), "history": history,
             "rngs": rng_states(model), "data_rng": None if data_rng is None else data_rng.bit_generator.state,
             "extra": extra or {}}
-    optimizer = getattr(model, "optimizer", None)
     if optimizer is not None:
         slots, state = optimizer.get_state()
         arrays.update({f"optimizer/{k}": v for k, v in slots.items()})
@@ -80,9 +70,8 @@ def load_checkpoint(path) -> tuple[dict, dict]:
     return arrays, meta
 
 
-def _restore_training_state(model, arrays, meta, data_rng, source) -> None:
+def _restore_training_state(model, optimizer, arrays, meta, data_rng, source) -> None:
     """The optimizer's slots and step, and every random generator, from a checkpoint."""
-    optimizer = getattr(model, "optimizer", None)
     saved = meta.get("optimizer")
     if optimizer is not None and saved is not None:
         if saved.get("class_name") != type(optimizer).__name__:
@@ -95,13 +84,15 @@ def _restore_training_state(model, arrays, meta, data_rng, source) -> None:
         set_rng_state(data_rng, meta["data_rng"], source)
 
 
-def restore_checkpoint(path, model, data_rng=None) -> dict:
-    """Load a checkpoint into a built, compiled ``model`` (and ``data_rng``); return its metadata."""
+def restore_checkpoint(path, model, data_rng=None, optimizer=None) -> dict:
+    """Load a checkpoint into a built ``model``, its ``optimizer`` (default: the one it was compiled
+    with) and ``data_rng``; return its metadata."""
+    optimizer = optimizer if optimizer is not None else getattr(model, "optimizer", None)
     source = str(path)
     arrays, meta = load_checkpoint(path)
-    assign_arrays(model, arrays_under(arrays, "model/"), source)
+    model.assign_weights(arrays_under(arrays, "model/"), source)
     try:  # the metadata is a file's JSON: any structure it should not have means a corrupted file
-        _restore_training_state(model, arrays, meta, data_rng, source)
+        _restore_training_state(model, optimizer, arrays, meta, data_rng, source)
     except FileFormatError:
         raise
     except (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError) as e:

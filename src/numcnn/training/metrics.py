@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import _short
+from ..utils.registry import Registry
 
 
 def sparse_categorical_accuracy(y_true, y_pred) -> int:
@@ -34,19 +34,17 @@ def accuracy(y_true, y_pred) -> int:
     return sparse_categorical_accuracy(y_true, y_pred)
 
 
-METRICS = {
-    "accuracy": accuracy,
-    "acc": accuracy,
-    "sparse_categorical_accuracy": sparse_categorical_accuracy,
-    "categorical_accuracy": categorical_accuracy,
-}
+METRICS = Registry("metric", None, "metrics")
+METRICS.register(accuracy, names=("accuracy", "acc"))
+METRICS.register(sparse_categorical_accuracy, names=("sparse_categorical_accuracy",))
+METRICS.register(categorical_accuracy, names=("categorical_accuracy",))
 
 
 def get(identifier):
-    """``(name, function)`` for a metric name in :data:`METRICS`."""
-    if isinstance(identifier, str) and identifier in METRICS:
-        return identifier, METRICS[identifier]
-    raise ValueError(f"Unknown metric: allowed are {sorted(METRICS)}. Received: {_short(identifier)}")
+    """``(name, function)`` for a metric name in :data:`METRICS` (or a function of ``(y_true, y_pred)``
+    that returns the number of correct samples, named by its ``__name__``)."""
+    fn = METRICS.get(identifier)
+    return (identifier if isinstance(identifier, str) else fn.__name__), fn
 
 
 def confusion_matrix(y_true, y_pred_labels, classes) -> np.ndarray:

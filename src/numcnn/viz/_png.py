@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..io.files import atomic_path
+from ..utils.files import atomic_path
 
 
 def new_figure(width, height):

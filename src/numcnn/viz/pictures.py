@@ -12,8 +12,10 @@ import math
 import numpy as np
 
 from .. import functional as F
-from .._validation import _short
+from ..filters import apply_kernel
 from ..layers import Conv2D
+from ..layers.tape import Tape
+from ..utils.validation import _short
 from ._png import new_figure, save_png
 
 
@@ -23,7 +25,7 @@ def _grid(n, columns=None):
 
 
 def _first_conv(model):
-    for _, layer in model._flat_layers():
+    for _, layer in model.flat_layers():
         if isinstance(layer, Conv2D):
             return layer
     raise ValueError(f"Model '{model.name}' has no Conv2D layer to draw. Received: {_short(model)}")
@@ -69,12 +71,12 @@ def conv_feature_maps(model, image) -> dict:
         image: (H, W, C); returns {layer name: (H', W', filters)}.
     """
     x = np.asarray(image, dtype=np.float32)[None]
-    _, tape = model._forward(model._prepare_inputs(x), False)
+    _, tape = model.call_recorded(x)
     maps = {}
 
     def walk(tape, prefix):
         for node in tape.nodes:
-            if hasattr(node.layer, "_flat_layers"):  # a nested model: its own tape is the cache
+            if isinstance(node.cache, Tape):  # a nested model: its own tape is the cache
                 walk(node.cache, f"{prefix}{node.layer.name}/")
             elif isinstance(node.layer, Conv2D):
                 name, k = f"{prefix}{node.layer.name}", 1
@@ -246,8 +248,6 @@ def plot_sliding_window(image, kernel, path, strides=1, padding="valid", steps=4
         image: (H, W); kernel: (kh, kw); returns the output (H', W').
     """
     from matplotlib.patches import Rectangle
-
-    from ..filters import apply_kernel
 
     image = np.asarray(image, dtype=np.float32)
     kernel = np.asarray(kernel, dtype=np.float32)

@@ -7,6 +7,7 @@ boundary with a readable message instead of deep inside NumPy.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Sequence
 
@@ -137,25 +138,58 @@ def check_rank(x: np.ndarray, rank: int, name: str, layout: str) -> None:
 
 
 class NonFiniteError(ValueError):
-    """An array holds NaN or infinity (the training loop turns this into a clean stop)."""
+    """An array holds NaN or infinity where training cannot go on (the loop turns it into a clean stop)."""
 
 
-class BatchMemoryError(MemoryError):
-    """A batch needs more memory than there is; the message says how to split it."""
+class ArraySizeError(ValueError, MemoryError):
+    """An array numcnn was asked to make does not fit in memory, or not even in NumPy's index range.
+
+    Both a ``ValueError`` (the arguments asked for it) and a ``MemoryError`` (``except MemoryError``
+    still catches it); the message names the sizes that made it.
+    """
 
 
-def _gib(nbytes: float) -> str:
-    return f"{nbytes / 2**30:.1f} GiB"
+#: what NumPy and Python raise when an array is larger than they can address (not only larger than memory)
+_TOO_LARGE = ("array is too big", "maximum supported dimension", "too large to convert", "Maximum allowed size",
+              "cannot fit 'int' into an index-sized integer", "Python int too large")
+
+
+@contextlib.contextmanager
+def allocation_guard(what: str, received: str, hint: str = ""):
+    """Turn NumPy's refusal to allocate (``MemoryError``, "array is too big", an index overflow) inside
+    the block into one :class:`ArraySizeError` that names ``what`` was being made and the arguments.
+
+    The one guard against sizes no machine holds (a mistaken padding, stride, pool size or number of
+    units): numcnn does not check each argument against absurd values, it lets NumPy try and says why
+    it failed.
+
+    Args:
+        what: e.g. "layer 'dense' (Dense)", for the message.
+        received: the arguments that made the sizes, ending the message.
+        hint: what to do instead, e.g. "predict a few samples at a time".
+    """
+    try:
+        yield
+    except MemoryError as error:
+        if isinstance(error, ArraySizeError):
+            raise
+        raise ArraySizeError(f"{what} needs more memory than this machine has ({error}){hint}. "
+                             f"Received: {received}") from None
+    except (ValueError, OverflowError) as error:
+        if not any(text in str(error) for text in _TOO_LARGE):
+            raise
+        raise ArraySizeError(f"{what} would make an array larger than NumPy can address ({error}){hint}; check "
+                             f"the sizes it is given. Received: {received}") from None
 
 
 def check_finite(x: np.ndarray, name: str) -> None:
-    """Raise :class:`NonFiniteError` when ``x`` holds NaN or infinity: they would spread silently."""
+    """Raise :class:`NonFiniteError` when ``x`` holds NaN or infinity, naming the first bad sample."""
     if x.dtype.kind == "f" and not np.isfinite(x).all():
-        bad = int(np.count_nonzero(~np.isfinite(x)))
+        bad = ~np.isfinite(x.reshape(len(x), -1)).all(axis=1) if x.ndim else np.array([True])
+        first = int(np.flatnonzero(bad)[0])
         raise NonFiniteError(
-            f"The `{name}` argument must contain only finite numbers (no NaN or inf). "
-            f"Received: {name} with {bad} non-finite value(s) out of {x.size}"
-        )
+            f"The `{name}` argument must contain only finite numbers (no NaN or inf). Received: {name} with "
+            f"{int(np.count_nonzero(~np.isfinite(x)))} non-finite value(s), the first in sample {first}")
 
 
 def float_dtype(*arrays: np.ndarray) -> np.dtype:

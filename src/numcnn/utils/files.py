@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 
 
@@ -35,6 +36,24 @@ def atomic_path(path):
             os.unlink(tmp)
         raise
     _fsync_dir(directory)
+
+
+def remove_stale_temporaries(directory, name=None) -> list:
+    """Delete the temporary files that writes cut by a crash (SIGKILL, power loss) left in ``directory``
+    (``.NAME.*.tmp``, of :func:`atomic_path`), for the file ``name`` or for every file; returns their paths.
+
+    Only the owner of a directory should call it, before it writes there again: a temporary
+    file of a write still in progress would go too.
+    """
+    pattern = re.compile(r"\.%s\.[^/]+\.tmp" % (re.escape(name) if name else r"[^/]+?"))
+    try:
+        stale = [entry.path for entry in os.scandir(directory) if entry.is_file() and pattern.fullmatch(entry.name)]
+    except FileNotFoundError:
+        return []
+    for path in stale:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+    return stale
 
 
 def _mode_for(path) -> int:

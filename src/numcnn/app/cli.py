@@ -1,0 +1,241 @@
+"""The ``numcnn`` command: its parser, and the error handling every command shares.
+
+The commands themselves are in :mod:`numcnn.app.commands`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import numpy as np
+
+from .._version import __version__
+from ..data import DATASET_NAMES, DataError
+from ..filters import KERNELS, NORMALIZE
+from ..io.onnx_export import DEFAULT_OPSET, MIN_OPSET
+from ..models import zoo
+from ..training.mpi import DEFAULT_TIMEOUT, RankFailed
+from ..training.optimizers import OPTIMIZERS
+from ..utils.arrays import FileFormatError
+from . import commands
+from .runs import TrainingDiverged
+from .settings import SCHEDULE_NAMES, RunError, RunSettings
+
+EXIT_ERROR = 2  # bad input, like argparse's own errors
+EXIT_DIVERGED = 3
+
+
+def _number_type(convert, ok, allowed):
+    """An argparse type: ``convert`` the text, then require ``ok(value)``; the error says what is allowed."""
+    def parse(text):
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None
+        if value is None or not ok(value):
+            raise argparse.ArgumentTypeError(f"must be {allowed}. Received: {text!r}")
+        return value
+    return parse
+
+
+_positive_int = _number_type(int, lambda v: v >= 1, "a positive int")
+_non_negative_int = _number_type(int, lambda v: v >= 0, "a non-negative int")
+_positive_float = _number_type(float, lambda v: np.isfinite(v) and v > 0, "a positive number")
+_fraction = _number_type(float, lambda v: 0 <= v < 0.5, "a number in [0, 0.5)")
+_non_negative_float = _number_type(float, lambda v: np.isfinite(v) and v >= 0, "a non-negative number")
+
+
+def _defaults_table() -> str:
+    rows = []
+    for dataset in DATASET_NAMES:
+        for model in zoo.MODELS:
+            if dataset == "digits" and model == "lenet5":
+                continue
+            s = RunSettings.resolve({"dataset": dataset, "model": model})
+            rows.append(f"  {dataset:<13} {model:<7} epochs {s.epochs:<3} batch {s.batch_size:<4} "
+                        f"{s.optimizer} lr {s.lr} (x{s.decay_rate} every {s.decay_epochs} epochs), "
+                        f"shift {s.augment}")
+    return "\n".join(rows)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="numcnn", description="Convolutional neural networks in NumPy: train a CNN, evaluate it, "
+                                   "predict images, inspect it.")
+    parser.add_argument("--version", action="version", version=f"numcnn {__version__}")
+    subcommands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    train = subcommands.add_parser(
+        "train", help="train a CNN on digits, MNIST or Fashion-MNIST and save the run",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Train a CNN and write a run directory: model.safetensors, config.json, history.csv, "
+                    "metrics.json, curves.png and checkpoint.safetensors (after every epoch, for --resume).\n"
+                    "With no arguments: the simple CNN on the embedded 8x8 digits, about 98-99% test accuracy "
+                    "in well under a minute.",
+        epilog="Defaults per data set and model (any flag overrides them):\n" + _defaults_table())
+    train.add_argument("--dataset", choices=DATASET_NAMES, help="data set (default digits)")
+    train.add_argument("--model", choices=sorted(zoo.MODELS),
+                       help="simple: conv 30x5x5 - pool - dense 100 (the seeds' network); lenet5; deep: DLFS's 6 conv "
+                            "3x3 with batch norm + dropout, 99.4%% on MNIST (default simple)")
+    train.add_argument("--epochs", type=_positive_int, help="number of epochs in all (with --resume: train up to this many)")
+    train.add_argument("--batch-size", type=_positive_int, help="samples per update")
+    train.add_argument("--optimizer", choices=OPTIMIZERS.allowed(),
+                       help="sgd, momentum (0.9), nesterov (0.9), adagrad, rmsprop, adam or adamw (update rules of torch.optim)")
+    train.add_argument("--lr", type=_positive_float, help="(peak) learning rate")
+    train.add_argument("--schedule", choices=SCHEDULE_NAMES,
+                       help="learning-rate schedule: constant; step (multiply by --decay-rate every --decay-epochs); "
+                            "cosine (to 0 over all epochs, after --warmup-epochs of linear warm-up) (default step)")
+    train.add_argument("--decay-epochs", type=_positive_int, help="epochs between two decays of the step schedule")
+    train.add_argument("--decay-rate", type=_positive_float, help="factor of each step decay, in (0, 1] (default 0.5)")
+    train.add_argument("--warmup-epochs", type=_non_negative_int, help="linear warm-up epochs of the cosine schedule (default 0)")
+    train.add_argument("--weight-decay", type=_non_negative_float, help="L2 weight decay (decoupled for adamw, default 0.01 there; else 0)")
+    train.add_argument("--clipnorm", type=_positive_float, help="clip the global gradient norm to this value (default off)")
+    train.add_argument("--augment", type=_non_negative_int,
+                       help="random shifts of up to this many pixels on training images, 0 = off")
+    train.add_argument("--validation-split", type=_fraction,
+                       help="fraction of the training set (its last images) held out to validate after each epoch, "
+                            "in [0, 0.5) (default 0.1)")
+    train.add_argument("--seed", type=_non_negative_int,
+                       help="seed of weights, shuffling, dropout and augmentation: the same seed gives the same "
+                            "numbers on the same machine (default 0)")
+    train.add_argument("--out", help="run directory to create (default runs/<dataset>-<model>-<timestamp>)")
+    train.add_argument("--data-dir", help="directory with the MNIST / Fashion-MNIST IDX files, as DIR/<dataset>/ or "
+                                          "DIR/; then NUMCNN_DATA_DIR, then the user cache dir are searched; missing "
+                                          "files are downloaded into --data-dir, else NUMCNN_DATA_DIR, else the cache")
+    train.add_argument("--resume", metavar="DIR",
+                       help="continue the run in DIR from its last checkpoint, with its settings (only --epochs may change)")
+    train.add_argument("--progress", choices=("bar", "lines", "quiet"),
+                       help="bar: a progress bar per epoch and a line per epoch; lines: a line per epoch; quiet: "
+                            "nothing (default bar on a terminal, lines otherwise or when CI is set)")
+    train.add_argument("--distributed", action="store_true",
+                       help="data-parallel training on all ranks of mpirun (mpirun -n K numcnn train --distributed): "
+                            "--batch-size is the global batch, split between the ranks; rank 0 writes the run "
+                            'directory. Needs pip install "numcnn[mpi]"')
+    train.add_argument("--mpi-timeout", type=_positive_float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                       help="with --distributed: how long a rank waits for the others before it stops the whole "
+                            f"job, e.g. when a rank died (default {DEFAULT_TIMEOUT:g})")
+    train.set_defaults(run=commands.train)
+
+    evaluate = subcommands.add_parser("evaluate", help="test a trained run: loss, accuracy, confusion matrix",
+                                   description="Load a run's model and print its loss, accuracy and confusion "
+                                               "matrix on the test set of its data set (or --dataset).")
+    evaluate.add_argument("run_dir", metavar="DIR", help="run directory written by numcnn train")
+    evaluate.add_argument("--dataset", choices=DATASET_NAMES, help="test on this data set instead of the run's")
+    evaluate.add_argument("--data-dir", help="directory with the MNIST / Fashion-MNIST IDX files")
+    evaluate.add_argument("--batch-size", type=_positive_int, default=256, help="images per forward pass (default 256)")
+    evaluate.set_defaults(run=commands.evaluate)
+
+    predict = subcommands.add_parser("predict", help="classify image files with a trained run",
+                                  description="Load PNG/JPEG images, turn them into the model's input (grayscale, "
+                                              "light-on-dark, digit centred and resized) and print the class and "
+                                              "the top-3 probabilities.")
+    predict.add_argument("run_dir", metavar="DIR", help="run directory written by numcnn train")
+    predict.add_argument("images", metavar="IMAGE", nargs="+", help="image files (PNG, JPEG, ...)")
+    predict.add_argument("--invert", choices=("auto", "yes", "no"), default="auto",
+                         help="invert dark-on-light images: auto (when the image is mostly light), yes or no")
+    predict.set_defaults(run=commands.predict)
+
+    summary = subcommands.add_parser("summary", help="print a run's model table, settings and test metrics",
+                                  description="Print the layers (output shapes, parameter counts) of a run's model, "
+                                              "its training settings and its test metrics.")
+    summary.add_argument("run_dir", metavar="DIR", help="run directory written by numcnn train")
+    summary.set_defaults(run=commands.summary)
+
+    export = subcommands.add_parser("export", help="export a trained run's model to another format (ONNX)",
+                                 description="Write a run's model as an ONNX file (needs pip install "
+                                             "\"numcnn[onnx]\"): input 'input' and output 'output' with the model's "
+                                             "shapes and layout, batch size free; run it with onnxruntime.")
+    export.add_argument("run_dir", metavar="DIR", help="run directory written by numcnn train")
+    export.add_argument("--format", choices=("onnx",), default="onnx", help="file format to write (default onnx)")
+    export.add_argument("--out", required=True, help="output file, e.g. model.onnx")
+    export.add_argument("--opset", type=_number_type(int, lambda v: v >= MIN_OPSET, f"an int >= {MIN_OPSET}"),
+                        default=DEFAULT_OPSET, help=f"ONNX opset version (default {DEFAULT_OPSET})")
+    export.set_defaults(run=commands.export)
+
+    filt = subcommands.add_parser(
+        "filter", help="filter an image with a kernel (blur, sobel-x, ...) using numcnn's conv2d",
+        description="Apply a named or custom kernel to every channel of an image with conv2d (cross-correlation, "
+                    "as seed 000 slides its filter) and save the result as an image.")
+    filt.add_argument("image", metavar="IMAGE", help="PNG, JPEG, ... (grayscale or RGB)")
+    filt.add_argument("--kernel", choices=sorted(KERNELS), help="a named kernel (blur is seed 000's 3x3 mean)")
+    filt.add_argument("--kernel-file", help="a kernel of your own: a .npy file or a text file of rows of numbers")
+    filt.add_argument("--stride", type=_positive_int, default=1, help="step of the sliding window (default 1)")
+    filt.add_argument("--padding", choices=("valid", "same"), default="same",
+                      help="valid: no padding, a smaller output; same: zero padding, output size = input size / stride "
+                           "(default same)")
+    filt.add_argument("--mode", choices=("auto", "gray", "rgb"), default="auto",
+                      help="filter the gray image or each RGB channel (auto: RGB only for colour images)")
+    filt.add_argument("--normalize", choices=NORMALIZE, default="auto",
+                      help="how results become pixels: clip to [0, 1], min-max, or |value| / max; auto: abs for "
+                           "kernels summing to 0 (edges), clip otherwise")
+    filt.add_argument("--out", required=True, help="output image file (.png, .jpg, ...)")
+    filt.add_argument("--raw", metavar="FILE.npy", help="also save the unclipped float32 result as a .npy file")
+    filt.add_argument("--show-steps", metavar="STEPS.png",
+                      help="also draw the kernel sliding over seed 000's 7x7 image, step by step")
+    filt.set_defaults(run=commands.filter_image)
+
+    show = subcommands.add_parser(
+        "show", help="draw a trained run: filters, feature maps, curves, confusion matrix, mistakes, model",
+        description="Draw a picture of a run directory written by numcnn train and save it as a PNG file.")
+    show.add_argument("run_dir", metavar="DIR", help="run directory written by numcnn train")
+    show.add_argument("--what", choices=commands.SHOW_WHAT, required=True,
+                      help="filters: the first conv layer's kernels; feature-maps: every conv layer's output for one "
+                           "image; curves: loss/accuracy per epoch; confusion: the test confusion matrix; mistakes: "
+                           "the surest wrong test predictions; model: the layers with shapes and parameter counts")
+    show.add_argument("--image", help="for feature-maps: an image file (default: a test image, see --index)")
+    show.add_argument("--index", type=_non_negative_int, default=0,
+                      help="for feature-maps without --image: which test image (default 0)")
+    show.add_argument("--invert", choices=("auto", "yes", "no"), default="auto",
+                      help="for --image: invert dark-on-light images (default auto)")
+    show.add_argument("--data-dir", help="directory with the MNIST / Fashion-MNIST IDX files")
+    show.add_argument("--out", required=True, help="output PNG file")
+    show.set_defaults(run=commands.show)
+
+    demo = subcommands.add_parser(
+        "demo", help="one forward and backward pass of seed 002's SimpleConvNet on a random batch",
+        description="Build a small CNN (conv 30x5x5 - relu - maxpool - dense 100 - relu - dense 10), run one forward "
+                    "and backward pass on a random batch, print the model summary, the loss, the gradient norms and "
+                    "the loss after one SGD step.")
+    demo.add_argument("--seed", type=_non_negative_int, default=0, help="seed of the weights and the random batch (default 0)")
+    demo.add_argument("--batch-size", type=_positive_int, default=32, help="images in the random batch (default 32)")
+    demo.set_defaults(run=commands.demo)
+    return parser
+
+
+def _error(args, message, code) -> int:
+    if not getattr(args, "quiet_error", False):  # set on ranks > 0 for an error rank 0 reports
+        print(f"numcnn {args.command}: error: {message}", file=sys.stderr)
+    return code
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return args.run(args)
+    except TrainingDiverged as e:
+        return _error(args, f"{e}", EXIT_DIVERGED)
+    except (RunError, DataError, FileFormatError, ValueError, RankFailed) as e:
+        message = str(e)
+        if "Received" not in message:  # e.g. Python's "embedded null byte" for a path: say what was given
+            given = sys.argv[1:] if argv is None else list(argv)
+            message += f". Received: {' '.join(repr(a) if not a.isprintable() else a for a in map(str, given))}"
+        return _error(args, message, EXIT_ERROR)
+    except BrokenPipeError:  # e.g. `numcnn evaluate RUN | head`
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter's final flush quiet
+        return 0
+    except OSError as e:
+        return _error(args, f"{e.filename or ''}: {e.strerror}. Received: {e!r}", EXIT_ERROR)
+    except KeyboardInterrupt:
+        print(f"numcnn {args.command}: interrupted; a run continues with --resume from its last checkpoint",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,276 @@
+"""What each ``numcnn`` command does, given its parsed arguments; :mod:`numcnn.app.cli` parses them."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+
+import numpy as np
+
+from .._version import __version__
+from .. import functional as F
+from .. import viz
+from ..data import load_dataset
+from ..data.images import load_image, to_model_input
+from ..filters import apply_kernel, get_kernel, load_kernel, to_display
+from ..io.onnx_export import export_onnx
+from ..models import zoo
+from ..training.metrics import confusion_matrix
+from ..training.mpi import Communicator
+from ..training.strategy import MPIStrategy, OneProcess
+from ..utils.files import atomic_path
+from .runs import data_dir_of, default_out_dir, load_run, read_history_csv, read_settings, train_run
+from .settings import RunError, RunSettings
+
+def demo(args) -> int:
+    rng = np.random.default_rng(args.seed)
+    model = zoo.simple_convnet(seed=args.seed)
+    model.summary()
+    x = rng.random((args.batch_size, 28, 28, 1), dtype=np.float32)
+    labels = rng.integers(0, 10, args.batch_size)
+
+    start = time.perf_counter()
+    logits = model(x, training=True)
+    loss, cache = F.softmax_cross_entropy_forward(labels, logits)
+    model.backward(F.softmax_cross_entropy_backward(cache))
+    seconds = time.perf_counter() - start
+    print(f"\nforward + backward on a batch of {args.batch_size} random 28x28 images: {seconds * 1000:.1f} ms")
+    print(f"softmax cross-entropy: {loss:.4f} (about ln 10 = {np.log(10):.4f} for an untrained model)")
+    print("gradient norms:")
+    for name, grad in model.grads.items():
+        print(f"  {name:<22} {str(grad.shape):<18} {np.linalg.norm(grad):.6f}")
+
+    # One plain SGD step must lower the loss on the same batch: the gradients point downhill.
+    for name, param in model.params.items():
+        param -= 0.1 * model.grads[name]
+    new_loss = F.softmax_cross_entropy(labels, model(x))
+    print(f"after one SGD step (lr 0.1): loss {loss:.4f} -> {new_loss:.4f}")
+    return 0 if new_loss < loss else 1
+
+
+SETTING_FLAGS = tuple(field.name for field in dataclasses.fields(RunSettings))
+
+
+def _settings_and_out(args):
+    given = {k: getattr(args, k) for k in SETTING_FLAGS}
+    if args.resume is not None:
+        if args.out is not None and os.path.abspath(args.out) != os.path.abspath(args.resume):
+            raise RunError(f"--resume writes into the run it continues; drop --out. Received: --out {args.out}")
+        return RunSettings.resolve(given, read_settings(args.resume)), args.resume
+    settings = RunSettings.resolve(given)
+    out = args.out
+    if out is None:
+        try:
+            out = default_out_dir(settings)
+        except OSError as e:
+            raise RunError(f"cannot create the run directory under runs/ ({e.strerror}); pass --out DIR. "
+                           "Received: --out not given") from None
+    return settings, out
+
+
+def train(args) -> int:
+    if not args.distributed:
+        return _train_with(args, OneProcess())
+    try:
+        communicator = Communicator(timeout=args.mpi_timeout)
+    except ImportError as e:
+        raise RunError(f"--distributed: {e}") from None
+    try:
+        return _train_with(args, MPIStrategy(communicator), communicator.share_cores())
+    except BaseException as e:
+        if e is communicator.shared_error:  # every rank raises it: they all stop cleanly
+            args.quiet_error = not communicator.should_report(e)
+        else:  # the other ranks may be waiting for this one
+            communicator.abort_at_exit()
+        raise
+
+
+def _train_with(args, strategy, threads=None) -> int:
+    plan = None
+    with strategy.together("reading the settings"):
+        if strategy.is_root:  # only rank 0 reads --resume's run and creates the run directory
+            settings, out = _settings_and_out(args)
+            plan = [settings.to_json(), out]
+    settings, out = strategy.broadcast_json(plan, "sharing the settings")
+    settings = RunSettings(**settings)
+    verbose = {None: "auto", "bar": 1, "lines": 2, "quiet": 0}[args.progress]
+    say = print if strategy.is_root else (lambda *a, **k: None)
+    ranks = f" on {strategy.size} rank{'s' * (strategy.size > 1)}" if args.distributed else ""
+    say(f"numcnn {__version__}: training {settings.model} on {settings.dataset}{ranks} -> {out}")
+    say("settings: " + ", ".join(f"{k}={v}" for k, v in settings.to_json().items()))
+    if threads is not None:
+        say(f"each rank uses {threads} thread{'s' * (threads > 1)}: its share of its host's cores (set "
+            "OMP_NUM_THREADS and NUMCNN_NUM_THREADS to choose)")
+    metrics = train_run(settings, out, args.data_dir, verbose=verbose, resume=args.resume is not None, log=say,
+                        strategy=strategy)
+    say(f"test accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f} after "
+        f"{metrics['epochs']} epochs ({metrics['seconds']:.1f} s of training)")
+    say(f"saved {out}: model.safetensors, config.json, history.csv, metrics.json, curves.png, checkpoint.safetensors")
+    return 0
+
+
+def _format_confusion(matrix, names) -> str:
+    width = max(5, len(str(matrix.max())) + 1)
+    short = [str(i) for i in range(len(names))]
+    lines = ["true \\ predicted".ljust(18) + "".join(s.rjust(width) for s in short)]
+    for i, row in enumerate(matrix):
+        label = (str(i) if names[i] == str(i) else f"{i} {names[i]}")[:16].ljust(18)
+        lines.append(label + "".join(str(v).rjust(width) for v in row))
+    return "\n".join(lines)
+
+
+def _test_set(config, args, name=None):
+    """The test images of the run's data set (or ``name``), from ``--data-dir`` or where training read them."""
+    name = name or config["dataset"]["name"]
+    data_dir = data_dir_of(config, args.data_dir) if name == config["dataset"]["name"] else args.data_dir
+    return load_dataset(name, data_dir, splits=("test",))
+
+
+def evaluate(args) -> int:
+    model, config = load_run(args.run_dir)
+    name = args.dataset or config["dataset"]["name"]
+    dataset = _test_set(config, args, name)
+    if tuple(dataset.input_shape) != tuple(config["dataset"]["input_shape"]):
+        raise RunError(f"The run's model takes {tuple(config['dataset']['input_shape'])} images; {name} has "
+                       f"{dataset.input_shape}. Received: --dataset {name}")
+    logits = model.predict(dataset.x_test, batch_size=args.batch_size)
+    loss = F.softmax_cross_entropy(dataset.y_test, logits)
+    predicted = logits.argmax(axis=1)
+    accuracy = float(np.mean(predicted == dataset.y_test))
+    print(f"{name} test set, {len(dataset.y_test)} images: loss {loss:.4f}, accuracy {accuracy:.4f}")
+    print("confusion matrix (rows: true class, columns: predicted class):")
+    print(_format_confusion(confusion_matrix(dataset.y_test, predicted, dataset.classes), dataset.class_names))
+    return 0
+
+
+def predict(args) -> int:
+    model, config = load_run(args.run_dir)
+    input_shape = tuple(config["dataset"]["input_shape"])
+    names = config["dataset"]["class_names"]
+    batch = np.stack([to_model_input(load_image(path), input_shape, args.invert) for path in args.images])
+    probs = F.softmax(model.predict(batch))
+    for path, p in zip(args.images, probs):
+        top = np.argsort(-p)[:3]
+        ranked = ", ".join(f"{names[k]} {p[k]:.3f}" for k in top)
+        print(f"{path}: {names[top[0]]}  (top 3: {ranked})")
+    return 0
+
+
+def summary(args) -> int:
+    model, config = load_run(args.run_dir)
+    model.summary()
+    training = config["training"]
+    print("training: " + ", ".join(f"{k}={v}" for k, v in training.items()))
+    metrics_path = os.path.join(args.run_dir, "metrics.json")
+    if os.path.exists(metrics_path):
+        with open(metrics_path, encoding="utf-8") as f:
+            metrics = json.load(f)
+        print(f"test accuracy {metrics.get('test_accuracy', float('nan')):.4f}, test loss "
+              f"{metrics.get('test_loss', float('nan')):.4f}, {metrics.get('epochs')} epochs, "
+              f"{metrics.get('seconds', 0):.1f} s")
+    return 0
+
+
+def export(args) -> int:
+    check_suffix(args.out, (".onnx",), "--out")
+    model, _ = load_run(args.run_dir)
+    try:
+        proto = export_onnx(model, args.out, opset=args.opset)
+    except ImportError as e:  # the message says what to install
+        raise RunError(str(e)) from None
+    dims = {v.name: tuple(d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim)
+            for v in [*proto.graph.input, *proto.graph.output]}
+    print(f"exported {args.run_dir} to {args.out}: ONNX opset {args.opset}, {len(proto.graph.node)} nodes, "
+          + ", ".join(f"{name} {shape}" for name, shape in dims.items()))
+    return 0
+
+
+#: the image files ``filter --out`` writes, by suffix (Pillow's format names)
+IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", ".gif": "GIF", ".tif": "TIFF",
+                 ".tiff": "TIFF", ".webp": "WEBP"}
+
+
+def check_suffix(path, suffixes, flag) -> str:
+    """``path``'s suffix, if it is one of ``suffixes``: numcnn writes the format a file's name says."""
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix not in suffixes or os.path.isdir(path):
+        raise RunError(f"{flag} must name a new {' or '.join(suffixes)} file (numcnn writes the format its suffix "
+                       f"names). Received: {flag} {path}")
+    return suffix
+
+
+def _save_image(path, pixels) -> None:
+    from PIL import Image
+
+    data = (np.clip(pixels, 0, 1) * 255 + 0.5).astype(np.uint8)
+    fmt = IMAGE_FORMATS[os.path.splitext(path)[1].lower()]
+    with atomic_path(path) as tmp:
+        Image.fromarray(data).save(tmp, format=fmt)
+
+
+def filter_image(args) -> int:
+    check_suffix(args.out, tuple(IMAGE_FORMATS), "--out")
+    if args.raw:
+        check_suffix(args.raw, (".npy",), "--raw")
+    if args.show_steps:
+        check_suffix(args.show_steps, (".png",), "--show-steps")
+    if (args.kernel is None) == (args.kernel_file is None):
+        raise ValueError("Give exactly one of --kernel NAME and --kernel-file FILE. "
+                         f"Received: --kernel {args.kernel}, --kernel-file {args.kernel_file}")
+    kernel = get_kernel(args.kernel) if args.kernel else load_kernel(args.kernel_file)
+    image = load_image(args.image, grayscale=args.mode == "gray")
+    if args.mode == "auto" and image.ndim == 3 and np.allclose(image, image[..., :1], atol=1 / 255):
+        image = image[..., 0]  # a gray picture stored as RGB stays one channel
+    filtered = apply_kernel(image, kernel, args.stride, args.padding)
+    _save_image(args.out, to_display(filtered, kernel, args.normalize))
+    print(f"{args.image}: {image.shape} -> {filtered.shape} with a {kernel.shape[0]}x{kernel.shape[1]} kernel, "
+          f"stride {args.stride}, padding {args.padding}; values {filtered.min():.4g}..{filtered.max():.4g}; "
+          f"saved {args.out}")
+    if args.raw:
+        with atomic_path(args.raw) as tmp, open(tmp, "wb") as f:
+            np.save(f, filtered, allow_pickle=False)
+        print(f"raw float32 result saved to {args.raw}")
+    if args.show_steps:
+        small = np.arange(49, dtype=np.float32).reshape(7, 7)  # seed 000's 7x7 example
+        viz.plot_sliding_window(small, kernel, args.show_steps, args.stride, args.padding)
+        print(f"the sliding window over seed 000's 7x7 image saved to {args.show_steps}")
+    return 0
+
+
+SHOW_WHAT = ("filters", "feature-maps", "curves", "confusion", "mistakes", "model")
+
+
+def show(args) -> int:
+    check_suffix(args.out, (".png",), "--out")
+    model, config = load_run(args.run_dir)
+    names = config["dataset"]["class_names"]
+    if args.what == "filters":
+        viz.plot_filters(model, args.out)
+    elif args.what == "feature-maps":
+        if args.image is not None:
+            image = to_model_input(load_image(args.image), tuple(config["dataset"]["input_shape"]), args.invert)
+        else:
+            test = _test_set(config, args).x_test
+            if args.index >= len(test):
+                raise ValueError(f"--index must be below the {len(test)} test images. Received: --index {args.index}")
+            image = test[args.index]
+        viz.plot_feature_maps(model, image, args.out)
+    elif args.what == "curves":
+        history = read_history_csv(os.path.join(args.run_dir, "history.csv"))
+        history.pop("epoch", None)
+        viz.plot_history(history, args.out, f"{config['training']['model']} on {config['training']['dataset']}")
+    elif args.what == "model":
+        viz.plot_model(model, args.out)
+    else:
+        dataset = _test_set(config, args)
+        probs = F.softmax(model.predict(dataset.x_test, batch_size=256))
+        if args.what == "confusion":
+            viz.plot_confusion(confusion_matrix(dataset.y_test, probs.argmax(1), dataset.classes), names, args.out)
+        else:
+            viz.plot_mistakes(dataset.x_test, dataset.y_test, probs, names, args.out)
+    print(f"{args.what} of {args.run_dir} saved to {args.out}")
+    return 0
+
+

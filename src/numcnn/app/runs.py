@@ -1,0 +1,274 @@
+"""Training runs on disk: what ``numcnn train`` writes and ``evaluate`` / ``predict`` / ``summary`` read.
+
+A run directory holds:
+
+* ``config.json``: data set (with the directory its files came from), architecture,
+  optimizer, loss and every training setting;
+* ``checkpoint.safetensors``: weights, optimizer state, epoch, history and random states
+  after the last finished epoch (``--resume DIR`` continues from it);
+* ``history.csv``: one row per epoch (epoch from 1, loss, accuracy, val_loss, val_accuracy,
+  learning_rate, seconds);
+* ``curves.png``: loss and accuracy per epoch;
+* ``model.safetensors``: the trained model (architecture + weights), when training ended;
+* ``metrics.json``: ``test_accuracy``, ``test_loss``, ``epochs``, ``seconds`` and more.
+
+Every file is written atomically (temporary file + rename); the temporaries of writes cut by a
+crash are removed when the run starts again.
+
+With ``--distributed`` (under ``mpirun``) every rank loads the data set and trains its
+share of each batch; rank 0 alone reads and writes the run directory, and the other
+ranks learn from it whatever they need (settings, checkpoint, errors).
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import datetime
+import io
+import json
+import math
+import os
+import time
+
+from .._version import __version__
+from ..data import RandomShift, load_dataset
+from ..models import load_model, model_from_config, zoo
+from ..training import BackupAndRestore, Callback, load_checkpoint, losses, optimizers
+from ..training.checkpoint import arrays_under
+from ..training.strategy import OneProcess
+from ..training.trainer import validation_cut
+from ..utils.files import remove_stale_temporaries, write_text_atomic
+from ..viz import plot_history
+from .settings import RunError, RunSettings
+
+RUN_FORMAT = "numcnn.run"
+RUN_FORMAT_VERSION = 1
+CHECKPOINT = BackupAndRestore.filename
+
+
+class TrainingDiverged(RunError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+# -- files of a run ----------------------------------------------------------------------
+def _read_json(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise RunError(f"{path}: not found; is this a numcnn run directory? Received: {os.fspath(path)!r}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise RunError(f"{path}: unreadable or corrupted JSON ({e}). Received: {os.fspath(path)!r}") from None
+
+
+def read_config(run_dir) -> dict:
+    """The run's ``config.json``, checked."""
+    path = os.path.join(run_dir, "config.json")
+    config = _read_json(path)
+    if not isinstance(config, dict) or config.get("format") != RUN_FORMAT:
+        raise RunError(f"{path}: not a numcnn run config. Received: format={config.get('format') if isinstance(config, dict) else None!r}")
+    if not isinstance(config.get("format_version"), int) or config["format_version"] > RUN_FORMAT_VERSION:
+        raise RunError(f"{path}: made by a newer numcnn (format version {config.get('format_version')!r}); this one "
+                       f"reads {RUN_FORMAT_VERSION}. Received: {config.get('format_version')!r}")
+    for key in ("training", "model", "dataset"):
+        if not isinstance(config.get(key), dict):
+            raise RunError(f"{path}: the '{key}' section is missing or not an object. Received: {config.get(key)!r}")
+    return config
+
+
+def read_settings(run_dir) -> RunSettings:
+    """The training settings in the run's ``config.json``."""
+    return RunSettings.from_json(read_config(run_dir)["training"], os.path.join(run_dir, "config.json"))
+
+
+def data_dir_of(config: dict, given=None):
+    """Where the run's data set files are: ``given`` (a ``--data-dir`` flag), else where training found them."""
+    return given if given is not None else config["dataset"].get("data_dir")
+
+
+def load_run(run_dir):
+    """``(model, config)`` of a run: ``model.safetensors``, or the last checkpoint of an unfinished run."""
+    config = read_config(run_dir)
+    final = os.path.join(run_dir, "model.safetensors")
+    if os.path.exists(final):
+        return load_model(final), config
+    checkpoint = os.path.join(run_dir, CHECKPOINT)
+    if not os.path.exists(checkpoint):
+        raise RunError(f"{run_dir}: holds neither model.safetensors nor {CHECKPOINT}: nothing trained "
+                       "yet. Received: " + repr(sorted(os.listdir(run_dir))))
+    model = model_from_config(config["model"], config["dataset"].get("input_shape"), os.path.join(run_dir, "config.json"))
+    arrays, _ = load_checkpoint(checkpoint)
+    model.assign_weights(arrays_under(arrays, "model/"), checkpoint)
+    return model, config
+
+
+def write_history_csv(path, history: dict) -> None:
+    """``history.csv``: a row per epoch, epochs counted from 1."""
+    keys = list(history)
+    rows = max((len(v) for v in history.values()), default=0)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["epoch", *keys])
+    for i in range(rows):
+        writer.writerow([i + 1, *(repr(float(history[k][i])) if i < len(history[k]) else "" for k in keys)])
+    write_text_atomic(path, out.getvalue())
+
+
+def read_history_csv(path) -> dict:
+    """The lists :func:`write_history_csv` wrote, keyed by column (``epoch`` included)."""
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    keys = rows[0].keys() if rows else []
+    return {k: [float(r[k]) for r in rows if r[k] != ""] for k in keys}
+
+
+class RunFiles(Callback):
+    """After every epoch (and its checkpoint): ``history.csv``; ``curves.png`` too when the last
+    picture is older than ``plot_every`` seconds (drawing costs about 0.3 s)."""
+
+    def __init__(self, run_dir, title, plot_every=15.0):
+        self.run_dir, self.title, self.plot_every = run_dir, title, plot_every
+        self.last_plot = time.monotonic()
+
+    def on_epoch_end(self, epoch, logs=None):
+        history = self.state.history.history
+        write_history_csv(os.path.join(self.run_dir, "history.csv"), history)
+        if time.monotonic() - self.last_plot >= self.plot_every:
+            plot_history(history, os.path.join(self.run_dir, "curves.png"), self.title)
+            self.last_plot = time.monotonic()
+
+
+def write_run_files(run_dir, history, title):
+    write_history_csv(os.path.join(run_dir, "history.csv"), history)
+    plot_history(history, os.path.join(run_dir, "curves.png"), title)
+
+
+def default_out_dir(settings: RunSettings) -> str:
+    """``runs/<dataset>-<model>-<timestamp>``, created here so that two runs started in the same
+    second get two directories (the second one gets ``-2``)."""
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = os.path.join("runs", f"{settings.dataset}-{settings.model}-{stamp}")
+    os.makedirs("runs", exist_ok=True)
+    for k in range(1, 1000):
+        path = base if k == 1 else f"{base}-{k}"
+        try:
+            os.mkdir(path)  # atomic: exactly one run claims each name
+            return path
+        except FileExistsError:
+            continue
+    raise RunError(f"Too many runs named {base}-*. Received: --out not given")
+
+
+def has_started(run_dir) -> bool:
+    """Whether ``run_dir`` holds a run that trained at least one epoch (a checkpoint or a model)."""
+    return any(os.path.exists(os.path.join(run_dir, name)) for name in (CHECKPOINT, "model.safetensors"))
+
+
+def claim_out_dir(out_dir) -> None:
+    """Create ``out_dir`` for a new run, or take an existing one that holds no trained epoch (empty, or
+    left by a run stopped before its first checkpoint: its files are replaced)."""
+    if has_started(out_dir):
+        raise RunError(f"--out {out_dir} already holds a run: continue it with --resume {out_dir} or choose another "
+                       f"--out. Received: --out {out_dir}")
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as e:
+        raise RunError(f"--out {out_dir}: cannot create the directory ({e.strerror}). Received: --out {out_dir}") from None
+    if not os.access(out_dir, os.W_OK):
+        raise RunError(f"--out {out_dir}: the directory is not writable. Received: --out {out_dir}")
+
+
+def _check_resume(out_dir, config, settings: RunSettings, log) -> None:
+    old = read_config(out_dir)
+    if old["model"] != config["model"]:
+        raise RunError(f"--resume {out_dir}: the model built from its settings differs from the saved one "
+                       "(made by another numcnn version?). Received: a different architecture")
+    if not os.path.exists(os.path.join(out_dir, CHECKPOINT)):
+        log(f"note: {out_dir} stopped before its first checkpoint; training starts from the first epoch")
+        return
+    done = load_checkpoint(os.path.join(out_dir, CHECKPOINT))[1]["epoch"]
+    if settings.epochs < done:
+        raise RunError(f"--resume {out_dir}: the run has already trained {done} epochs; --epochs is the total "
+                       f"and must be at least {done}. Received: --epochs {settings.epochs}")
+    if settings.schedule == "cosine" and settings.epochs != old["training"]["epochs"]:
+        log(f"note: the cosine schedule now spans {settings.epochs} epochs instead of "
+            f"{old['training']['epochs']}; the learning rate follows the new curve from epoch {done + 1}")
+
+
+def train_run(settings: RunSettings, out_dir, data_dir=None, verbose="auto", resume=False, log=print,
+              strategy=None) -> dict:
+    """Train as ``numcnn train`` does; write the run directory; return the metrics.
+
+    With an MPI strategy (:mod:`numcnn.training.strategy`), every rank calls this with the same
+    arguments; rank 0 alone touches ``out_dir``; every rank returns the same metrics.
+
+    Raises:
+        RunError: unusable settings or directory; training that diverged (NaN / Inf loss).
+    """
+    strategy = strategy or OneProcess()
+    with strategy.together("preparing the run"):
+        if strategy.is_root:
+            if not resume:
+                claim_out_dir(out_dir)
+            remove_stale_temporaries(out_dir)
+        dataset = load_dataset(settings.dataset, data_dir, progress=strategy.is_root)
+        model = zoo.get(settings.model, dataset.input_shape, dataset.classes, seed=settings.seed)
+        n_train = validation_cut(len(dataset.x_train), settings.validation_split)
+        optimizer = settings.make_optimizer(math.ceil(n_train / settings.batch_size))
+        loss = losses.SparseCategoricalCrossentropy(from_logits=True)
+        model.compile(optimizer, loss, ["accuracy"])
+        model.build((None, *dataset.input_shape))
+        config = {
+            "format": RUN_FORMAT, "format_version": RUN_FORMAT_VERSION, "numcnn_version": __version__,
+            "dataset": {"name": dataset.name, "input_shape": list(dataset.input_shape),
+                        "class_names": list(dataset.class_names), "pixel_scale": dataset.pixel_scale,
+                        "train_samples": n_train, "test_samples": len(dataset.x_test),
+                        "data_dir": dataset.data_dir},
+            "training": settings.to_json(),
+            "model": {"class_name": "Sequential", "config": model.get_config()},
+            "optimizer": optimizers.serialize(optimizer),
+            "loss": losses.serialize(loss),
+        }
+        if strategy.is_root:
+            if resume:
+                _check_resume(out_dir, config, settings, log)
+            write_text_atomic(os.path.join(out_dir, "config.json"), json.dumps(config, indent=2) + "\n")
+
+    title = f"{settings.model} on {settings.dataset}"
+    callbacks = [BackupAndRestore(out_dir, delete_checkpoint=False), RunFiles(out_dir, title)] if strategy.is_root else []
+    started = time.perf_counter()
+    history = model.fit(dataset.x_train, dataset.y_train, batch_size=settings.batch_size, epochs=settings.epochs,
+                        validation_split=settings.validation_split, seed=settings.seed, verbose=verbose,
+                        callbacks=callbacks, augment=RandomShift(settings.augment) if settings.augment else None,
+                        distributed=strategy)
+    wall = time.perf_counter() - started
+    metrics = None
+    with strategy.together("saving the trained model"):
+        if model.stop_reason:
+            done = len(history.history.get("loss", []))
+            kept = (f"the checkpoint of epoch {done} in {out_dir} is intact" if done
+                    else "no epoch finished, so there is no checkpoint")
+            raise TrainingDiverged(f"Training diverged: {model.stop_reason}; {kept}. Try a smaller --lr with a new "
+                                   f"--out. Received: --lr {settings.lr}")
+        if strategy.is_root:
+            metrics = _finish_run(model, dataset, history.history, settings, n_train, wall, out_dir, title)
+    return strategy.broadcast_json(metrics, "sharing the test metrics")
+
+
+def _finish_run(model, dataset, hist, settings, n_train, wall, out_dir, title) -> dict:
+    """Test the trained model; write ``model.safetensors``, the run files and ``metrics.json``."""
+    test_loss, test_accuracy = model.evaluate(dataset.x_test, dataset.y_test, batch_size=256)
+    model.save(os.path.join(out_dir, "model.safetensors"))
+    metrics = {
+        "test_accuracy": float(test_accuracy), "test_loss": float(test_loss),
+        "epochs": len(hist.get("loss", [])), "seconds": float(sum(hist.get("seconds", []))),
+        "wall_seconds": wall, "dataset": settings.dataset, "model": settings.model,
+        "parameters": model.count_params(), "train_samples": n_train, "test_samples": len(dataset.x_test),
+    }
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        if hist.get(key):
+            metrics[f"final_{key}"] = float(hist[key][-1])
+    write_run_files(out_dir, copy.deepcopy(hist), title)
+    write_text_atomic(os.path.join(out_dir, "metrics.json"), json.dumps(metrics, indent=2) + "\n")
+    return metrics

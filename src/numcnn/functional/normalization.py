@@ -1,0 +1,74 @@
+"""Batch normalisation: normalise each channel over the batch (and the spatial axes), then scale and shift."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class BatchNormCache:
+    """What :func:`batch_norm_backward` needs from the forward pass."""
+
+    xhat: np.ndarray  # the normalised input
+    inv_std: np.ndarray  # 1 / sqrt(var + epsilon), shaped to broadcast against x
+    gamma: np.ndarray  # shaped to broadcast against x
+    reduce: tuple  # every axis but the channels'
+    training: bool  # batch statistics (they depend on x) or given ones (constants)
+
+
+# batch norm: xhat = (x - mean) / sqrt(var + eps), y = gamma * xhat + beta
+def batch_norm_forward(x, gamma, beta, axis, epsilon, mean=None, var=None):
+    """Normalise ``x`` over every axis but ``axis``; returns ``(y, cache, mean, var)``.
+
+    In training (``mean``/``var`` None) the batch statistics are used and returned (the biased
+    variance, as Keras and PyTorch normalise with); otherwise the given (moving) statistics.
+    A batch with no value per channel has no statistics: give it the moving ones.
+
+    Shape:
+        x: (N, ..., C, ...) with C at ``axis``; gamma, beta, mean, var: (C,)
+
+    Example:
+        >>> y, _, mean, var = batch_norm_forward(np.array([[1.0], [3.0]]), np.ones(1), np.zeros(1), -1, 0.0)
+        >>> y.ravel(), mean, var
+        (array([-1.,  1.]), array([2.]), array([1.]))
+    """
+    reduce = tuple(i for i in range(x.ndim) if i != axis % x.ndim)
+    shape = [1] * x.ndim
+    shape[axis] = x.shape[axis]
+    training = mean is None
+    if training:
+        mean = x.mean(axis=reduce)
+        var = x.var(axis=reduce)
+    inv_std = 1.0 / np.sqrt(var.reshape(shape) + epsilon)
+    xhat = (x - mean.reshape(shape)) * inv_std
+    y = xhat * gamma.reshape(shape) + beta.reshape(shape)
+    return y.astype(x.dtype, copy=False), BatchNormCache(xhat, inv_std, gamma.reshape(shape), reduce, training), mean, var
+
+
+def batch_norm_backward(dy, cache: BatchNormCache):
+    """Gradients ``(dx, dgamma, dbeta)`` of :func:`batch_norm_forward`.
+
+    In training the batch statistics depend on ``x``, which gives the usual
+    ``dx = inv_std / m * (m * dxhat - sum(dxhat) - xhat * sum(dxhat * xhat))``;
+    in inference they are constants and ``dx = dxhat * inv_std``.
+    """
+    xhat, inv_std, reduce = cache.xhat, cache.inv_std, cache.reduce
+    dgamma = (dy * xhat).sum(axis=reduce)
+    dbeta = dy.sum(axis=reduce)
+    dxhat = dy * cache.gamma
+    if not cache.training:
+        return (dxhat * inv_std).astype(dy.dtype, copy=False), dgamma, dbeta
+    m = math.prod(xhat.shape[i] for i in reduce)  # values per channel (xhat.size // C fails for C == 0)
+    if m == 0:  # no value per channel: nothing depends on x
+        return np.zeros_like(dxhat), dgamma, dbeta
+    dx = inv_std / m * (m * dxhat - dxhat.sum(axis=reduce, keepdims=True)
+                        - xhat * (dxhat * xhat).sum(axis=reduce, keepdims=True))
+    return dx.astype(dy.dtype, copy=False), dgamma, dbeta
+
+
+def moving_average(moving: np.ndarray, value: np.ndarray, momentum: float) -> np.ndarray:
+    """Keras' update of a moving statistic: ``momentum * moving + (1 - momentum) * value``."""
+    return moving * momentum + value * (1 - momentum)
