@@ -11,7 +11,9 @@ from PIL import Image
 
 from numcnn import functional as F
 from numcnn.app import runs
-from numcnn.app.cli import build_parser, main, simple_convnet
+from numcnn.app.settings import RunSettings
+from numcnn.app.cli import build_parser, main
+from numcnn.models.zoo import simple_convnet
 from numcnn.data import load_digits
 from numcnn.data.images import load_image, to_model_input
 from numcnn.io import load_arrays, load_model
@@ -265,7 +267,7 @@ def test_run_files_get_the_umask_mode_not_mkstemp_0600(digits_run):
 
 def test_default_run_directories_are_unique_even_within_one_second(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    settings = runs.default_settings("digits")
+    settings = RunSettings.resolve({"dataset": "digits"})
     first, second = runs.default_out_dir(settings), runs.default_out_dir(settings)
     assert first != second and os.path.isdir(first) and os.path.isdir(second)
     assert second.startswith(first[:len("runs/digits-simple-")])

@@ -149,13 +149,15 @@ def test_newer_format_version(tmp_path, files, kind, file_format):
 def test_weights_file_of_another_kind(tmp_path, files):
     path = tmp_path / "c.safetensors"
     path.write_bytes(files["checkpoint"])
-    _assert_rejected("weights", path, match="not a numcnn weights file. Received: format='numcnn.checkpoint'")
+    _assert_rejected("weights", path, match="not a numcnn model or weights file. Received: format='numcnn.checkpoint'")
 
 
 def test_missing_file_and_directory(tmp_path):
     for kind in LOADERS:
         _assert_rejected(kind, tmp_path / "nothing.safetensors", match="cannot read the file")
-        _assert_rejected(kind, tmp_path, match="cannot read the file")
+        # numcnn.load of a directory looks for a run's model.safetensors in it
+        _assert_rejected(kind, tmp_path, match="directory without model.safetensors" if kind == "model"
+                         else "cannot read the file")
 
 
 @pytest.mark.parametrize("config", [

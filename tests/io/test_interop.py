@@ -6,7 +6,7 @@ from numpy.testing import assert_allclose
 
 from helpers import import_keras, import_torch
 from numcnn import Sequential
-from numcnn.io import from_keras, from_torch, model_arrays, to_keras, to_torch
+from numcnn.io import from_keras, from_torch, to_keras, to_torch
 from numcnn.layers import (
     BatchNormalization,
     Conv2D,
@@ -59,7 +59,7 @@ def keras_cnn(keras, data_format="channels_last"):
 
 def randomize(model, rng):
     """Every array of a numcnn model random, moving variances positive."""
-    for name, array in model_arrays(model).items():
+    for name, array in model.named_weights().items():
         values = 0.3 * rng.standard_normal(array.shape)
         array[...] = np.abs(values) + 0.5 if name.endswith("moving_variance") else values
 
@@ -118,7 +118,7 @@ def test_round_trip_through_a_state_dict_of_numpy_arrays_is_exact(rng):
     torch = import_torch()
     model = numcnn_cnn()
     randomize(model, rng)
-    before = {k: v.copy() for k, v in model_arrays(model).items()}
+    before = {k: v.copy() for k, v in model.named_weights().items()}
     state = {k: v.numpy() for k, v in to_torch(model, torch_cnn(torch)).state_dict().items()}
     randomize(model, rng)
     from_torch(model, state)
@@ -145,7 +145,7 @@ def test_mismatched_models_are_refused_and_nothing_is_written(rng):
     torch = import_torch()
     nn = torch.nn
     model = numcnn_cnn()
-    before = {k: v.copy() for k, v in model_arrays(model).items()}
+    before = {k: v.copy() for k, v in model.named_weights().items()}
     fewer = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(256, 5))
     with pytest.raises(ValueError, match=r"numcnn model has 5 layers with weights .* torch model has 3"):
         from_torch(model, fewer)
@@ -154,7 +154,7 @@ def test_mismatched_models_are_refused_and_nothing_is_written(rng):
     with pytest.raises(ValueError, match=r"torch '9' for numcnn layer 'dense_1' \(Dense\): weight must have shape "
                                          r"\(5, 16\)\. Received: shape \(7, 16\)"):
         from_torch(model, wider)
-    for name, value in model_arrays(model).items():
+    for name, value in model.named_weights().items():
         np.testing.assert_array_equal(value, before[name])
 
 

@@ -464,7 +464,7 @@ def test_an_unknown_schedule_is_refused(name):
 def test_an_unknown_loss_is_refused(name):
     with pytest.raises(ValueError, match=r"must name one of .*Received"):
         losses.deserialize({"class_name": name, "config": {}})
-    with pytest.raises(ValueError, match=r"Unknown loss: .*Received"):
+    with pytest.raises(ValueError, match=r"The `loss` argument must be one of .*Received: loss="):
         losses.get(name)
 
 

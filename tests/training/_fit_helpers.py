@@ -8,7 +8,6 @@ import numpy as np
 
 import numcnn
 from numcnn.data import load_digits
-from numcnn.io import model_arrays
 from numcnn.layers import BatchNormalization, Conv2D, Dense, Dropout, Flatten, MaxPooling2D, ReLU
 from numcnn.losses import SparseCategoricalCrossentropy
 from numcnn.training import Callback
@@ -55,7 +54,7 @@ def compiled(model, optimizer="adam", metrics=("accuracy",)):
 
 def snapshot(model) -> dict:
     """Copies of every array of the model (params and moving statistics)."""
-    return {name: array.copy() for name, array in model_arrays(model).items()}
+    return {name: array.copy() for name, array in model.named_weights().items()}
 
 
 def assert_arrays_equal(actual: dict, expected: dict):

@@ -18,7 +18,7 @@ from _fit_helpers import (
     snapshot,
 )
 
-from numcnn.io import load_arrays, model_arrays
+from numcnn.io import load_arrays
 from numcnn.optimizers import Adam
 from numcnn.schedules import CosineDecay
 from numcnn.training import Callback, CSVLogger, EarlyStopping, ModelCheckpoint, TerminateOnNaN
@@ -168,7 +168,7 @@ def _drive_checkpoint(callback, model, values, monitor="val_loss"):
     callback.on_train_begin()
     weights = []
     for epoch, value in enumerate(values):
-        for array in model_arrays(model).values():
+        for array in model.named_weights().values():
             array += 1
         weights.append(snapshot(model))
         callback.on_epoch_end(epoch, {monitor: value})

@@ -104,7 +104,7 @@ SABOTAGE = {
     "nothing": lambda model: None,
     "optimizer slots": lambda model: model.optimizer.slots.clear(),
     "optimizer step": lambda model: setattr(model.optimizer, "iterations", 0),
-    "data generator": lambda model: setattr(model._data_rng.bit_generator, "state",
+    "data generator": lambda model: setattr(model.fit_state.data_rng.bit_generator, "state",
                                             np.random.default_rng(99).bit_generator.state),
     "dropout generator": lambda model: setattr(_dropout(model), "_rng", np.random.default_rng(99)),
     "moving statistics": lambda model: [array.fill(value) for value, array in

@@ -234,7 +234,7 @@ def test_compile_errors():
         model.compile("adam")
     with pytest.raises(TypeError, match="Received"):
         model.compile("adam", "mse", metrics="accuracy")
-    with pytest.raises(ValueError, match="Unknown metric.*Received"):
+    with pytest.raises(ValueError, match=r"The `metrics` argument must be one of .*Received: metrics="):
         model.compile("adam", "mse", metrics=["precision"])
 
 
@@ -344,7 +344,7 @@ def test_augment_is_called_with_the_data_generator_and_its_output_is_trained_on(
     augmented = compiled(dense_model(), SGD(0.1))
     augmented.fit(x, y, epochs=2, batch_size=16, seed=1, augment=zero_out, verbose=0)
     assert [shape for shape, _ in calls] == [(16, 8, 8, 1)] * 6
-    assert all(rng is augmented._data_rng for _, rng in calls)
+    assert all(rng is augmented.fit_state.data_rng for _, rng in calls)
     assert all(isinstance(rng, np.random.Generator) for _, rng in calls)
 
     direct = compiled(dense_model(), SGD(0.1))

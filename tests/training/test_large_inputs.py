@@ -5,7 +5,7 @@ import pytest
 from numpy.testing import assert_array_equal
 
 from numcnn import Model, Sequential
-from numcnn.utils.validation import BatchMemoryError
+from numcnn.utils.validation import ArraySizeError
 from numcnn.layers import Add, Conv2D, Dense, Flatten, MaxPooling2D
 
 HUGE = 2**20  # a (HUGE, HUGE) float32 output is 4 TiB: NumPy refuses it at once, nothing is touched
@@ -17,9 +17,9 @@ def wide():
 
 def test_a_batch_too_large_for_memory_names_the_layer_and_predict():
     model = wide()
-    with pytest.raises(BatchMemoryError, match=r"Layer 'dense' \(Dense\) ran out of memory on a batch of 1048576 "
-                                               r"samples .*model\.predict\(x, batch_size=\.\.\.\).*"
-                                               r"Received: inputs with shape \(1048576, 1\)"):
+    with pytest.raises(ArraySizeError, match=r"Layer 'dense' \(Dense\) needs more memory than this machine has .*"
+                                             r"split the batch, e\.g\. model\.predict\(x, batch_size=\.\.\.\).*"
+                                             r"Received: inputs with shape \(1048576, 1\)"):
         model(np.zeros((HUGE, 1), dtype=np.float32))
 
 
@@ -33,7 +33,7 @@ def test_the_error_is_a_memory_error_raised_once_not_wrapped_per_layer():
         def call(self, x):
             return self.add([self.inner(x), self.inner(x)])
 
-    with pytest.raises(MemoryError) as caught:
+    with pytest.raises(MemoryError) as caught:  # ArraySizeError is both a MemoryError and a ValueError
         Twice()(np.zeros((HUGE, 1), dtype=np.float32))
     assert "Layer 'dense' (Dense)" in str(caught.value)  # the innermost layer, not the model around it
 
@@ -41,8 +41,8 @@ def test_the_error_is_a_memory_error_raised_once_not_wrapped_per_layer():
 def test_predict_refuses_outputs_that_cannot_fit_before_computing_them():
     model = wide()
     x = np.zeros((HUGE, 1), dtype=np.float32)
-    with pytest.raises(BatchMemoryError, match=r"outputs of predict for 1048576 samples need 4096\.0 GiB.*"
-                                               r"Received: x with shape \(1048576, 1\)"):
+    with pytest.raises(ArraySizeError, match=r"predict on 1048576 samples needs more memory than this machine has.*"
+                                             r"predict fewer samples per call.*Received: x with shape \(1048576, 1\)"):
         model.predict(x, batch_size=2)
 
 

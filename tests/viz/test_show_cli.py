@@ -10,7 +10,8 @@ from PIL import Image
 
 import numcnn.viz
 from numcnn import functional as F
-from numcnn.app.cli import SHOW_WHAT, main
+from numcnn.app.cli import main
+from numcnn.app.commands import SHOW_WHAT
 from numcnn.data import load_digits
 from numcnn.data.images import load_image, to_model_input
 from numcnn.io import load_model

@@ -188,6 +188,21 @@ class _Tracer:
             names[id(node.output)] = handler(self, node.layer, inputs if node.multi_input else inputs[0], path)
 
 
+def _wiring(tape: Tape) -> list:
+    """Which layer each call of ``tape`` made, and which call made each of its inputs and the outputs
+    (index, or -1 for a tape input): the graph a tape records, nested models included."""
+    made = {id(a): -1 - i for i, a in enumerate(tape.inputs)}
+    wiring = []
+    for k, node in enumerate(tape.nodes):
+        sources = [made.get(id(a)) for a in node.inputs]
+        inner = _wiring(node.cache) if isinstance(node.layer, Model) else None
+        wiring.append((id(node.layer), sources, inner))
+        for a in (node.output if isinstance(node.output, (list, tuple)) else [node.output]):
+            made[id(a)] = k
+    outputs = tape.output if isinstance(tape.output, (list, tuple)) else [tape.output]
+    return [wiring, [made.get(id(a)) for a in outputs]]
+
+
 def _made_by_layers(names, array, owner) -> str:
     """The ONNX name of an output of model ``owner``'s ``call``; it must come from a layer."""
     if id(array) not in names:
@@ -370,6 +385,12 @@ def export_onnx(model, path, *, opset=DEFAULT_OPSET, input_shape=None):
                          "Received: input_shape=None")
     x = np.zeros((1, *batch_shape[1:]), dtype=model.dtype or np.float32)
     _, tape = model.call_recorded(x)  # records every layer call, as for backward
+    _, other = model.call_recorded(np.random.default_rng(0).standard_normal(x.shape).astype(x.dtype))
+    if _wiring(tape) != _wiring(other):
+        raise ValueError(
+            f"ONNX export: `call` of model '{model.name}' calls its layers in another way for other input values "
+            "(an `if` or a loop on the arrays), so no single graph computes it. Compute such choices with layers. "
+            "Received: different layer calls for a batch of zeros and a random batch")
     tracer = _Tracer(helper, numpy_helper, opset)
     names = {id(tape.inputs[0]): "input"}
     tracer.walk(tape, names, model.name)

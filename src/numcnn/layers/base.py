@@ -293,9 +293,10 @@ class Layer:
         current = self.named_weights()
         missing, extra = sorted(set(current) - set(arrays)), sorted(set(arrays) - set(current))
         if missing or extra:
+            owner = "model" if hasattr(self, "layers") else "layer"
             raise FileFormatError(
-                f"{source}: the arrays do not match '{self.name}': missing {missing[:5]}, unexpected {extra[:5]}. "
-                f"Received: {len(arrays)} arrays for {len(current)}")
+                f"{source}: the arrays do not match {owner} '{self.name}': missing {missing[:5]}, unexpected {extra[:5]}. "
+                f"Received: {len(arrays)} arrays for a {owner} with {len(current)}")
         for name, target in current.items():
             value = np.asarray(arrays[name])
             if value.shape != target.shape or value.dtype.kind != "f":

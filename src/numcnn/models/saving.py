@@ -113,8 +113,9 @@ def load(path, model=None):
     if model is None:
         if meta.get("model_config") is None:
             raise FileFormatError(
-                f"{source}: holds the weights of a {meta.get('class_name')!r} model without an architecture "
-                f"(subclassed models are code): pass a fresh instance, load(path, model={meta.get('class_name')}(...)). "
+                f"{source}: holds the weights of a {meta.get('class_name')!r} model without an architecture (no "
+                f"model_config: subclassed models are code): pass a fresh instance, "
+                f"load(path, model={meta.get('class_name')}(...)). "
                 "Received: model=None")
         model = model_from_config(meta["model_config"], meta.get("input_shape"), source)
     elif not isinstance(model, Model):

@@ -4,8 +4,8 @@ A callback overrides any of ``on_train_begin/end(logs)``, ``on_epoch_begin(epoch
 ``on_epoch_end(epoch, logs)``, ``on_train_batch_end(batch, logs)``; ``self.model``
 is the model being trained and ``self.state`` the :class:`~numcnn.training.state.FitState`
 of the fit (history, data generator, where a resume starts). Setting
-``self.state.stop_training = True`` (or, as in Keras, ``self.model.stop_training = True``)
-ends training after the current batch.
+``self.model.stop_training = True``, as in Keras, ends training after the current batch
+(``model.stop_training`` is the fit state's flag).
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ class EarlyStopping(Callback):
         self.wait += 1
         if self.wait >= self.patience and epoch > 0:  # Keras' rule
             self.stopped_epoch = epoch
-            self.state.stop_training = True
+            self.model.stop_training = True
 
     def on_train_end(self, logs=None):
         if self.stopped_epoch is not None and self.verbose:
@@ -188,7 +188,7 @@ class TerminateOnNaN(Callback):
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and not np.isfinite(loss):
-            self.state.stop_training = True
+            self.model.stop_training = True
 
 
 class BackupAndRestore(Callback):

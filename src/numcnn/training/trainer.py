@@ -31,7 +31,8 @@ import numpy as np
 
 from ..data.batching import batch_indices
 from ..utils.validation import _short, allocation_guard, as_array
-from . import losses, metrics, optimizers
+from . import losses, optimizers
+from . import metrics as numcnn_metrics
 from .callbacks import Callback, CallbackList, History, ProgbarLogger, TerminateOnNaN
 from .state import FitState
 from .strategy import STAGES, get_strategy
@@ -112,7 +113,7 @@ class Trainer:
         self.model = model
         self.optimizer = optimizers.get(optimizer)
         self.loss = losses.get(loss)
-        self.metrics = [_metric(m) for m in metrics or []]
+        self.metrics = [numcnn_metrics.get(m) for m in metrics or []]
         self.data_rng = None
         self.state = None
 
@@ -328,13 +329,6 @@ class Trainer:
         if return_dict:
             return result
         return result["loss"] if len(result) == 1 else list(result.values())
-
-
-def _metric(identifier):
-    try:
-        return metrics.get(identifier)
-    except ValueError as error:
-        raise ValueError(str(error).replace("`metrics` argument must be", "`metrics` entries must each be")) from None
 
 
 def predict(model, x, *, batch_size=32):

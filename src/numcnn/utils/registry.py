@@ -13,6 +13,7 @@ registered here can be named, so reading a config never runs code from a file (n
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from .validation import _short, check_config
 
@@ -24,8 +25,9 @@ def snake_case(name: str) -> str:
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
-class Registry:
-    """Classes (or functions) of one kind by name.
+class Registry(Mapping):
+    """Classes (or functions) of one kind by name; as a mapping, the classes by class name (what
+    configs say: ``LAYERS["Conv2D"]``).
 
     Args:
         kind: what the objects are, for messages ("layer", "optimizer", ...).
@@ -47,6 +49,15 @@ class Registry:
         for name in names:
             self.names[name.lower()] = entry
         return entry
+
+    def __getitem__(self, class_name):
+        return self.classes[class_name]
+
+    def __iter__(self):
+        return iter(self.classes)
+
+    def __len__(self):
+        return len(self.classes)
 
     def alias(self, name: str, factory) -> None:
         """Let ``name`` make an object with ``factory(**kwargs)``, e.g. ``"he_normal"`` or ``"momentum"``."""
@@ -94,8 +105,9 @@ class Registry:
         where = f"The `{argument}` argument" if argument else f"A {self.kind} config"
         name = config.get("class_name") if isinstance(config, dict) else None
         if not isinstance(name, str) or name not in self.classes:  # a list or dict class_name is unhashable
+            received = f"class_name={_short(config.get('class_name'))}" if isinstance(config, dict) else _short(config)
             raise ValueError(f"{where} must be {{'class_name': one of {sorted(self.classes)}, 'config': {{...}}}}. "
-                             f"Received: {_short(config)}")
+                             f"Received: {f'{argument}=' if argument else ''}{received}")
         arguments = check_config(config.get("config", {}), f"The config of {self.kind} '{name}'")
         try:
             return self.classes[name].from_config(dict(arguments))
