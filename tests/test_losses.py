@@ -164,7 +164,7 @@ def test_get_instance_and_unknown():
     loss = SparseCategoricalCrossentropy(from_logits=True)
     assert losses.get(loss) is loss
     for bad in ("crossentropy", None, 3, SparseCategoricalCrossentropy):
-        with pytest.raises(ValueError, match=r"The `loss` argument must be one of .*Received: loss="):
+        with pytest.raises(ValueError, match=r"The `loss` argument must be a Loss or one of .*Received: loss="):
             losses.get(bad)
 
 
@@ -230,7 +230,7 @@ def test_metric_names():
     assert get_metric("accuracy") == ("accuracy", accuracy)
     assert get_metric("acc") == ("acc", accuracy)
     assert get_metric("categorical_accuracy")[1] is categorical_accuracy
-    with pytest.raises(ValueError, match=r"The `metrics` argument must be one of .*Received: metrics="):
+    with pytest.raises(ValueError, match=r"The `metrics` argument must be a function or one of .*Received: metrics="):
         get_metric("f1")
 
 

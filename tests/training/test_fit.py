@@ -234,7 +234,7 @@ def test_compile_errors():
         model.compile("adam")
     with pytest.raises(TypeError, match="Received"):
         model.compile("adam", "mse", metrics="accuracy")
-    with pytest.raises(ValueError, match=r"The `metrics` argument must be one of .*Received: metrics="):
+    with pytest.raises(ValueError, match=r"The `metrics` argument must be a function or one of .*Received: metrics="):
         model.compile("adam", "mse", metrics=["precision"])
 
 

@@ -82,8 +82,8 @@ class OneProcess:
         return contextlib.nullcontext()
 
 
-#: the non-finite stages a step is checked at, in order; their index travels in the allreduce
-STAGES = ("model output", "loss", "gradients")
+#: the checks of a step before its update, in order; the index of the first that failed travels in the allreduce
+STAGES = ("non-finite model output", "non-finite loss", "non-finite gradients")
 
 
 class MPIStrategy(OneProcess):

@@ -30,12 +30,30 @@ import warnings
 import numpy as np
 
 from ..data.batching import batch_indices
-from ..utils.validation import _short, allocation_guard, as_array
+from ..utils.validation import _short, allocation_guard, as_array, check_finite
 from . import losses, optimizers
 from . import metrics as numcnn_metrics
 from .callbacks import Callback, CallbackList, History, ProgbarLogger, TerminateOnNaN
 from .state import FitState
 from .strategy import STAGES, get_strategy
+
+
+#: an update that changes a weight by more than this many times the largest weight (or than this, for
+#: weights below 1) is undone and stops training: a learning rate that explodes (``--lr 1e8``) makes one
+#: at its first step, while a loss, however large or sudden (a batch of outliers), never does by its size
+MAX_UPDATE = 1e3
+
+
+def _check_update(params, before) -> str | None:
+    """What is wrong with an optimizer update of ``params`` (``before``: ``(array, copy)`` pairs of them,
+    in order), or None."""
+    if not all(np.isfinite(p).all() for p in params.values()):
+        return "non-finite updated weights"  # the same on every process: they applied the same update
+    change = max((float(np.max(np.abs(a - copy))) for a, copy in before if a.size), default=0.0)
+    largest = max((float(np.max(np.abs(copy))) for _, copy in before if copy.size), default=0.0)
+    if change > MAX_UPDATE * max(largest, 1.0):
+        return f"a weight changed by {change:.3g}, over {MAX_UPDATE:g} x the largest weight: exploding"
+    return None
 
 
 class _Mean:
@@ -132,13 +150,13 @@ class Trainer:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # a diverging step is named below
             y_pred = self.model(x, training=True)
             if not np.isfinite(y_pred).all():
-                return None, "model output", math.nan
+                return None, STAGES[0], math.nan
             loss_value, cache = self.loss.forward(y, y_pred, check=False)
             if not np.isfinite(loss_value):
-                return None, "loss", float(loss_value)
+                return None, STAGES[1], float(loss_value)
             self.model.backward(self.loss.backward(cache))
         if not all(np.isfinite(g).all() for g in self.model.grads.values()):
-            return None, "gradients", float(loss_value)
+            return None, STAGES[2], float(loss_value)
         return self._logs(y, y_pred, loss_value), None, float(loss_value)
 
     def _snapshot(self):
@@ -159,10 +177,11 @@ class Trainer:
     def train_step(self, x, y, strategy=None, global_size=None) -> dict:
         """One forward, backward and optimizer update on a batch of checked targets; the batch logs.
 
-        If the model output, the loss, the gradients or the updated weights are not finite, the
-        step is undone and the logs carry ``loss = nan`` and ``non_finite`` (the first stage
-        that was not). With a strategy, ``(x, y)`` is this process's share of a global batch of
-        ``global_size`` samples, and every process takes the same decision.
+        If the model output, the loss, the gradients or the updated weights are not finite, or the
+        update is larger than :data:`MAX_UPDATE` times the weights, the step is undone and the logs
+        carry ``loss`` and ``failed`` (what went wrong). With a strategy, ``(x, y)`` is this
+        process's share of a global batch of ``global_size`` samples, and every process takes the
+        same decision.
         """
         strategy = strategy or get_strategy(None)
         snapshot = self._snapshot()
@@ -174,11 +193,11 @@ class Trainer:
             params = self.model.params  # after the forward pass: it builds an unbuilt model's weights
             with np.errstate(over="ignore", invalid="ignore"):
                 self.optimizer.apply(grads, params)
-            if not all(np.isfinite(p).all() for p in params.values()):
-                failed = "updated weights"  # the same on every process: they applied the same update
+                failed = _check_update(params, snapshot[0][:len(params)])
+            loss_value = logs["loss"]  # the global batch's
         if failed is not None:
             self._restore(snapshot)
-            return {"loss": loss_value if failed in ("loss", "gradients") else math.nan, "non_finite": failed}
+            return {"loss": loss_value, "failed": failed}
         return logs
 
     def train_on_batch(self, x, y) -> dict:
@@ -188,9 +207,12 @@ class Trainer:
         return self.train_step(x, y)
 
     def _prepare_targets(self, x, y):
-        """Every target checked once, against the model's output for the first sample."""
+        """Every target checked once, against the model's output for the first sample: the loop then
+        trusts them (and a NaN target is named here, not blamed on the output steps later)."""
         outputs = self.model(x[:1], training=False)
-        return self.loss.prepare_targets(y, outputs)
+        y = self.loss.prepare_targets(y, outputs)
+        check_finite(y, "y")
+        return y
 
     # -- fit ---------------------------------------------------------------------------
     def fit(self, x, y, *, batch_size=32, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
@@ -276,10 +298,11 @@ class Trainer:
                 xb = x[index] if augment is None else augment(x[index], state.data_rng)
                 hooks.on_train_batch_begin(step)
                 logs = self.train_step(xb[part], y[index[part]], strategy, len(index))
-                if "non_finite" in logs:
-                    state.stop_reason = (f"loss is {logs['loss']} at epoch {epoch + 1}, step {step + 1} (non-finite "
-                                         f"{logs['non_finite']}): training stopped; the weights are those before "
+                if "failed" in logs:
+                    state.stop_reason = (f"loss is {logs['loss']:.4g} at epoch {epoch + 1}, step {step + 1} "
+                                         f"({logs['failed']}): training stopped; the weights are those before "
                                          "that step")
+                    state.stop_training = True  # the same on every process: they took the same decision
                 else:
                     running.add(logs, len(index))
                 hooks.on_train_batch_end(step, {**running.result(), **({"loss": logs["loss"]} if state.stop_reason

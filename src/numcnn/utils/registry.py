@@ -66,13 +66,18 @@ class Registry(Mapping):
     def allowed(self) -> list:
         return sorted(self.names)
 
+    def _expected(self) -> str:
+        if self.base is None:
+            return "a function"
+        return f"{'an' if self.base.__name__[0] in 'AEIOU' else 'a'} {self.base.__name__}"
+
     def lookup(self, name, argument=None):
         """The class, function or factory registered under ``name`` (any case)."""
         if isinstance(name, str) and name.lower() in self.names:
             return self.names[name.lower()]
         argument = argument or self.argument
-        raise ValueError(f"The `{argument}` argument must be one of {self.allowed()} or a "
-                         f"{self.base.__name__ if self.base else 'function'}. Received: {argument}={_short(name)}")
+        raise ValueError(f"The `{argument}` argument must be {self._expected()} or one of {self.allowed()}. "
+                         f"Received: {argument}={_short(name)}")
 
     def get(self, identifier, argument=None, **kwargs):
         """An object from a name (made with ``kwargs``), a config dict, or an object of the kind as is.
@@ -102,12 +107,17 @@ class Registry(Mapping):
             ValueError: an unknown class name, a config that is not a dict of arguments, or
                 arguments the class refuses (its message is kept).
         """
-        where = f"The `{argument}` argument" if argument else f"A {self.kind} config"
         name = config.get("class_name") if isinstance(config, dict) else None
         if not isinstance(name, str) or name not in self.classes:  # a list or dict class_name is unhashable
-            received = f"class_name={_short(config.get('class_name'))}" if isinstance(config, dict) else _short(config)
-            raise ValueError(f"{where} must be {{'class_name': one of {sorted(self.classes)}, 'config': {{...}}}}. "
-                             f"Received: {f'{argument}=' if argument else ''}{received}")
+            if argument:
+                raise ValueError(f"The `{argument}` argument must be {self._expected()} or one of {self.allowed()}, "
+                                 f"or a config naming one of {sorted(self.classes)}. Received: "
+                                 f"{argument}={_short(config)}")
+            if not isinstance(config, dict):
+                raise ValueError(f"A {self.kind} config must be a dict {{'class_name': ..., 'config': {{...}}}}. "
+                                 f"Received: {_short(config)}")
+            raise ValueError(f"A {self.kind} config must name one of {sorted(self.classes)}. "
+                             f"Received: class_name={_short(name)}")
         arguments = check_config(config.get("config", {}), f"The config of {self.kind} '{name}'")
         try:
             return self.classes[name].from_config(dict(arguments))
@@ -117,4 +127,4 @@ class Registry(Mapping):
         except ValueError as error:  # the class refused a value: its message names the argument
             if not argument:
                 raise
-            raise ValueError(f"{where} is not a valid {name} {self.kind}: {error}") from None
+            raise ValueError(f"The `{argument}` argument is not a valid {name} {self.kind}: {error}") from None
