@@ -19,7 +19,7 @@ import _mpi_cases as cases
 import numpy as np
 
 import numcnn
-from numcnn.distributed import Communicator
+from numcnn.distributed import Communicator, MPIStrategy
 from numcnn.layers import BatchNormalization, Dense, Flatten
 from numcnn.losses import SparseCategoricalCrossentropy
 
@@ -50,7 +50,7 @@ def fit_scenario(out_dir):
     x, y, _, _ = cases.data()
     bn.train_on_batch(x[rank * 8:(rank + 1) * 8], y[rank * 8:(rank + 1) * 8])  # rank-specific slots and statistics
     arrays.update({f"bn_before/{k}": v.copy() for k, v in {**bn.params, **bn.state}.items()})
-    comm.broadcast_training_state(bn)
+    MPIStrategy(comm).share_training_state(bn, bn.optimizer)
     arrays.update({f"bn/{k}": v for k, v in {**bn.params, **bn.state}.items()})
     arrays.update({f"bn_slots/{k}": v for k, v in bn.optimizer.get_state()[0].items()})
     report["bn_iterations"] = bn.optimizer.iterations

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from numcnn.app.cli import main
-from numcnn.distributed import EXIT_ABORTED, Communicator, RankFailed, plan_buckets
+from numcnn.distributed import EXIT_ABORTED, Communicator, MPIStrategy, RankFailed, plan_buckets
 
 
 class FakeComm:
@@ -125,7 +125,7 @@ def test_own_random_streams_jump_each_rank_s_generators_ahead():
     for rank in (0, 1, 2):
         net = cases.model(0)
         net.build((None, 8, 8, 1))
-        Communicator(FakeComm(rank, 3)).own_random_streams(net)
+        MPIStrategy(Communicator(FakeComm(rank, 3))).own_random_streams(net)
         draws.append(net.layers[0].rng.random(3))
     reference = cases.model(0)
     reference.build((None, 8, 8, 1))

@@ -160,6 +160,7 @@ def test_a_distributed_run_matches_one_process_and_resumes_exactly(tmp_path):
 def test_an_error_only_rank_0_sees_stops_every_rank_with_one_message(tmp_path):
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "config.json").write_text("{}")
+    (tmp_path / "taken" / "checkpoint.safetensors").write_bytes(b"a run that trained an epoch")
     started = time.monotonic()
     result = mpi_train(tmp_path, "--epochs", "1", "--out", "taken")
     assert result.returncode == 2

@@ -160,7 +160,7 @@ def check_run_dir(run_dir: Path, previous_epoch):
 
     from numcnn import losses
     from numcnn.io import load_model, model_from_config
-    from numcnn.app.runs import make_optimizer, read_config, read_history_csv
+    from numcnn.app.runs import read_config, read_history_csv, read_settings
     from numcnn.training import load_checkpoint, restore_checkpoint
 
     problems = []
@@ -178,7 +178,7 @@ def check_run_dir(run_dir: Path, previous_epoch):
             arrays, meta = load_checkpoint(run_dir / CHECKPOINT)
             epoch, saved_history = meta["epoch"], meta["history"]
             model = model_from_config(config["model"], config["dataset"]["input_shape"])
-            model.compile(make_optimizer(config["training"], 1), losses.SparseCategoricalCrossentropy(from_logits=True))
+            model.compile(read_settings(run_dir).make_optimizer(1), losses.SparseCategoricalCrossentropy(from_logits=True))
             restore_checkpoint(run_dir / CHECKPOINT, model, np.random.default_rng())
             for name, value in {**model.params, **model.state}.items():
                 if not np.array_equal(value, arrays[f"model/{name}"]):

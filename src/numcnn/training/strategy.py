@@ -109,12 +109,12 @@ class MPIStrategy(OneProcess):
         self.communicator.context = where
 
     def begin(self, model, optimizer, state):
-        self._share_root_state(model, optimizer, state)
-        self._own_random_streams(model)
+        self.share_training_state(model, optimizer, state)
+        self.own_random_streams(model)
 
     def end(self, model, optimizer, state):
         self.communicator.context = None
-        self._share_root_state(model, optimizer, state)  # e.g. restore_best_weights ran on rank 0 alone
+        self.share_training_state(model, optimizer, state)  # e.g. restore_best_weights ran on rank 0 alone
 
     def combine(self, model, grads, logs, failed, share, keys):
         """One bucketed allreduce carries each rank's gradients and logs weighted by ``share`` (its
@@ -150,16 +150,19 @@ class MPIStrategy(OneProcess):
     def together(self, what):
         return self.communicator.together(what)
 
-    def _share_root_state(self, model, optimizer, state) -> None:
+    def share_training_state(self, model, optimizer, state=None) -> None:
         """Give every rank rank 0's training state: weights, moving statistics (batch norm), optimizer
-        slots and step count, every random generator, and where a restored checkpoint resumes."""
+        slots and step count, every random generator, and, with a fit's ``state``, its data generator
+        and where a restored checkpoint resumes. A collective: every rank calls it."""
         comm = self.communicator
         meta = None
         if comm.rank == 0:
             slots, opt_state = optimizer.get_state()
             meta = {"slots": {k: [list(v.shape), v.dtype.str] for k, v in slots.items()}, "optimizer": opt_state,
-                    "rngs": rng_states(model), "data_rng": state.data_rng.bit_generator.state,
-                    "resume": None if state.resume is None else [state.resume.epoch, state.resume.history]}
+                    "rngs": rng_states(model),
+                    "data_rng": None if state is None else state.data_rng.bit_generator.state,
+                    "resume": None if state is None or state.resume is None else [state.resume.epoch,
+                                                                                   state.resume.history]}
         meta = comm.broadcast_json(meta, "sharing rank 0's training state")
         if comm.rank != 0:
             slots = {k: np.empty(shape, dtype) for k, (shape, dtype) in meta["slots"].items()}
@@ -168,11 +171,12 @@ class MPIStrategy(OneProcess):
         if comm.rank != 0:
             optimizer.set_state(slots, meta["optimizer"])
             set_rng_states(model, meta["rngs"], "rank 0's generators")
-            state.data_rng.bit_generator.state = meta["data_rng"]
-            if meta["resume"] is not None:
+            if state is not None:
+                state.data_rng.bit_generator.state = meta["data_rng"]
+            if state is not None and meta["resume"] is not None:
                 state.resume = ResumePoint(*meta["resume"])
 
-    def _own_random_streams(self, model) -> None:
+    def own_random_streams(self, model) -> None:
         """Give this rank's layers (dropout) streams of their own: rank ``r`` jumps each generator
         ``r`` times 2**127 steps ahead (``bit_generator.jumped``), streams that never overlap.
 

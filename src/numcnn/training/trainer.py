@@ -188,7 +188,10 @@ class Trainer:
         logs, failed, loss_value = self._forward_backward(x, y)
         grads = self.model.grads if logs is not None else None
         keys = ["loss", *(name for name, _ in self.metrics)]
+        local = failed
         grads, logs, failed = strategy.combine(self.model, grads, logs, failed, len(x) / (global_size or len(x)), keys)
+        if failed != local:  # another process's batch share failed: this one's loss says nothing of it
+            loss_value = math.nan
         if failed is None:
             params = self.model.params  # after the forward pass: it builds an unbuilt model's weights
             with np.errstate(over="ignore", invalid="ignore"):
