@@ -172,7 +172,8 @@ def test_the_readme_command_reaches_98_percent_on_digits(tmp_path):
 def test_a_diverging_run_stops_naming_the_step_and_exits_3(tmp_path, capsys):
     assert _train(tmp_path / "nan", "--optimizer", "sgd", "--lr", "1e30", "--epochs", "2") == 3
     err = capsys.readouterr().err
-    assert "Training diverged: loss is nan at epoch 1, step" in err and "--lr" in err
+    assert "Training diverged: loss is 2.3" in err and "at epoch 1, step 1 (a weight changed by" in err
+    assert "exploding" in err and "--lr" in err
     assert not (tmp_path / "nan" / "model.safetensors").exists()
 
 
@@ -279,3 +280,109 @@ def test_an_out_path_that_cannot_be_a_directory_is_a_clear_error(tmp_path, capsy
     assert _train(blocker / "run") == 2
     err = capsys.readouterr().err
     assert "cannot create the directory" in err and f"Received: --out {blocker / 'run'}" in err
+
+
+# -- found as a new user would (each failed before this rewrite) -------------------------------------------------
+
+def _fake_mnist(directory, monkeypatch, n_train=300, n_test=100):
+    """Small IDX files in MNIST's format, and the checksum table made to accept them (the real digests stay in
+    the code; the tests never download)."""
+    import gzip
+    import hashlib
+    import struct
+
+    from numcnn.data import datasets
+
+    def idx_bytes(array):  # the IDX format: 0, 0, type 0x08 (unsigned byte), rank, big-endian sizes, data
+        return bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
+
+    rng = np.random.default_rng(0)
+    labels = {"train": rng.integers(0, 10, n_train), "t10k": rng.integers(0, 10, n_test)}
+    images = {k: (rng.random((len(v), 28, 28)) * 60 + v[:, None, None] * 19).astype(np.uint8) for k, v in labels.items()}
+    directory.mkdir(exist_ok=True)
+    checksums = {}
+    for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                 "t10k-labels-idx1-ubyte"):
+        split = stem.split("-")[0]
+        raw = idx_bytes(images[split] if "images" in stem else labels[split].astype(np.uint8))
+        (directory / f"{stem}.gz").write_bytes(gzip.compress(raw))
+        checksums[stem] = ("sha256", hashlib.sha256(raw).hexdigest())
+    monkeypatch.setitem(datasets._SOURCES["mnist"], "checksums", checksums)
+    monkeypatch.setitem(datasets._SOURCES["mnist"], "mirrors", ())  # nothing to download from
+    monkeypatch.delenv("NUMCNN_DATA_DIR", raising=False)
+
+
+def test_evaluate_and_show_find_the_data_where_training_did_and_need_only_the_test_files(
+        tmp_path, monkeypatch, capsys):
+    data = tmp_path / "data"
+    _fake_mnist(data, monkeypatch)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # no user cache to fall back on
+    monkeypatch.chdir(tmp_path)
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", "mnist", "--data-dir", "data", "--epochs", "1", "--out", str(run),
+                 "--progress", "quiet"]) == 0
+    assert json.loads((run / "config.json").read_text())["dataset"]["data_dir"] == str(data)
+    for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"):
+        (data / f"{stem}.gz").unlink()  # evaluate, show and predict read the test files alone
+    monkeypatch.chdir(tmp_path / "run")  # another directory, no --data-dir
+    capsys.readouterr()
+    assert main(["evaluate", str(run)]) == 0, capsys.readouterr().err
+    assert "mnist test set, 100 images" in capsys.readouterr().out
+    assert main(["show", str(run), "--what", "confusion", "--out", str(tmp_path / "c.png")]) == 0
+    assert main(["show", str(run), "--what", "feature-maps", "--index", "3", "--out", str(tmp_path / "f.png")]) == 0
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["evaluate", str(run), "--data-dir", str(empty)]) == 2  # a flag still overrides the run's directory
+    assert "t10k-images-idx3-ubyte.gz is not on this machine" in capsys.readouterr().err
+
+
+def test_ctrl_c_in_epoch_1_leaves_a_run_that_resume_continues(tmp_path, monkeypatch, capsys):
+    from numcnn.data import RandomShift
+
+    calls = {"n": 0}
+    shift = RandomShift.__call__
+
+    def interrupted(self, x, rng):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return shift(self, x, rng)
+
+    monkeypatch.setattr(RandomShift, "__call__", interrupted)
+    run = tmp_path / "run"
+    assert main(["train", "--epochs", "2", "--out", str(run), "--progress", "quiet"]) == 130
+    assert "continues with --resume" in capsys.readouterr().err
+    assert sorted(p.name for p in run.iterdir()) == ["config.json"]
+    monkeypatch.setattr(RandomShift, "__call__", shift)
+    assert main(["train", "--resume", str(run), "--progress", "quiet"]) == 0, capsys.readouterr().err
+    assert json.loads((run / "metrics.json").read_text())["epochs"] == 2
+
+
+def test_help_texts_show_their_percent_signs_once(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = capsys.readouterr().out
+    assert "%%" not in out and "98-99% test accuracy" in out
+
+
+def test_numcnn_load_takes_a_run_directory(digits_run):
+    import numcnn
+
+    model = numcnn.load(digits_run)
+    x = load_digits().x_test[:20]
+    np.testing.assert_array_equal(model.predict(x), load_model(digits_run / "model.safetensors").predict(x))
+
+
+def test_predict_refuses_an_image_too_large_to_open_in_one_line(digits_run, tmp_path, capsys):
+    bomb = tmp_path / "bomb.png"
+    Image.new("1", (20000, 20000)).save(bomb)
+    assert main(["predict", str(digits_run), str(bomb)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "bomb.png: too large to open" in err
+
+
+@pytest.mark.parametrize("what, name", [("confusion", "c.jpg"), ("curves", "curves")])
+def test_show_writes_png_files_only(digits_run, tmp_path, capsys, what, name):
+    assert main(["show", str(digits_run), "--what", what, "--out", str(tmp_path / name)]) == 2
+    assert "--out must name a new .png file" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

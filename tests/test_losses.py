@@ -244,3 +244,12 @@ def test_confusion_matrix_known_values():
     assert matrix.sum() == len(Y_TRUE) and np.trace(matrix) == sparse_categorical_accuracy(Y_TRUE, Y_PRED)
     repeated = confusion_matrix([1, 1, 1, 0], [0, 0, 1, 0], 4)  # repeated pairs are counted, not overwritten
     assert repeated[1, 0] == 2 and repeated[1, 1] == 1 and repeated[0, 0] == 1 and repeated.shape == (4, 4)
+
+
+@pytest.mark.parametrize("flag", ["no", "yes", 1, 0, None, np.array(True)], ids=repr)
+def test_from_logits_takes_only_a_bool(flag):
+    for cls in (SparseCategoricalCrossentropy, CategoricalCrossentropy):
+        with pytest.raises(ValueError, match=rf"The `from_logits` argument must be True or False\. "
+                                             rf"Received: from_logits="):
+            cls(from_logits=flag)
+    assert CategoricalCrossentropy(from_logits=np.bool_(True)).from_logits is True

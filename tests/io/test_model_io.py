@@ -1,6 +1,7 @@
 """save_weights / load_weights and save_model / load_model: exact round trips and clear mismatch errors."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -319,3 +320,41 @@ def test_a_subclassed_file_without_input_shape_asks_for_a_built_model(tmp_path, 
     built = Residual()
     built.build((None, 6, 6, 2))
     numcnn.load(path, model=built)  # a built model needs no shape
+
+
+# -- Keras habits and file names ---------------------------------------------------------------------------------
+
+def test_model_save_is_numcnn_save(tmp_path, rng):
+    model = sequential()
+    x = _x(rng)
+    model(x)
+    model.save(tmp_path / "m.safetensors")
+    assert_array_equal(numcnn.load(tmp_path / "m.safetensors").predict(x), model.predict(x))
+    residual = Residual()
+    residual(x)
+    residual.save(tmp_path / "r.safetensors")
+    assert_array_equal(numcnn.load(tmp_path / "r.safetensors", model=Residual()).predict(x), residual.predict(x))
+
+
+@pytest.mark.parametrize("name", ["m.npz", "m.h5", "m.keras", "m", "m.onnx", "m.safetensors.tmp"])
+def test_a_suffix_that_is_not_safetensors_is_refused_before_writing(tmp_path, rng, name):
+    model = sequential()
+    model(_x(rng))
+    for save in (numcnn.save, save_weights, lambda m, p: m.save(p), lambda m, p: m.save_weights(p)):
+        with pytest.raises(ValueError, match=r"must name a \.safetensors file.*Received: path=") as info:
+            save(model, tmp_path / name)
+        assert ("numcnn.io.export_onnx" in str(info.value)) == name.endswith(".onnx")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_get_layer_by_name_and_index(rng):
+    model = sequential()
+    model(_x(rng))
+    names = [layer.name for layer in model.layers]
+    assert model.get_layer(names[1]) is model.layers[1] and model.get_layer(index=-1) is model.layers[-1]
+    with pytest.raises(ValueError, match=re.escape(f"no layer named 'nope'; its layers are {names}. Received: name='nope'")):
+        model.get_layer("nope")
+    with pytest.raises(ValueError, match=r"`index` argument must be an int in \[-\d+, \d+\)"):
+        model.get_layer(index=len(names))
+    with pytest.raises(ValueError, match="takes a name or an index"):
+        model.get_layer()

@@ -170,3 +170,50 @@ def test_huge_learning_rate_never_leaves_non_finite_weights():
         model.fit(x * 100, y, epochs=2, batch_size=16, verbose=0)
     assert model.stop_reason is not None
     assert all(np.all(np.isfinite(a)) for a in snapshot(model).values())
+
+
+# -- a large finite loss is not a divergence ---------------------------------------------------------------------
+
+def test_a_regression_whose_last_batch_has_large_targets_trains_every_epoch():
+    """Dense(1), SGD(1e-4), targets of 300 in the last batch: the loss jumps to about 9e4 there, finite and
+    healthy. The old rule (10,000 x the first loss) stopped it as 'exploding'; a large loss never stops fit."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 4)).astype(np.float32)
+    y = (x @ np.array([1.0, -2.0, 0.5, 3.0], np.float32))[:, None]
+    y[48:] = 300.0
+    model = numcnn.Sequential([Dense(1, input_shape=(4,))], seed=0)
+    model.compile(SGD(1e-4), "mse")
+    history = model.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0)
+    assert model.stop_reason is None
+    assert len(history.history["loss"]) == 3 and max(history.history["loss"]) > 2e4
+    assert model.optimizer.iterations == 12
+
+
+def test_a_stop_warns_even_when_silent_and_the_history_keeps_the_epochs_done():
+    x, y = digits(64)
+    x_bad = x.copy()
+
+    class PoisonSecondEpoch(Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:
+                x_bad[:] = np.nan  # the array fit reads batches from
+
+    model = compiled(dense_model(), SGD(0.05))
+    with pytest.warns(RuntimeWarning, match=r"Stopped: loss is nan at epoch 2, step 1 \(non-finite model output\)"):
+        history = model.fit(x_bad, y, epochs=3, batch_size=16, shuffle=False, verbose=0,
+                            callbacks=[PoisonSecondEpoch()])
+    assert history.epoch == [0] and len(history.history["loss"]) == 1
+    assert model.history is history and model.stop_reason.startswith("loss is nan at epoch 2, step 1")
+
+
+def test_an_update_a_thousand_times_the_weights_stops_at_once():
+    x, y = digits(64)
+    model = compiled(dense_model(), SGD(1e8))  # the first update moves weights of ~0.3 by ~1e7
+    model.build((None, 8, 8, 1))
+    before = snapshot(model)
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    assert re.fullmatch(r"loss is [0-9.]+ at epoch 1, step 1 \(a weight changed by [0-9.e+]+, over 1000 x the "
+                        r"largest weight: exploding\): training stopped; the weights are those before that step",
+                        model.stop_reason)
+    assert_arrays_equal(snapshot(model), before)
+    assert model.optimizer.iterations == 0

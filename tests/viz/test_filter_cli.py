@@ -206,3 +206,30 @@ def test_out_is_required(gray_png, capsys):
     with pytest.raises(SystemExit) as info:
         main(["filter", str(gray_png), "--kernel", "blur"])
     assert info.value.code == 2 and "--out" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag, name", [("--out", "f.txt"), ("--out", "f"), ("--raw", "r.txt"), ("--show-steps", "s.jpg")])
+def test_a_suffix_numcnn_does_not_write_is_refused_and_nothing_is_written(gray_png, tmp_path, capsys, flag, name):
+    args = ["filter", str(gray_png), "--kernel", "blur", "--out", str(tmp_path / "f.png")]
+    args += [flag, str(tmp_path / name)] if flag != "--out" else []
+    if flag == "--out":
+        args[-1] = str(tmp_path / name)
+    assert main(args) == 2
+    assert f"{flag} must name a new" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == [gray_png.name]
+
+
+@pytest.mark.parametrize("suffix, magic", [(".png", b"\x89PNG"), (".jpg", b"\xff\xd8"), (".bmp", b"BM"),
+                                           (".webp", b"RIFF")])
+def test_the_suffix_names_the_format_written(gray_png, tmp_path, suffix, magic):
+    out = tmp_path / f"f{suffix.upper()}"
+    assert main(["filter", str(gray_png), "--kernel", "blur", "--out", str(out)]) == 0
+    assert out.read_bytes().startswith(magic)
+
+
+def test_an_image_too_large_to_open_is_one_clear_line(tmp_path, capsys):
+    bomb = tmp_path / "bomb.png"
+    Image.new("1", (20000, 20000)).save(bomb)  # 48 KB of PNG, 400 million pixels
+    assert main(["filter", str(bomb), "--kernel", "blur", "--out", str(tmp_path / "f.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "too large to open" in err and "Traceback" not in err

@@ -24,6 +24,8 @@ def load_image(path, grayscale=True) -> np.ndarray:
             return _to_array(image, grayscale)
     except FileNotFoundError:
         raise ValueError(f"{path}: no such image file. Received: path={path!r}") from None
+    except Image.DecompressionBombError as e:  # Pillow's guard against files that unpack to gigabytes
+        raise ValueError(f"{path}: too large to open ({e}); shrink the image first. Received: path={path!r}") from None
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
         raise ValueError(f"{path}: not a readable image (PNG, JPEG, ...): {e}. Received: path={path!r}") from None
 
