@@ -401,3 +401,15 @@ def test_plotting_curves_leaves_the_matplotlib_backend_alone(tmp_path):
     finally:
         matplotlib.use(before)
     assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_fit_refuses_a_model_without_trainable_weights():
+    from numcnn import Sequential
+    from numcnn.layers import Flatten
+
+    x, y = digits(16)
+    model = Sequential([Flatten(input_shape=(8, 8, 1))])
+    model.compile("sgd", "mse")
+    with pytest.raises(ValueError, match=r"Model 'sequential' has no trainable weights to fit.*Received: a model "
+                                         r"with 0 trainable weights"):
+        model.fit(x, np.zeros((16, 64), np.float32), verbose=0)

@@ -158,8 +158,8 @@ def _first_max_taps(cache: Pool2DCache, dyl: np.ndarray) -> np.ndarray:
     """Max pooling backward: each window's ``dy`` goes to its first maximum in row-major order (as
     DLFS, PyTorch and TensorFlow), added onto the input position that tap read.
 
-    A window whose maximum is NaN sends it to its first NaN, and one whose maximum is -inf to its
-    first real pixel (never to padding), as PyTorch does.
+    As PyTorch's CPU kernel does, a window whose maximum is NaN sends it to its last NaN, and one
+    whose maximum is -inf to its first real pixel (never to padding).
 
     Shape:
         dyl: (N, OH, OW, C); output: dx padded like the forward's input, (N, Hp, Wp, C)
@@ -179,19 +179,24 @@ def _first_max_taps(cache: Pool2DCache, dyl: np.ndarray) -> np.ndarray:
     def route(start, stop):
         grad, y, out = dyl[start:stop], cache.y[start:stop], dxp[start:stop]
         term, hit, taken = np.empty_like(grad), np.empty(grad.shape, dtype=bool), np.zeros(grad.shape, dtype=bool)
-        for t in range(ph * pw):
+
+        def send(t):  # the gradient of the windows that ``hit`` marks goes to the position tap t read
+            hit[...] &= ~taken
+            taken[...] |= hit
+            np.multiply(grad, hit, out=term)
+            target = tap_nhwc(out, *divmod(t, pw), cache.strides, (1, 1), (oh, ow))
+            target += term
+
+        for t in range(ph * pw):  # a NaN maximum equals no tap: those windows wait for the loop below
             a, b = divmod(t, pw)
-            tap = win[start:stop, :, :, a, b, :]
-            np.equal(tap, y, out=hit)
-            if nan_max is not None:
-                hit |= nan_max[start:stop] & np.isnan(tap)
+            np.equal(win[start:stop, :, :, a, b, :], y, out=hit)
             if real is not None:
                 hit &= real[:, :, a, b] | (y != -np.inf)
-            hit &= ~taken
-            taken |= hit
-            np.multiply(grad, hit, out=term)
-            target = tap_nhwc(out, a, b, cache.strides, (1, 1), (oh, ow))
-            target += term
+            send(t)
+        if nan_max is not None:
+            for t in reversed(range(ph * pw)):
+                np.logical_and(nan_max[start:stop], np.isnan(win[start:stop, :, :, t // pw, t % pw, :]), out=hit)
+                send(t)
 
     over_batch(route, n, dyl.size * ph * pw)
     return dxp

@@ -139,7 +139,7 @@ class Layer:
         self.dtype = self.dtype or np.dtype(np.float32)  # build() called directly, before any input
         shape = tuple(shape)
         with allocation_guard(f"Layer '{self.name}' ({type(self).__name__})", f"weight '{name}' of shape {shape}",
-                              "; check its size arguments (`units`, `filters`) and the input shape"):
+                              ": check its size arguments (`units`, `filters`) and the input shape"):
             array = initializers.get(initializer)(shape, self.dtype, self.rng)
             (self.params if trainable else self.state)[name] = np.ascontiguousarray(array, dtype=self.dtype)
         return array

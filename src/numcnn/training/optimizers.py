@@ -85,17 +85,20 @@ class Optimizer:
         """The rate the next update will use."""
         return self.learning_rate_at(self.iterations)
 
-    def apply(self, grads, params) -> None:
+    def apply(self, grads, params, *, check=True) -> None:
         """Update every array of ``params`` in place with the gradient of the same name.
 
         Args:
             grads: dict name -> gradient (e.g. ``model.grads``), or a list in ``params`` order.
             params: dict name -> array (e.g. ``model.params``), or a list of arrays
                 (e.g. ``model.trainable_variables``; then named by position).
+            check: check names, shapes and types; the training loop, which passes a model's own
+                ``grads`` and ``params``, passes False.
         """
-        params, grads = self._as_named(params, grads)
-        if not params:
-            raise ValueError("The optimizer got no parameters to update. Received: params={}")
+        if check:
+            params, grads = self._as_named(params, grads)
+            if not params:
+                raise ValueError("The optimizer got no parameters to update. Received: params={}")
         grads = {k: grads[k] for k in params}  # only the gradients of what is updated count for clipping
         if self.clipnorm is not None:
             grads = {k: g * min(1.0, self.clipnorm / (float(np.linalg.norm(g)) + 1e-6)) for k, g in grads.items()}

@@ -195,7 +195,7 @@ class Trainer:
         if failed is None:
             params = self.model.params  # after the forward pass: it builds an unbuilt model's weights
             with np.errstate(over="ignore", invalid="ignore"):
-                self.optimizer.apply(grads, params)
+                self.optimizer.apply(grads, params, check=False)
                 failed = _check_update(params, snapshot[0][:len(params)])
             loss_value = logs["loss"]  # the global batch's
         if failed is not None:
@@ -251,6 +251,9 @@ class Trainer:
 
         if not self.model.built:  # first, so the layers' generators do not depend on the data generator below
             self.model.build((None, *x.shape[1:]))
+        if not self.model.params:
+            raise ValueError(f"Model '{self.model.name}' has no trainable weights to fit (all its layers are "
+                             "weightless or trainable=False). Received: a model with 0 trainable weights")
         y = self._prepare_targets(x, y)
         if validation_data is not None:
             validation_data = (validation_data[0], self._prepare_targets(*validation_data))

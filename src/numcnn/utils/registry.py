@@ -118,12 +118,15 @@ class Registry(Mapping):
                                  f"Received: {_short(config)}")
             raise ValueError(f"A {self.kind} config must name one of {sorted(self.classes)}. "
                              f"Received: class_name={_short(name)}")
-        arguments = check_config(config.get("config", {}), f"The config of {self.kind} '{name}'")
         try:
+            arguments = check_config(config.get("config", {}), f"The config of {self.kind} '{name}'")
             return self.classes[name].from_config(dict(arguments))
         except TypeError as error:  # an unknown or missing argument: Python names it
-            raise ValueError(f"The config of {self.kind} '{name}' does not fit its arguments ({error}). "
-                             f"Received: {_short(arguments)}") from None
+            error = ValueError(f"The config of {self.kind} '{name}' does not fit its arguments ({error}). "
+                               f"Received: {_short(config.get('config'))}")
+            if not argument:
+                raise error from None
+            raise ValueError(f"The `{argument}` argument is not a valid {name} {self.kind}: {error}") from None
         except ValueError as error:  # the class refused a value: its message names the argument
             if not argument:
                 raise

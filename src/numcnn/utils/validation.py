@@ -150,8 +150,9 @@ class ArraySizeError(ValueError, MemoryError):
 
 
 #: what NumPy and Python raise when an array is larger than they can address (not only larger than memory)
-_TOO_LARGE = ("array is too big", "maximum supported dimension", "too large to convert", "Maximum allowed size",
-              "cannot fit 'int' into an index-sized integer", "Python int too large")
+_TOO_LARGE = ("array is too big", "maximum supported dimension", "Maximum allowed dimension exceeded",
+              "too large to convert", "Maximum allowed size", "cannot fit 'int' into an index-sized integer",
+              "Python int too large", "must be of integral type")
 
 
 @contextlib.contextmanager
@@ -175,11 +176,11 @@ def allocation_guard(what: str, received: str, hint: str = ""):
             raise
         raise ArraySizeError(f"{what} needs more memory than this machine has ({error}){hint}. "
                              f"Received: {received}") from None
-    except (ValueError, OverflowError) as error:
+    except (ValueError, OverflowError, TypeError) as error:  # TypeError: a size beyond int64 became an object
         if not any(text in str(error) for text in _TOO_LARGE):
             raise
-        raise ArraySizeError(f"{what} would make an array larger than NumPy can address ({error}){hint}; check "
-                             f"the sizes it is given. Received: {received}") from None
+        raise ArraySizeError(f"{what} would make an array larger than NumPy can address ({error})"
+                             f"{hint or ': check the sizes it is given'}. Received: {received}") from None
 
 
 def check_finite(x: np.ndarray, name: str) -> None:
