@@ -1,7 +1,7 @@
-"""Named image kernels and filtering an image with numcnn's ``conv2d`` (seed 000's sliding window).
+"""Named image kernels and filtering an image with numcnn's ``conv2d`` (note 000's sliding window).
 
     >>> from numcnn.filters import KERNELS, apply_kernel
-    >>> KERNELS["blur"]            # seed 000's 3x3 mean filter
+    >>> KERNELS["blur"]            # note 000's 3x3 mean filter
     array([[0.111..., ...]])
 """
 
@@ -21,7 +21,7 @@ _BOX3 = np.full((3, 3), 1 / 9)
 _GAUSS = np.outer([1, 2, 1], [1, 2, 1]) / 16
 
 KERNELS = {
-    "blur": _BOX3,                                                             # seed 000: mean of the 3x3 neighbourhood
+    "blur": _BOX3,                                                             # note 000: mean of the 3x3 neighbourhood
     "box5": np.full((5, 5), 1 / 25),
     "gaussian": _GAUSS,
     "sharpen": np.array([[0, -1, 0], [-1, 5, -1], [0, -1, 0]], float),
@@ -78,7 +78,7 @@ def load_kernel(path) -> np.ndarray:
 def apply_kernel(image, kernel, strides=1, padding="same") -> np.ndarray:
     """Filter every channel of ``image`` with the same 2-D ``kernel`` (a depthwise ``conv2d``).
 
-    As in seed 000 (and every deep-learning library) this is cross-correlation: the kernel
+    As in note 000 (and every deep-learning library) this is cross-correlation: the kernel
     is not flipped.
 
     Shape:

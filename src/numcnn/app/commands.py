@@ -233,9 +233,9 @@ def filter_image(args) -> int:
             np.save(f, filtered, allow_pickle=False)
         print(f"raw float32 result saved to {args.raw}")
     if args.show_steps:
-        small = np.arange(49, dtype=np.float32).reshape(7, 7)  # seed 000's 7x7 example
+        small = np.arange(49, dtype=np.float32).reshape(7, 7)  # note 000's 7x7 example
         viz.plot_sliding_window(small, kernel, args.show_steps, args.stride, args.padding)
-        print(f"the sliding window over seed 000's 7x7 image saved to {args.show_steps}")
+        print(f"the sliding window over note 000's 7x7 image saved to {args.show_steps}")
     return 0
 
 

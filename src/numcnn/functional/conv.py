@@ -269,7 +269,7 @@ def conv2d(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1, gr
 
     Example:
         >>> x = np.arange(16.0).reshape(1, 4, 4, 1)
-        >>> conv2d(x, np.ones((2, 2, 1, 1)), bias=np.array([3.0]))[0, :, :, 0]   # seed 002
+        >>> conv2d(x, np.ones((2, 2, 1, 1)), bias=np.array([3.0]))[0, :, :, 0]   # note 002
         array([[13., 17., 21.],
                [29., 33., 37.],
                [45., 49., 53.]])

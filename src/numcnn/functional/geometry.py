@@ -29,7 +29,7 @@ def conv_output_size(input_size: int, kernel_size: int, stride: int = 1, pad_bef
         than the padded input.
 
     Example:
-        >>> conv_output_size(7, 3, pad_before=1, pad_after=1)   # seed 000's padded 7x7
+        >>> conv_output_size(7, 3, pad_before=1, pad_after=1)   # note 000's padded 7x7
         7
     """
     effective = (kernel_size - 1) * dilation + 1

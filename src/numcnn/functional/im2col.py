@@ -1,6 +1,6 @@
 """``im2col`` / ``col2im``: convolution as one matrix multiply (the teaching core).
 
-These follow *Deep Learning from Scratch* (``common/util.py``) and seed 002
+These follow *Deep Learning from Scratch* (``common/util.py``) and note 002
 exactly: NCHW input, one row per output position, one column per
 ``(channel, filter_y, filter_x)`` tap. The fast convolution in :mod:`.conv`
 uses a channels-last layout of the same idea; tests check that both agree.
@@ -54,7 +54,7 @@ def im2col(x, filter_h: int, filter_w: int, stride: int = 1, pad: int = 0) -> np
         ``OH = (H + 2*pad - filter_h) // stride + 1`` (likewise OW).
 
     Example:
-        >>> im2col(np.zeros((1, 3, 7, 7)), 5, 5).shape   # seed 002
+        >>> im2col(np.zeros((1, 3, 7, 7)), 5, 5).shape   # note 002
         (9, 75)
     """
     x = as_array(x, "x")
@@ -79,7 +79,7 @@ def col2im(col, input_shape, filter_h: int, filter_w: int, stride: int = 1, pad:
     backward pass needs: the gradient of a pixel is the sum of the gradients of
     every window that saw it. It is therefore *not* an inverse: for a 4x4 input
     and a 2x2 filter, ``col2im(im2col(x))`` multiplies each pixel by the number
-    of windows covering it (seed 002: ``[[0, 2, 4, 3], [8, 20, 24, 14], ...]``).
+    of windows covering it (note 002: ``[[0, 2, 4, 3], [8, 20, 24, 14], ...]``).
 
     Args:
         col: patch matrix as returned by :func:`im2col`.

@@ -156,7 +156,7 @@ def _pool_forward(mode, x, pool_size, strides, padding, data_format, check):
 
 def _first_max_taps(cache: Pool2DCache, dyl: np.ndarray) -> np.ndarray:
     """Max pooling backward: each window's ``dy`` goes to its first maximum in row-major order (as
-    DLFS, PyTorch and TensorFlow), added onto the input position that tap read.
+    Deep Learning from Scratch, PyTorch and TensorFlow), added onto the input position that tap read.
 
     As PyTorch's CPU kernel does, a window whose maximum is NaN sends it to its last NaN, and one
     whose maximum is -inf to its first real pixel (never to padding).
@@ -257,7 +257,7 @@ max_pool2d.__doc__ = _POOL_DOC.format(
     title="Maximum", padding_rule="Padding is -inf: it never wins; NaN wins every window it is in.") + """
     Example:
         >>> x = np.array([[7, 11, 13, 15], [3, 4, 2, 3], [1, 2, 15, 9], [1, 8, 3, 10]])
-        >>> max_pool2d(x.reshape(1, 4, 4, 1), 2)[0, :, :, 0]   # seed 002
+        >>> max_pool2d(x.reshape(1, 4, 4, 1), 2)[0, :, :, 0]   # note 002
         array([[11., 15.],
                [ 8., 15.]], dtype=float32)
     """

@@ -1,8 +1,8 @@
-"""Slow, obvious reference implementations: the sliding-window loops of seeds 000 and 003.
+"""Slow, obvious reference implementations: the sliding-window loops of notes 000 and 003.
 
 They exist to be read and to be trusted: the tests check the fast paths against
 them on random shapes. Each one visits every output position with plain Python
-loops and computes ``np.sum(window * filter) + bias`` — the formula of seed 000:
+loops and computes ``np.sum(window * filter) + bias`` — the formula of note 000:
 
     out[i, j] = sum(img[i*s : i*s + k, j*s : j*s + k] * F) + b
 
@@ -79,7 +79,7 @@ def conv2d_backward_reference(dy, x, kernel, strides=(1, 1), pads=((0, 0), (0, 0
 
 
 def pool2d_reference(x, pool_size, strides, pads=((0, 0), (0, 0)), mode="max"):
-    """Max or average pooling by loops (seed 000's ``np.max(X[i, 2*j:2*(j+1), ...])``).
+    """Max or average pooling by loops (note 000's ``np.max(X[i, 2*j:2*(j+1), ...])``).
 
     Padding never counts: max ignores it, average divides by the real pixels.
 

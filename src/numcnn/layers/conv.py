@@ -33,7 +33,7 @@ class Conv2D(Layer):
 
     Example:
         >>> conv = Conv2D(10, 3, seed=0)
-        >>> conv(np.zeros((1, 28, 28, 3), np.float32)).shape   # seed 001
+        >>> conv(np.zeros((1, 28, 28, 3), np.float32)).shape   # note 001
         (1, 26, 26, 10)
         >>> [w.shape for w in conv.get_weights()]
         [(3, 3, 3, 10), (10,)]

@@ -27,7 +27,7 @@ class Dense(Layer):
         input: (N, ..., in_features); output: (N, ..., units)
 
     Example:
-        >>> Dense(49, input_shape=(49,)).count_params()   # seed 000: a 7x7 image to a 7x7 output
+        >>> Dense(49, input_shape=(49,)).count_params()   # note 000: a 7x7 image to a 7x7 output
         2450
     """
 

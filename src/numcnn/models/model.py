@@ -44,7 +44,7 @@ class Model(Layer):
             from it in layer order, so one seed makes the whole model reproducible.
 
     Example:
-        >>> class TestModel(Model):          # seed 001
+        >>> class TestModel(Model):          # note 001
         ...     def __init__(self):
         ...         super().__init__(seed=0)
         ...         self.conv_layers = [Conv2D(n, 3, activation="relu") for n in (10, 20, 30)]
@@ -55,7 +55,7 @@ class Model(Layer):
         >>> TestModel()(np.zeros((32, 28, 28, 3), np.float32)).shape
         (32, 22, 22, 30)
 
-    A subclass that overrides ``__call__`` instead of ``call`` (as seed 001 does) works too:
+    A subclass that overrides ``__call__`` instead of ``call`` (as note 001 does) works too:
     its ``__call__`` is used as ``call``.
     """
 
@@ -206,7 +206,7 @@ class Model(Layer):
 
     @property
     def trainable_variables(self) -> list:
-        """Trainable arrays, layer by layer (``[kernel, bias, kernel, bias, ...]``, as seed 001 prints)."""
+        """Trainable arrays, layer by layer (``[kernel, bias, kernel, bias, ...]``, as note 001 prints)."""
         self._ensure_built()
         return [w for layer in self.layers for w in layer.trainable_variables] if self.trainable else []
 

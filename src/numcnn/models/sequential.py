@@ -20,7 +20,7 @@ class Sequential(Model):
     Example:
         >>> model = Sequential([Conv2D(10, 3, activation="relu", input_shape=(28, 28, 3)),
         ...                     Conv2D(20, 3, activation="relu"), Conv2D(30, 3, activation="relu")], seed=0)
-        >>> model(np.zeros((32, 28, 28, 3), np.float32)).shape   # seed 001
+        >>> model(np.zeros((32, 28, 28, 3), np.float32)).shape   # note 001
         (32, 22, 22, 30)
     """
 

@@ -20,7 +20,7 @@ def _bytes_text(n_bytes: int) -> str:
 def format_summary(model) -> str:
     """The summary table as text.
 
-    Example (seed 001's Sequential of three 3x3 convolutions on 28x28x3 inputs)::
+    Example (note 001's Sequential of three 3x3 convolutions on 28x28x3 inputs)::
 
         Model: "sequential"
         ────────────────────────────────────────────────────────────────────

@@ -57,7 +57,7 @@ def _conv_block(filters, **kwargs):
 
 
 def deep_convnet(input_shape=(28, 28, 1), classes=10, seed=0) -> Sequential:
-    """The DLFS deep network (ch. 8) with batch norm: three blocks of two 3x3 convs (16, 32, 64
+    """The deep network of Deep Learning from Scratch (ch. 8) with batch norm: three blocks of two 3x3 convs (16, 32, 64
     filters, "same" padding) each followed by 2x2 max pooling, then dense 50 - dropout 0.5 -
     dense ``classes``. Every conv is conv (no bias) - batch norm - relu.
     """

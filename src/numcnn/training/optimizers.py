@@ -5,10 +5,10 @@ Every optimizer updates named arrays in place::
     optimizer = Adam(learning_rate=1e-3)
     model.backward(dloss)
     optimizer.apply(model.grads, model.params)    # Keras: apply(grads, variables)
-    optimizer.update(model.params, model.grads)   # the same, DLFS argument order
+    optimizer.update(model.params, model.grads)   # the same, the argument order of Deep Learning from Scratch
 
 Slots are kept per name, so names must be unique across everything one optimizer
-updates. To update layers one by one, as seed 004 does, give each layer its own
+updates. To update layers one by one, as note 004 does, give each layer its own
 optimizer (``optimizers[layer.name].apply(layer.grads, layer.params)``) or one
 optimizer the model's names.
 
@@ -115,7 +115,7 @@ class Optimizer:
             self._update(param, grad, self.slots[name], lr, self.iterations)
 
     def update(self, params, grads) -> None:
-        """:meth:`apply` with the DLFS argument order: ``update(params, grads)``."""
+        """:meth:`apply` with the argument order of Deep Learning from Scratch: ``update(params, grads)``."""
         self.apply(grads, params)
 
     def _new_slots(self, param) -> dict:
@@ -340,7 +340,7 @@ OPTIMIZERS = Registry("optimizer", Optimizer)
 for _cls in (SGD, Adagrad, RMSprop, Adam, AdamW):
     OPTIMIZERS.register(_cls, names=(_cls.__name__.lower(),))
 del _cls
-# the command line's names for SGD with momentum (DLFS / Keras vocabulary)
+# the command line's names for SGD with momentum (Keras and Deep Learning from Scratch vocabulary)
 OPTIMIZERS.alias("momentum", functools.partial(SGD, momentum=0.9))
 OPTIMIZERS.alias("nesterov", functools.partial(SGD, momentum=0.9, nesterov=True))
 

@@ -1,6 +1,6 @@
 """The training loop behind ``model.compile`` / ``fit`` / ``evaluate``, and ``predict``.
 
-One training step is the plain loop of the study notes (seed 004), spelled with the model API::
+One training step is the plain loop of the study notes (note 004), spelled with the model API::
 
     y_pred = model(x, training=True)
     loss, cache = loss_fn.forward(y, y_pred)

@@ -206,7 +206,7 @@ def _box(x, y, width, height):
 
 def plot_im2col(x, kh, kw, path, strides=1, rows_marked=(0, 1, 2)) -> np.ndarray:
     """im2col made visible: the input with some windows outlined, and the patch matrix whose
-    rows they become (seed 002).
+    rows they become (note 002).
 
     Shape:
         x: (H, W) one channel; returns the patch matrix (out_h * out_w, kh * kw), from
