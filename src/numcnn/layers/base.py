@@ -19,7 +19,7 @@ from .. import initializers
 from ..functional import get_activation
 from ..utils.arrays import FileFormatError
 from ..utils.registry import snake_case
-from ..utils.validation import _is_int, _short, allocation_guard, as_array, check_bool, float_dtype
+from ..utils.validation import _is_int, _short, allocation_guard, as_array, as_size_error, check_bool, float_dtype
 from .tape import Node, backward_pass, current_pass, current_tape, current_training
 
 _FLOAT_DTYPES = ("float16", "float32", "float64")
@@ -181,10 +181,16 @@ class Layer:
         x = self._prepare_inputs(inputs)
         if training is None:
             training = current_training()
-        shapes = [a.shape for a in x] if multi else x.shape
-        with allocation_guard(f"Layer '{self.name}' ({type(self).__name__})", f"inputs with shape {shapes}",
-                              ": split the batch, e.g. model.predict(x, batch_size=...) runs a few samples at a time"):
+        try:
             y, cache = self._forward(x, bool(training))
+        except (MemoryError, ValueError, OverflowError, TypeError) as error:  # costs nothing unless raised
+            shapes = [a.shape for a in x] if multi else x.shape
+            converted = as_size_error(error, f"Layer '{self.name}' ({type(self).__name__})", f"inputs with shape "
+                                      f"{shapes}", ": split the batch, e.g. model.predict(x, batch_size=...) runs a "
+                                      "few samples at a time")
+            if converted is None or converted is error:
+                raise
+            raise converted from None
         if any(y is a for a in (x if multi else [x])):
             y = y.view()  # identity layers: a new array object keeps the tape's identities apart
         tape = current_tape()

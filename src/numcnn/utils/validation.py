@@ -155,10 +155,23 @@ _TOO_LARGE = ("array is too big", "maximum supported dimension", "Maximum allowe
               "Python int too large", "must be of integral type")
 
 
+def as_size_error(error: BaseException, what: str, received: str, hint: str = ""):
+    """``error`` as an :class:`ArraySizeError` naming ``what`` and ``received`` if it is NumPy refusing to
+    allocate (``MemoryError``, "array is too big", an index overflow), else None."""
+    if isinstance(error, ArraySizeError):
+        return error
+    if isinstance(error, MemoryError):
+        return ArraySizeError(f"{what} needs more memory than this machine has ({error}){hint}. Received: {received}")
+    if isinstance(error, (ValueError, OverflowError, TypeError)) and any(text in str(error) for text in _TOO_LARGE):
+        return ArraySizeError(f"{what} would make an array larger than NumPy can address ({error})"
+                              f"{hint or ': check the sizes it is given'}. Received: {received}")
+    return None  # TypeError: a size beyond int64 became an object above
+
+
 @contextlib.contextmanager
 def allocation_guard(what: str, received: str, hint: str = ""):
-    """Turn NumPy's refusal to allocate (``MemoryError``, "array is too big", an index overflow) inside
-    the block into one :class:`ArraySizeError` that names ``what`` was being made and the arguments.
+    """Turn NumPy's refusal to allocate inside the block into one :class:`ArraySizeError` that names
+    ``what`` was being made and the arguments (:func:`as_size_error`).
 
     The one guard against sizes no machine holds (a mistaken padding, stride, pool size or number of
     units): numcnn does not check each argument against absurd values, it lets NumPy try and says why
@@ -167,20 +180,17 @@ def allocation_guard(what: str, received: str, hint: str = ""):
     Args:
         what: e.g. "layer 'dense' (Dense)", for the message.
         received: the arguments that made the sizes, ending the message.
-        hint: what to do instead, e.g. "predict a few samples at a time".
+        hint: what to do instead, e.g. ": predict a few samples at a time".
     """
     try:
         yield
-    except MemoryError as error:
-        if isinstance(error, ArraySizeError):
+    except (MemoryError, ValueError, OverflowError, TypeError) as error:
+        converted = as_size_error(error, what, received, hint)
+        if converted is None:
             raise
-        raise ArraySizeError(f"{what} needs more memory than this machine has ({error}){hint}. "
-                             f"Received: {received}") from None
-    except (ValueError, OverflowError, TypeError) as error:  # TypeError: a size beyond int64 became an object
-        if not any(text in str(error) for text in _TOO_LARGE):
+        if converted is error:
             raise
-        raise ArraySizeError(f"{what} would make an array larger than NumPy can address ({error})"
-                             f"{hint or ': check the sizes it is given'}. Received: {received}") from None
+        raise converted from None
 
 
 def check_finite(x: np.ndarray, name: str) -> None:
