@@ -476,20 +476,19 @@ def test_digits_split_is_deterministic_and_follows_split_seed():
     assert len(half.y_test) == 898 and len(half.y_train) == 899  # round(898.5) is 898
 
 
-def test_digits_without_the_csv_falls_back_to_sklearn(sklearn_digits, tmp_path):
-    import importlib.util
+def test_digits_ship_inside_numcnn_with_their_licence_and_never_import_scikit_learn():
+    import importlib.resources
+    import subprocess
+    import sys
 
-    real_find_spec = importlib.util.find_spec
-
-    class _Spec:
-        submodule_search_locations = [str(tmp_path)]  # no datasets/data/digits.csv.gz here
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(importlib.util, "find_spec",
-                   lambda name, *args: _Spec() if name == "sklearn" else real_find_spec(name, *args))
-        fallback = load_digits()
-    np.testing.assert_array_equal(fallback.x_train, load_digits().x_train)
-    np.testing.assert_array_equal(fallback.y_test, load_digits().y_test)
+    data = importlib.resources.files("numcnn.data")
+    assert (data / "digits.csv.gz").is_file()
+    licence = (data / "digits.LICENSE.txt").read_text(encoding="utf-8")
+    assert "BSD 3-Clause License" in licence and "scikit-learn developers" in licence and "UCI" in licence
+    code = ("import sys; from numcnn.data import load_digits; d = load_digits(); "
+            "print(len(d.y_train), any(m.split('.')[0] in ('sklearn', 'scipy') for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["1438", "False"]
 
 
 @pytest.mark.parametrize("fraction", [0, 1, -0.1, 1.5, float("nan")])
