@@ -23,7 +23,7 @@ How this scales to many hosts: each step every rank sends its gradients, 1.74 MB
 whatever the number of ranks ``K``. A ring allreduce moves ``2 (K - 1) / K`` times that
 through each rank's link (under 3.5 MB): about 2.8 ms at 10 Gb/s and 0.28 ms at 100 Gb/s,
 plus ``2 (K - 1)`` message latencies (some 5-50 us each over TCP, 1-2 us over InfiniBand),
-against a step time that shrinks as ``1 / K`` at a fixed global batch. The README gives the
+against a step time that shrinks as ``1 / K`` at a fixed global batch. docs/benchmarks.md gives the
 numbers measured here.
 """
 

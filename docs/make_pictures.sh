@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates the pictures in docs/images/ that the README shows (about 30 s):
+# Regenerates the pictures in docs/images/ that the README and docs/study-notes.md show (about 30 s):
 #   bash docs/make_pictures.sh            (from the repository root, with numcnn installed)
 set -euo pipefail
 NUMCNN=${NUMCNN:-numcnn}

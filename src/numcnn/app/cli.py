@@ -77,23 +77,29 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Defaults per data set and model (any flag overrides them):\n" + _defaults_table())
     train.add_argument("--dataset", choices=DATASET_NAMES, help="data set (default digits)")
     train.add_argument("--model", choices=sorted(zoo.MODELS),
-                       help="simple: conv 30x5x5 - pool - dense 100 (the seeds' network); lenet5; deep: DLFS's 6 conv "
-                            "3x3 with batch norm + dropout, 99.4%% on MNIST (default simple)")
-    train.add_argument("--epochs", type=_positive_int, help="number of epochs in all (with --resume: train up to this many)")
-    train.add_argument("--batch-size", type=_positive_int, help="samples per update")
+                       help="simple: conv 30@5x5 - max pool - dense 100 - dense 10, the SimpleConvNet of the book Deep "
+                            "Learning from Scratch (ch. 7); lenet5: LeNet-5 with ReLU (not on the 8x8 digits); deep: "
+                            "the deep network of Deep Learning from Scratch (ch. 8), six 3x3 convs with batch norm, "
+                            "dense 50 and dropout 0.5, 99.4%% on MNIST (default simple)")
+    train.add_argument("--epochs", type=_positive_int,
+                       help="number of epochs in all; with --resume, the total to reach (default: see the table below)")
+    train.add_argument("--batch-size", type=_positive_int, help="samples per update (default: see the table below)")
     train.add_argument("--optimizer", choices=OPTIMIZERS.allowed(),
                        help="sgd, momentum (0.9), nesterov (0.9), adagrad, rmsprop, adam or adamw (update rules of torch.optim)")
-    train.add_argument("--lr", type=_positive_float, help="(peak) learning rate")
+    train.add_argument("--lr", type=_positive_float, help="(peak) learning rate (default: see the table below)")
     train.add_argument("--schedule", choices=SCHEDULE_NAMES,
                        help="learning-rate schedule: constant; step (multiply by --decay-rate every --decay-epochs); "
                             "cosine (to 0 over all epochs, after --warmup-epochs of linear warm-up) (default step)")
-    train.add_argument("--decay-epochs", type=_positive_int, help="epochs between two decays of the step schedule")
+    train.add_argument("--decay-epochs", type=_positive_int,
+                       help="epochs between two decays of the step schedule (default: see the table below)")
     train.add_argument("--decay-rate", type=_positive_float, help="factor of each step decay, in (0, 1] (default 0.5)")
     train.add_argument("--warmup-epochs", type=_non_negative_int, help="linear warm-up epochs of the cosine schedule (default 0)")
-    train.add_argument("--weight-decay", type=_non_negative_float, help="L2 weight decay (decoupled for adamw, default 0.01 there; else 0)")
+    train.add_argument("--weight-decay", type=_non_negative_float,
+                       help="L2 weight decay (default 0; for adamw, where it is decoupled, 0.01)")
     train.add_argument("--clipnorm", type=_positive_float, help="clip the global gradient norm to this value (default off)")
     train.add_argument("--augment", type=_non_negative_int,
-                       help="random shifts of up to this many pixels on training images, 0 = off")
+                       help="random shifts of up to this many pixels (0 to 4) on training images, 0 = off (default: see the "
+                            "table below)")
     train.add_argument("--validation-split", type=_fraction,
                        help="fraction of the training set (its last images) held out to validate after each epoch, "
                             "in [0, 0.5) (default 0.1)")
@@ -123,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                "matrix on the test set of its data set (or --dataset).")
     evaluate.add_argument("run_dir", metavar="DIR", help="run directory written by numcnn train")
     evaluate.add_argument("--dataset", choices=DATASET_NAMES, help="test on this data set instead of the run's")
-    evaluate.add_argument("--data-dir", help="directory with the MNIST / Fashion-MNIST IDX files")
+    evaluate.add_argument("--data-dir", help="directory with the MNIST / Fashion-MNIST IDX files; only the test files "
+                                             "are read (default: where the run's training found them)")
     evaluate.add_argument("--batch-size", type=_positive_int, default=256, help="images per forward pass (default 256)")
     evaluate.set_defaults(run=commands.evaluate)
 
@@ -156,15 +163,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     filt = subcommands.add_parser(
         "filter", help="filter an image with a kernel (blur, sobel-x, ...) using numcnn's conv2d",
-        description="Apply a named or custom kernel to every channel of an image with conv2d (cross-correlation, "
-                    "as seed 000 slides its filter) and save the result as an image.")
+        description="Apply a named or custom kernel to every channel of an image with numcnn's conv2d "
+                    "(cross-correlation, as the first study note slides its filter by hand: see "
+                    "docs/study-notes.md) and save the result as an image.")
     filt.add_argument("image", metavar="IMAGE", help="PNG, JPEG, ... (grayscale or RGB)")
-    filt.add_argument("--kernel", choices=sorted(KERNELS), help="a named kernel (blur is seed 000's 3x3 mean)")
+    filt.add_argument("--kernel", choices=sorted(KERNELS),
+                      help="a named kernel (blur: the mean of each 3x3 neighbourhood)")
     filt.add_argument("--kernel-file", help="a kernel of your own: a .npy file or a text file of rows of numbers")
     filt.add_argument("--stride", type=_positive_int, default=1, help="step of the sliding window (default 1)")
     filt.add_argument("--padding", choices=("valid", "same"), default="same",
-                      help="valid: no padding, a smaller output; same: zero padding, output size = input size / stride "
-                           "(default same)")
+                      help="valid: no padding, a smaller output; same: zero padding, output size = input size / stride, "
+                           "rounded up (default same)")
     filt.add_argument("--mode", choices=("auto", "gray", "rgb"), default="auto",
                       help="filter the gray image or each RGB channel (auto: RGB only for colour images)")
     filt.add_argument("--normalize", choices=NORMALIZE, default="auto",
@@ -173,7 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     filt.add_argument("--out", required=True, help="output image file (.png, .jpg, ...)")
     filt.add_argument("--raw", metavar="FILE.npy", help="also save the unclipped float32 result as a .npy file")
     filt.add_argument("--show-steps", metavar="STEPS.png",
-                      help="also draw the kernel sliding over seed 000's 7x7 image, step by step")
+                      help="also draw the kernel sliding over a 7x7 image of the numbers 0..48 (the first study note's "
+                           "example), step by step")
     filt.set_defaults(run=commands.filter_image)
 
     show = subcommands.add_parser(
@@ -189,13 +199,14 @@ def build_parser() -> argparse.ArgumentParser:
                       help="for feature-maps without --image: which test image (default 0)")
     show.add_argument("--invert", choices=("auto", "yes", "no"), default="auto",
                       help="for --image: invert dark-on-light images (default auto)")
-    show.add_argument("--data-dir", help="directory with the MNIST / Fashion-MNIST IDX files")
+    show.add_argument("--data-dir", help="for feature-maps, confusion and mistakes: directory with the MNIST / "
+                                         "Fashion-MNIST test files (default: where the run's training found them)")
     show.add_argument("--out", required=True, help="output PNG file")
     show.set_defaults(run=commands.show)
 
     demo = subcommands.add_parser(
-        "demo", help="one forward and backward pass of seed 002's SimpleConvNet on a random batch",
-        description="Build a small CNN (conv 30x5x5 - relu - maxpool - dense 100 - relu - dense 10), run one forward "
+        "demo", help="one forward and backward pass of the simple CNN (train --model simple) on a random batch",
+        description="Build a small CNN (conv 30@5x5 - relu - maxpool - dense 100 - relu - dense 10), run one forward "
                     "and backward pass on a random batch, print the model summary, the loss, the gradient norms and "
                     "the loss after one SGD step.")
     demo.add_argument("--seed", type=_non_negative_int, default=0, help="seed of the weights and the random batch (default 0)")
