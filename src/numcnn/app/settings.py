@@ -9,12 +9,11 @@ comes from a flag and one that comes from a file are held to the same rules.
 from __future__ import annotations
 
 import dataclasses
-import math
 
 from ..data import DATASET_NAMES
 from ..models import zoo
 from ..training import optimizers, schedules
-from ..utils.validation import _short
+from ..utils.validation import _is_finite_number, _short
 
 SCHEDULE_NAMES = ("constant", "step", "cosine")
 
@@ -44,8 +43,8 @@ def _is_int(value) -> bool:
 
 
 def _is_number(value) -> bool:
-    """A finite Python int or float, not a bool."""
-    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
+    """A finite Python int or float, not a bool (an int beyond the float range is not finite)."""
+    return (_is_int(value) or isinstance(value, float)) and _is_finite_number(value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,8 +117,10 @@ class RunSettings:
     @staticmethod
     def defaults(dataset="digits", model=None) -> dict:
         """What ``numcnn train --dataset DATASET [--model MODEL]`` uses for every flag not given."""
-        if dataset not in DATASET_DEFAULTS:
+        if not isinstance(dataset, str) or dataset not in DATASET_DEFAULTS:
             raise RunError(f"argument --dataset: must be one of {list(DATASET_DEFAULTS)}. Received: {_short(dataset)}")
+        if model is not None and (not isinstance(model, str) or model not in zoo.MODELS):
+            raise RunError(f"argument --model: must be one of {sorted(zoo.MODELS)}. Received: {_short(model)}")
         values = {**DATASET_DEFAULTS[dataset], "dataset": dataset}
         model = model or values["model"]
         if model != values["model"]:

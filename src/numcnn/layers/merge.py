@@ -13,6 +13,9 @@ class _Merge(Layer):
             raise ValueError(
                 f"Layer '{self.name}' needs a list of at least 2 arrays. Received: {_short(inputs)}")
         arrays = [as_array(a, f"inputs[{i}]") for i, a in enumerate(inputs)]
+        if any(a.ndim == 0 for a in arrays):
+            raise ValueError(f"Layer '{self.name}' needs batches of inputs (at least 1D arrays). "
+                             f"Received: shapes {[a.shape for a in arrays]}")
         self._build_once(arrays[0].shape, self.dtype or float_dtype(*arrays))
         return [a.astype(self.dtype, copy=False) for a in arrays]
 
