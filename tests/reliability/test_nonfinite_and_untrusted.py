@@ -5,6 +5,7 @@ What ``tests/training/test_nan_guard.py`` and ``tests/io/`` already cover is not
 and eval, a pickled object array given to ``load_kernel``, ``class_name: "os.system"``). This file
 adds:
 
+* a NaN target or an out-of-range label, refused by ``fit`` before the first step;
 * a NaN / +inf / -inf batch in *epoch 2* (dense and conv + batch norm + dropout models): training
   stops naming epoch and step, the weights are those before that step, the epoch-1 checkpoint is
   intact, loads, and a resumed run ends bit-identical to a run that never saw the bad batch;
@@ -20,8 +21,6 @@ adds:
 * a token-level scan of ``src/numcnn`` (comments and docstrings stripped) for pickle-like
   modules, ``eval(``, ``exec(``, builtin ``compile(``, ``__import__(``, ``import_module(``,
   ``allow_pickle=True``, ``torch.load(``; and ``np.load`` only with ``allow_pickle=False``.
-
-Known bugs are strict-xfail tests (``BUG ...``): they pass (and so fail) once fixed.
 """
 
 from __future__ import annotations

@@ -413,3 +413,23 @@ def test_fit_refuses_a_model_without_trainable_weights():
     with pytest.raises(ValueError, match=r"Model 'sequential' has no trainable weights to fit.*Received: a model "
                                          r"with 0 trainable weights"):
         model.fit(x, np.zeros((16, 64), np.float32), verbose=0)
+
+
+def test_train_on_batch_refuses_bad_labels_and_leaves_every_array_as_it_was():
+    from numcnn import Sequential
+    from numcnn.layers import BatchNormalization, Dense, Flatten
+    from numcnn.losses import SparseCategoricalCrossentropy
+
+    x, y = digits(16)
+    model = Sequential([Flatten(input_shape=(8, 8, 1)), Dense(8), BatchNormalization(), Dense(10)], seed=0)
+    model.compile("sgd", SparseCategoricalCrossentropy(from_logits=True))
+    model.build((None, 8, 8, 1))
+    before = {k: v.copy() for k, v in {**model.params, **model.state}.items()}
+    bad = y.copy()
+    bad[5] = 10
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 10\).*Received: y_true\[5\] = 10"):
+        model.train_on_batch(x, bad)
+    for name, value in {**model.params, **model.state}.items():  # the moving statistics too
+        np.testing.assert_array_equal(value, before[name], err_msg=name)
+    assert model.optimizer.iterations == 0
+    assert model.train_on_batch(x, y)["loss"] > 0 and model.optimizer.iterations == 1

@@ -12,14 +12,16 @@ from ..utils.validation import as_array, float_dtype
 def _check_dense_args(x, kernel, bias):
     x, kernel = as_array(x, "x"), as_array(kernel, "kernel")
     if kernel.ndim != 2:
-        raise ValueError(f"The `kernel` argument must be 2D (in_features, units). Received: kernel with shape {kernel.shape}")
+        raise ValueError("The `kernel` argument must be 2D (in_features, units). "
+                         f"Received: kernel with shape {kernel.shape}")
     if x.ndim < 2 or x.shape[-1] != kernel.shape[0]:
-        raise ValueError(f"The `x` argument must be (N, ..., {kernel.shape[0]}) for a kernel of shape {kernel.shape}. "
-                         f"Received: x with shape {x.shape}")
+        raise ValueError(f"The `x` argument must be (N, ..., {kernel.shape[0]}) for a kernel of shape "
+                         f"{kernel.shape}. Received: x with shape {x.shape}")
     if bias is not None:
         bias = as_array(bias, "bias")
         if bias.shape != kernel.shape[1:]:
-            raise ValueError(f"The `bias` argument must have shape ({kernel.shape[1]},). Received: bias with shape {bias.shape}")
+            raise ValueError(f"The `bias` argument must have shape ({kernel.shape[1]},). "
+                             f"Received: bias with shape {bias.shape}")
     dtype = float_dtype(x, kernel, bias)
     return x.astype(dtype, copy=False), kernel.astype(dtype, copy=False), None if bias is None else bias.astype(dtype)
 
@@ -58,7 +60,8 @@ def dense_backward(dy, cache, *, check=True):
         dy = as_array(dy, "dy")
         expected = (*x.shape[:-1], kernel.shape[1])
         if dy.shape != expected:
-            raise ValueError(f"The `dy` argument must have the output's shape {expected}. Received: dy with shape {dy.shape}")
+            raise ValueError(f"The `dy` argument must have the output's shape {expected}. "
+                             f"Received: dy with shape {dy.shape}")
     dy = dy.astype(x.dtype, copy=False)
     rows = math.prod(x.shape[:-1])  # not -1: ambiguous when there are 0 features
     x2, dy2 = x.reshape(rows, x.shape[-1]), dy.reshape(rows, kernel.shape[1])

@@ -37,5 +37,6 @@ def dropout_backward(dy, mask, *, check=True):
     if check:
         dy = as_array(dy, "dy")
         if mask is not None and dy.shape != mask.shape:
-            raise ValueError(f"The `dy` argument must have the output's shape {mask.shape}. Received: dy with shape {dy.shape}")
+            raise ValueError(f"The `dy` argument must have the output's shape {mask.shape}. "
+                             f"Received: dy with shape {dy.shape}")
     return dy if mask is None else dy * mask

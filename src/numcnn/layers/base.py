@@ -203,7 +203,8 @@ class Layer:
         return y
 
     def forward(self, inputs, training=None):
-        """Same as calling the layer (the vocabulary of Deep Learning from Scratch and note 004); ``training`` defaults to False."""
+        """Same as calling the layer (the vocabulary of Deep Learning from Scratch and note 004); ``training``
+        defaults to False."""
         return self(inputs, training=training)
 
     def backward(self, dy):

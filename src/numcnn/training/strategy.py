@@ -83,7 +83,7 @@ class OneProcess:
 
 
 #: the checks of a step before its update, in order; the index of the first that failed travels in the allreduce
-STAGES = ("non-finite model output", "non-finite loss", "non-finite gradients")
+STAGES = ("non-finite model output", "non-finite loss")
 
 
 class MPIStrategy(OneProcess):

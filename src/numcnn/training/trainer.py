@@ -14,9 +14,10 @@ resume point), which its callbacks share. How the work is shared between process
 strategy (:mod:`numcnn.training.strategy`): one process, or the ranks of MPI.
 
 A step whose model output, loss or gradients hold NaN or infinity, or whose update makes the
-weights non-finite, is undone (weights, moving statistics and optimizer state as before it)
-and training stops, naming the epoch and the step, as Keras' ``TerminateOnNaN`` stops. A
-finite loss never stops training, however large.
+weights non-finite or changes a weight by more than :data:`MAX_UPDATE` times the largest one
+(a learning rate that explodes), is undone (weights, moving statistics and optimizer state as
+before it) and training stops, naming the epoch and the step, as Keras' ``TerminateOnNaN``
+stops. A finite loss never stops training by its size, however large or sudden.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import warnings
 import numpy as np
 
 from ..data.batching import batch_indices
-from ..utils.validation import _short, allocation_guard, as_array, check_finite
+from ..utils.validation import _short, allocation_guard, as_array, check_finite, check_int
 from . import losses, optimizers
 from . import metrics as numcnn_metrics
 from .callbacks import Callback, CallbackList, History, ProgbarLogger, TerminateOnNaN
@@ -44,11 +45,12 @@ from .strategy import STAGES, get_strategy
 MAX_UPDATE = 1e3
 
 
-def _check_update(params, before) -> str | None:
-    """What is wrong with an optimizer update of ``params`` (``before``: ``(array, copy)`` pairs of them,
-    in order), or None."""
-    if not all(np.isfinite(p).all() for p in params.values()):
-        return "non-finite updated weights"  # the same on every process: they applied the same update
+def _check_update(params, before, grads) -> str | None:
+    """What is wrong with an optimizer update of ``params`` with ``grads`` (``before``: ``(array, copy)``
+    pairs of the params, in order), or None. Every process finds the same: they applied the same update."""
+    if not all(np.isfinite(p).all() for p in params.values()):  # non-finite gradients end here too
+        finite = all(np.isfinite(g).all() for g in grads.values())
+        return "non-finite updated weights" if finite else "non-finite gradients"
     change = max((float(np.max(np.abs(a - copy))) for a, copy in before if a.size), default=0.0)
     largest = max((float(np.max(np.abs(copy))) for _, copy in before if copy.size), default=0.0)
     if change > MAX_UPDATE * max(largest, 1.0):
@@ -98,11 +100,6 @@ def _resolve_verbose(verbose):
     return verbose
 
 
-def _check_count(name, value, low):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"The `{name}` argument must be an int >= {low}. Received: {name}={_short(value)}")
-
-
 class Trainer:
     """What ``compile`` chose for a model, and the loop that trains and evaluates it with that.
 
@@ -142,21 +139,22 @@ class Trainer:
             logs[name] = fn(y_true, y_pred) / len(y_true)
         return logs
 
-    def _forward_backward(self, x, y):
+    def _forward_backward(self, x, y, check_targets=False):
         """Forward and backward pass: ``(logs, None, loss)``, or ``(None, stage, loss)`` at the first
-        non-finite stage (``loss`` NaN when the output already was not finite)."""
+        non-finite stage (``loss`` NaN when the output already was not finite). With ``check_targets``,
+        ``y`` is checked against the outputs first (``train_on_batch``; ``fit`` checked all of them)."""
         if len(x) == 0:  # a rank's share of a short last batch may be empty
             return None, None, math.nan
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # a diverging step is named below
             y_pred = self.model(x, training=True)
+            if check_targets:
+                y = self._checked_targets(y, y_pred)
             if not np.isfinite(y_pred).all():
                 return None, STAGES[0], math.nan
             loss_value, cache = self.loss.forward(y, y_pred, check=False)
             if not np.isfinite(loss_value):
                 return None, STAGES[1], float(loss_value)
             self.model.backward(self.loss.backward(cache))
-        if not all(np.isfinite(g).all() for g in self.model.grads.values()):
-            return None, STAGES[2], float(loss_value)
         return self._logs(y, y_pred, loss_value), None, float(loss_value)
 
     def _snapshot(self):
@@ -174,18 +172,23 @@ class Trainer:
             del self.optimizer.slots[name]
         self.optimizer.iterations = iterations
 
-    def train_step(self, x, y, strategy=None, global_size=None) -> dict:
-        """One forward, backward and optimizer update on a batch of checked targets; the batch logs.
+    def train_step(self, x, y, strategy=None, global_size=None, check_targets=False) -> dict:
+        """One forward, backward and optimizer update on a batch; the batch logs.
 
-        If the model output, the loss, the gradients or the updated weights are not finite, or the
-        update is larger than :data:`MAX_UPDATE` times the weights, the step is undone and the logs
-        carry ``loss`` and ``failed`` (what went wrong). With a strategy, ``(x, y)`` is this
-        process's share of a global batch of ``global_size`` samples, and every process takes the
-        same decision.
+        If the model output or the loss is not finite, the update gives non-finite weights (from
+        non-finite gradients or not), or it changes a weight by more than :data:`MAX_UPDATE` times
+        the largest one, the step is undone and the logs carry ``loss`` and ``failed`` (what went
+        wrong). With a strategy, ``(x, y)`` is this process's share of a global batch of
+        ``global_size`` samples, and every process takes the same decision. ``y`` must have been
+        checked (:meth:`_prepare_targets`), unless ``check_targets``.
         """
         strategy = strategy or get_strategy(None)
         snapshot = self._snapshot()
-        logs, failed, loss_value = self._forward_backward(x, y)
+        try:
+            logs, failed, loss_value = self._forward_backward(x, y, check_targets)
+        except ValueError:  # targets refused after the forward pass moved the batch norm statistics
+            self._restore(snapshot)
+            raise
         grads = self.model.grads if logs is not None else None
         keys = ["loss", *(name for name, _ in self.metrics)]
         local = failed
@@ -196,7 +199,7 @@ class Trainer:
             params = self.model.params  # after the forward pass: it builds an unbuilt model's weights
             with np.errstate(over="ignore", invalid="ignore"):
                 self.optimizer.apply(grads, params, check=False)
-                failed = _check_update(params, snapshot[0][:len(params)])
+                failed = _check_update(params, snapshot[0][:len(params)], grads)
             loss_value = logs["loss"]  # the global batch's
         if failed is not None:
             self._restore(snapshot)
@@ -206,16 +209,20 @@ class Trainer:
     def train_on_batch(self, x, y) -> dict:
         """Keras' ``train_on_batch``: one step on ``(x, y)``; returns the logs (loss and metrics)."""
         x, y = check_samples(x, y)
-        y = self._prepare_targets(x, y)
-        return self.train_step(x, y)
+        if not self.model.built:
+            self.model.build((None, *x.shape[1:]))
+        return self.train_step(x, y, check_targets=True)
+
+    def _checked_targets(self, y, outputs):
+        """``y`` checked against the model's ``outputs`` (shape, labels, probabilities) and for NaN."""
+        y = self.loss.prepare_targets(y, outputs)
+        check_finite(y, "y")
+        return y
 
     def _prepare_targets(self, x, y):
         """Every target checked once, against the model's output for the first sample: the loop then
         trusts them (and a NaN target is named here, not blamed on the output steps later)."""
-        outputs = self.model(x[:1], training=False)
-        y = self.loss.prepare_targets(y, outputs)
-        check_finite(y, "y")
-        return y
+        return self._checked_targets(y, self.model(x[:1], training=False))
 
     # -- fit ---------------------------------------------------------------------------
     def fit(self, x, y, *, batch_size=32, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
@@ -223,9 +230,8 @@ class Trainer:
         """Train on ``(x, y)``; see :meth:`numcnn.Model.fit`. Returns the :class:`History`."""
         strategy = get_strategy(distributed)
         x, y = check_samples(x, y)
-        for name, value, low in (("batch_size", batch_size, 1), ("epochs", epochs, 0),
-                                 ("initial_epoch", initial_epoch, 0)):
-            _check_count(name, value, low)
+        batch_size, epochs = check_int(batch_size, "batch_size"), check_int(epochs, "epochs", 0)
+        initial_epoch = check_int(initial_epoch, "initial_epoch", 0)
         if not (isinstance(validation_split, (int, float)) and 0 <= validation_split < 1):
             raise ValueError("The `validation_split` argument must be in [0, 1). "
                              f"Received: validation_split={_short(validation_split)}")
@@ -349,7 +355,7 @@ class Trainer:
     def evaluate(self, x, y, *, batch_size=32, verbose=0, return_dict=False):
         """Loss and metrics over ``(x, y)`` in inference mode; see :meth:`numcnn.Model.evaluate`."""
         x, y = check_samples(x, y)
-        _check_count("batch_size", batch_size, 1)
+        batch_size = check_int(batch_size, "batch_size")
         y = self._prepare_targets(x, y)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # a non-finite loss is a result
             result = self._evaluate_mean(x, y, batch_size, get_strategy(None))
@@ -367,7 +373,7 @@ def predict(model, x, *, batch_size=32):
         x: (N, ...); returns (N, ...) (the model's output per sample).
     """
     x, _ = check_samples(x)
-    _check_count("batch_size", batch_size, 1)
+    batch_size = check_int(batch_size, "batch_size")
     batches = batch_indices(len(x), batch_size, shuffle=False)
     first = model(x[batches[0]], training=False)
     with allocation_guard(f"predict on {len(x)} samples", f"x with shape {x.shape}",
