@@ -12,6 +12,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 from helpers import import_torch
+from numcnn import functional as F
 from numcnn.functional import (
     avg_pool2d,
     avg_pool2d_forward,
@@ -300,3 +301,22 @@ def test_nan_and_inf_are_computed_with_as_pytorch_does(ours, theirs, known):
     result = ours()
     assert_allclose(result, theirs(torch), rtol=1e-12)  # NaN and inf where torch has them
     assert_array_equal(result, known)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: F.batch_norm_forward(np.ones((2, 3)), np.ones(2), np.zeros(3), -1, 1e-3), r"`gamma` argument must have "
+                                                                                        r"shape \(3,\)"),
+    (lambda: F.batch_norm_forward(np.ones((2, 3)), np.ones(3), np.zeros(3), 0, 1e-3), r"`axis` argument"),
+    (lambda: F.batch_norm_forward(np.ones((2, 3)), np.ones(3), np.zeros(3), -1, -1.0), r"`epsilon` argument"),
+    (lambda: F.batch_norm_forward(np.ones((2, 3)), np.ones(3), np.zeros(3), -1, 1e-3, np.zeros(3)), r"`mean` and `var`"),
+    (lambda: F.add_forward([np.ones((2, 3)), np.ones((2, 4))]), r"`xs` argument must hold arrays of one shape"),
+    (lambda: F.add_forward(np.ones((2, 3))), r"`xs` argument must be a list of at least 2 arrays"),
+    (lambda: F.concatenate_forward([np.ones((2, 3)), np.ones((3, 3))], -1), r"equal except on axis 1"),
+    (lambda: F.concatenate_forward([np.ones((2, 3)), np.ones((2, 3))], 2), r"`axis` argument"),
+    (lambda: F.conv_output_size(7, 3, stride=0), r"`stride` argument must be a positive int"),
+    (lambda: F.same_padding(7, 3, dilation=-1), r"`dilation` argument must be a positive int"),
+], ids=["bn-gamma", "bn-batch-axis", "bn-epsilon", "bn-mean-alone", "add-shapes", "add-not-list", "concat-shapes",
+        "concat-axis", "output-size-stride", "same-padding-dilation"])
+def test_the_functional_doors_of_batch_norm_merges_and_geometry_check_their_arguments(call, message):
+    with pytest.raises(ValueError, match=message + ".*Received"):
+        call()

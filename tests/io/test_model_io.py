@@ -341,7 +341,7 @@ def test_a_suffix_that_is_not_safetensors_is_refused_before_writing(tmp_path, rn
     model = sequential()
     model(_x(rng))
     for save in (numcnn.save, save_weights, lambda m, p: m.save(p), lambda m, p: m.save_weights(p)):
-        with pytest.raises(ValueError, match=r"must name a \.safetensors file.*Received: path=") as info:
+        with pytest.raises(ValueError, match=r"must name a new \.safetensors file.*Received: path=") as info:
             save(model, tmp_path / name)
         assert ("numcnn.io.export_onnx" in str(info.value)) == name.endswith(".onnx")
     assert list(tmp_path.iterdir()) == []

@@ -184,3 +184,17 @@ def test_standalone_backward_uses_the_last_forward(rng):
     conv.backward(dy)
     expected = F.conv2d_backward(dy, F.conv2d_forward(x2, conv.params["kernel"], conv.params["bias"])[1])
     assert_close(conv.grads["kernel"], expected[1], rtol=1e-12)
+
+
+def test_a_refused_first_call_leaves_the_layer_unbuilt_and_its_dtype_free():
+    conv = Conv2D(2, 3, seed=0)
+    with pytest.raises(ValueError, match=r"needs 4D inputs.*Received: inputs with shape \(8, 8, 3\)"):
+        conv(np.zeros((8, 8, 3), np.float64))
+    assert not conv.built and conv.dtype is None and conv.params == {}
+    assert conv(np.zeros((2, 8, 8, 3), np.float32)).dtype == np.float32
+
+
+def test_a_layer_input_without_channels_is_refused_naming_the_layer():
+    with pytest.raises(ValueError, match=r"Layer 'conv2d' \(Conv2D\) needs inputs with at least one channel.*"
+                                         r"Received: inputs with shape \(2, 8, 8, 0\)"):
+        Conv2D(2, 3)(np.zeros((2, 8, 8, 0), np.float32))

@@ -367,3 +367,34 @@ def test_subclassed_model_build_and_summary_shapes():
     lines = []
     model.summary(print_fn=lines.append)
     assert "(None, 22, 22, 30)" in lines[0]
+
+
+def test_a_layer_the_gradient_does_not_reach_gets_no_stale_gradient_and_no_update():
+    """A layer called but not on the way to the output has no gradient this pass (PyTorch's None), never
+    an earlier pass's; fit leaves its weights alone."""
+    from numcnn.layers import Dense
+
+    class Branchy(Model):
+        def __init__(self):
+            super().__init__(seed=0)
+            self.a, self.b = Dense(2), Dense(2)
+            self.use_b = True
+
+        def call(self, x):
+            side = self.b(x)
+            return self.add_b(side, x) if self.use_b else self.a(x)
+
+        def add_b(self, side, x):
+            return self.a(side)
+
+    model = Branchy()
+    x = np.ones((4, 2), np.float32)
+    model.backward(np.ones_like(model(x)))
+    assert sorted(model.grads) == ["dense/bias", "dense/kernel", "dense_1/bias", "dense_1/kernel"]
+    model.use_b = False
+    model.backward(np.ones_like(model(x)))
+    assert sorted(model.grads) == ["dense/bias", "dense/kernel"]
+    before = model.b.params["kernel"].copy()
+    model.compile("adam", "mse")
+    model.fit(x, np.zeros((4, 2), np.float32), verbose=0, epochs=2)
+    np.testing.assert_array_equal(model.b.params["kernel"], before)

@@ -337,3 +337,17 @@ def test_stop_training_at_batch_end():
     assert [c for c in recorder.calls if c[0] == "batch_end"] == [("batch_end", 0), ("batch_end", 1)]
     assert history.epoch == [0]  # the epoch that was cut short still ends (as Keras), and no other starts
     assert ("epoch_begin", 1) not in recorder.calls
+
+
+@pytest.mark.parametrize("make, name", [
+    (lambda: EarlyStopping(start_from_epoch="2"), "start_from_epoch"), (lambda: EarlyStopping(min_delta="a"), "min_delta"),
+    (lambda: EarlyStopping(monitor=3), "monitor"), (lambda: EarlyStopping(patience=1.5), "patience"),
+    (lambda: EarlyStopping(restore_best_weights="yes"), "restore_best_weights"),
+    (lambda: ModelCheckpoint("w.safetensors", save_best_only="no"), "save_best_only"),
+    (lambda: ModelCheckpoint("w.safetensors", monitor=None), "monitor"),
+    (lambda: ModelCheckpoint("w.h5"), "filepath"), (lambda: CSVLogger("log.csv", separator=";;"), "separator"),
+    (lambda: CSVLogger("log.csv", append=1), "append"),
+])
+def test_callback_arguments_are_checked_in_the_constructor(make, name):
+    with pytest.raises(ValueError, match=rf"`{name}` argument must .*Received: {name}="):
+        make()

@@ -21,6 +21,7 @@ from _fit_helpers import (
 from numcnn.data import RandomShift
 from numcnn.io import FileFormatError, load_arrays, load_weights, save_arrays, save_weights
 from numcnn.layers import BatchNormalization, Dropout
+from numcnn.losses import SparseCategoricalCrossentropy
 from numcnn.optimizers import SGD, Adam
 from numcnn.schedules import CosineDecay
 from numcnn.training import BackupAndRestore, Callback, load_checkpoint, restore_checkpoint, save_checkpoint
@@ -254,3 +255,23 @@ def test_a_weights_file_is_not_a_checkpoint(tmp_path):
     save_weights(model, tmp_path / "w.safetensors")
     with pytest.raises(FileFormatError, match="numcnn.checkpoint.*Received: format='numcnn.weights'"):
         load_checkpoint(tmp_path / "w.safetensors")
+
+
+def test_a_checkpoint_that_fails_part_way_leaves_everything_as_it_was(tmp_path):
+    """Weights are read before the generators' states: a corrupted state must not leave new weights behind."""
+    source = dense_model(seed=1)
+    source.compile(SGD(0.1), SparseCategoricalCrossentropy(from_logits=True))
+    source.build((None, 8, 8, 1))
+    path = tmp_path / "c.safetensors"
+    save_checkpoint(path, source, epoch=1, history={})
+    arrays, meta = load_arrays(path)
+    meta["rngs"] = {"": {"bit_generator": "MT19937"}}
+    save_arrays(path, arrays, meta)
+    target = dense_model(seed=2)
+    target.compile(SGD(0.1), SparseCategoricalCrossentropy(from_logits=True))
+    target.build((None, 8, 8, 1))
+    before = {k: v.copy() for k, v in target.named_weights().items()}
+    with pytest.raises(FileFormatError, match="random generator state for PCG64 expected"):
+        restore_checkpoint(path, target)
+    for name, value in target.named_weights().items():
+        np.testing.assert_array_equal(value, before[name], err_msg=name)

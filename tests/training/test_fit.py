@@ -433,3 +433,16 @@ def test_train_on_batch_refuses_bad_labels_and_leaves_every_array_as_it_was():
         np.testing.assert_array_equal(value, before[name], err_msg=name)
     assert model.optimizer.iterations == 0
     assert model.train_on_batch(x, y)["loss"] > 0 and model.optimizer.iterations == 1
+
+
+def test_fit_refuses_inputs_other_than_the_declared_input_shape():
+    from numcnn import Sequential
+    from numcnn.layers import Dense
+
+    model = Sequential([Dense(4, input_shape=(3,)), Dense(2)], seed=0)
+    model.compile("sgd", "mse")
+    with pytest.raises(ValueError, match=r"built for inputs of shape \(None, 3\).*Received: input_shape=\(None, 4\)"):
+        model.fit(np.ones((5, 4), np.float32), np.ones((5, 2), np.float32), verbose=0)
+    assert not model.built
+    model.fit(np.ones((5, 3), np.float32), np.ones((5, 2), np.float32), verbose=0)
+    assert model.layers[0].params["kernel"].shape == (3, 4)

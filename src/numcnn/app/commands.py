@@ -20,7 +20,7 @@ from ..models import zoo
 from ..training.metrics import confusion_matrix
 from ..training.mpi import Communicator
 from ..training.strategy import MPIStrategy, OneProcess
-from ..utils.files import atomic_path
+from ..utils.files import atomic_path, check_suffix
 from .runs import data_dir_of, default_out_dir, load_run, read_history_csv, read_settings, train_run
 from .settings import RunError, RunSettings
 
@@ -190,15 +190,6 @@ def export(args) -> int:
 #: the image files ``filter --out`` writes, by suffix (Pillow's format names)
 IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", ".gif": "GIF", ".tif": "TIFF",
                  ".tiff": "TIFF", ".webp": "WEBP"}
-
-
-def check_suffix(path, suffixes, flag) -> str:
-    """``path``'s suffix, if it is one of ``suffixes``: numcnn writes the format a file's name says."""
-    suffix = os.path.splitext(path)[1].lower()
-    if suffix not in suffixes or os.path.isdir(path):
-        raise RunError(f"{flag} must name a new {' or '.join(suffixes)} file (numcnn writes the format its suffix "
-                       f"names). Received: {flag} {path}")
-    return suffix
 
 
 def _save_image(path, pixels) -> None:

@@ -48,7 +48,7 @@ CHECKPOINT = BackupAndRestore.filename
 
 
 class TrainingDiverged(RunError):
-    """The loss became NaN or infinite; the last good checkpoint is kept."""
+    """Training stopped on a non-finite or exploding step (see ``Model.fit``); the last good checkpoint is kept."""
 
 
 # -- files of a run ----------------------------------------------------------------------
@@ -204,7 +204,7 @@ def train_run(settings: RunSettings, out_dir, data_dir=None, verbose="auto", res
     arguments; rank 0 alone touches ``out_dir``; every rank returns the same metrics.
 
     Raises:
-        RunError: unusable settings or directory; training that diverged (NaN / Inf loss).
+        RunError: unusable settings or directory; TrainingDiverged: a non-finite or exploding step.
     """
     strategy = strategy or OneProcess()
     with strategy.together("preparing the run"):

@@ -37,14 +37,14 @@ class RunError(ValueError):
     """A run directory or a training setting is not usable; the message says why."""
 
 
-def _is_int(value) -> bool:
+def _is_json_int(value) -> bool:
     """A Python int, not a bool: settings go to config.json, so NumPy scalars are not taken."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _is_number(value) -> bool:
     """A finite Python int or float, not a bool (an int beyond the float range is not finite)."""
-    return (_is_int(value) or isinstance(value, float)) and _is_finite_number(value)
+    return (_is_json_int(value) or isinstance(value, float)) and _is_finite_number(value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,20 +87,20 @@ class RunSettings:
         checks = [  # (name, test, allowed): each test runs only after the ones before it passed
             ("dataset", lambda: one_of("dataset", DATASET_NAMES), f"one of {list(DATASET_NAMES)}"),
             ("model", lambda: one_of("model", zoo.MODELS), f"one of {sorted(zoo.MODELS)}"),
-            ("epochs", lambda: _is_int(self.epochs) and self.epochs >= 1, "an int >= 1"),
-            ("batch_size", lambda: _is_int(self.batch_size) and self.batch_size >= 1, "an int >= 1"),
+            ("epochs", lambda: _is_json_int(self.epochs) and self.epochs >= 1, "an int >= 1"),
+            ("batch_size", lambda: _is_json_int(self.batch_size) and self.batch_size >= 1, "an int >= 1"),
             ("optimizer", lambda: one_of("optimizer", optimizers.OPTIMIZERS.names),
              f"one of {optimizers.OPTIMIZERS.allowed()}"),
             ("lr", lambda: _is_number(self.lr) and self.lr > 0, "a number > 0"),
             ("schedule", lambda: one_of("schedule", SCHEDULE_NAMES), f"one of {SCHEDULE_NAMES}"),
-            ("decay_epochs", lambda: _is_int(self.decay_epochs) and self.decay_epochs >= 1, "an int >= 1"),
+            ("decay_epochs", lambda: _is_json_int(self.decay_epochs) and self.decay_epochs >= 1, "an int >= 1"),
             ("decay_rate", lambda: _is_number(self.decay_rate) and 0 < self.decay_rate <= 1, "a number in (0, 1]"),
-            ("warmup_epochs", lambda: _is_int(self.warmup_epochs) and 0 <= self.warmup_epochs < self.epochs,
+            ("warmup_epochs", lambda: _is_json_int(self.warmup_epochs) and 0 <= self.warmup_epochs < self.epochs,
              "an int >= 0 and below --epochs"),
-            ("augment", lambda: _is_int(self.augment) and 0 <= self.augment <= 4, "an int from 0 to 4 (pixels)"),
+            ("augment", lambda: _is_json_int(self.augment) and 0 <= self.augment <= 4, "an int from 0 to 4 (pixels)"),
             ("validation_split", lambda: _is_number(self.validation_split) and 0 <= self.validation_split < 0.5,
              "a number in [0, 0.5)"),
-            ("seed", lambda: _is_int(self.seed) and self.seed >= 0, "an int >= 0"),
+            ("seed", lambda: _is_json_int(self.seed) and self.seed >= 0, "an int >= 0"),
             ("weight_decay", lambda: self.weight_decay is None or (_is_number(self.weight_decay)
                                                                    and self.weight_decay >= 0), "a number >= 0"),
             ("clipnorm", lambda: self.clipnorm is None or (_is_number(self.clipnorm) and self.clipnorm > 0),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..utils.validation import _short
+from ..utils.validation import _short, check_int
 
 
 def batch_indices(n, batch_size, rng=None, shuffle=True):
@@ -20,8 +20,7 @@ def batch_indices(n, batch_size, rng=None, shuffle=True):
         >>> [b.tolist() for b in batch_indices(5, 2, shuffle=False)]
         [[0, 1], [2, 3], [4]]
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"The `batch_size` argument must be a positive int. Received: batch_size={_short(batch_size)}")
+    batch_size = check_int(batch_size, "batch_size")
     if shuffle:
         if not isinstance(rng, np.random.Generator):
             raise TypeError(f"Shuffling needs `rng`, a numpy.random.Generator. Received: rng={_short(rng)}")

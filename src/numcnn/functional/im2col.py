@@ -30,8 +30,8 @@ def _im2col_args(shape, filter_h, filter_w, stride, pad):
     stride = standardize_tuple(stride, 1, "stride")[0]
     pad = standardize_tuple(pad, 1, "pad", allow_zero=True)[0]
     n, c, h, w = shape
-    out_h = conv_output_size(h, fh, stride, pad, pad)
-    out_w = conv_output_size(w, fw, stride, pad, pad)
+    out_h = conv_output_size(h, fh, stride, pad, pad, check=False)
+    out_w = conv_output_size(w, fw, stride, pad, pad, check=False)
     return fh, fw, stride, pad, out_h, out_w
 
 

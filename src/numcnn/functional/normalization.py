@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..utils.validation import _is_int, _short, as_array, check_number, float_dtype
+
 
 @dataclass(frozen=True)
 class BatchNormCache:
@@ -19,13 +21,38 @@ class BatchNormCache:
     training: bool  # batch statistics (they depend on x) or given ones (constants)
 
 
+def _check_batch_norm_args(x, gamma, beta, axis, epsilon, mean, var):
+    x = as_array(x, "x")
+    if x.ndim < 2 or not _is_int(axis) or not -x.ndim <= axis < x.ndim or axis % x.ndim == 0:
+        raise ValueError(f"The `axis` argument must name a non-batch axis of `x`. "
+                         f"Received: axis={_short(axis)} for x with shape {x.shape}")
+    channels = x.shape[axis]
+    dtype = float_dtype(x)
+    stats = {}
+    for name, value in (("gamma", gamma), ("beta", beta), ("mean", mean), ("var", var)):
+        if value is None and name in ("mean", "var"):
+            stats[name] = None
+            continue
+        value = as_array(value, name)
+        if value.shape != (channels,):
+            raise ValueError(f"The `{name}` argument must have shape ({channels},), one value per channel on axis "
+                             f"{axis}. Received: {name} with shape {value.shape}")
+        stats[name] = value.astype(dtype, copy=False)
+    if (mean is None) != (var is None):
+        raise ValueError(f"The `mean` and `var` arguments go together (both None: batch statistics). "
+                         f"Received: mean={_short(mean)}, var={_short(var)}")
+    epsilon = check_number(epsilon, "epsilon", 0, low_open=True)
+    return x.astype(dtype, copy=False), stats["gamma"], stats["beta"], int(axis), epsilon, stats["mean"], stats["var"]
+
+
 # batch norm: xhat = (x - mean) / sqrt(var + eps), y = gamma * xhat + beta
-def batch_norm_forward(x, gamma, beta, axis, epsilon, mean=None, var=None):
+def batch_norm_forward(x, gamma, beta, axis, epsilon, mean=None, var=None, *, check=True):
     """Normalise ``x`` over every axis but ``axis``; returns ``(y, cache, mean, var)``.
 
     In training (``mean``/``var`` None) the batch statistics are used and returned (the biased
     variance, as Keras and PyTorch normalise with); otherwise the given (moving) statistics.
     A batch with no value per channel has no statistics: give it the moving ones.
+    ``check=False`` (the BatchNormalization layer) takes float arrays of matching sizes.
 
     Shape:
         x: (N, ..., C, ...) with C at ``axis``; gamma, beta, mean, var: (C,)
@@ -35,6 +62,8 @@ def batch_norm_forward(x, gamma, beta, axis, epsilon, mean=None, var=None):
         >>> y.ravel(), mean, var
         (array([-1.,  1.]), array([2.]), array([1.]))
     """
+    if check:
+        x, gamma, beta, axis, epsilon, mean, var = _check_batch_norm_args(x, gamma, beta, axis, epsilon, mean, var)
     reduce = tuple(i for i in range(x.ndim) if i != axis % x.ndim)
     shape = [1] * x.ndim
     shape[axis] = x.shape[axis]
@@ -48,14 +77,20 @@ def batch_norm_forward(x, gamma, beta, axis, epsilon, mean=None, var=None):
     return y.astype(x.dtype, copy=False), BatchNormCache(xhat, inv_std, gamma.reshape(shape), reduce, training), mean, var
 
 
-def batch_norm_backward(dy, cache: BatchNormCache):
-    """Gradients ``(dx, dgamma, dbeta)`` of :func:`batch_norm_forward`.
+def batch_norm_backward(dy, cache: BatchNormCache, *, check=True):
+    """Gradients ``(dx, dgamma, dbeta)`` of :func:`batch_norm_forward` (``check``: that ``dy`` has the
+    output's shape).
 
     In training the batch statistics depend on ``x``, which gives the usual
     ``dx = inv_std / m * (m * dxhat - sum(dxhat) - xhat * sum(dxhat * xhat))``;
     in inference they are constants and ``dx = dxhat * inv_std``.
     """
     xhat, inv_std, reduce = cache.xhat, cache.inv_std, cache.reduce
+    if check:
+        dy = as_array(dy, "dy")
+        if dy.shape != xhat.shape:
+            raise ValueError(f"The `dy` argument must have the output's shape {xhat.shape}. "
+                             f"Received: dy with shape {dy.shape}")
     dgamma = (dy * xhat).sum(axis=reduce)
     dbeta = dy.sum(axis=reduce)
     dxhat = dy * cache.gamma

@@ -63,7 +63,7 @@ from ..layers import (
 from .._version import __version__
 from ..layers.tape import Tape
 from ..models import Model
-from ..utils.files import write_bytes_atomic
+from ..utils.files import check_suffix, write_bytes_atomic
 from ..utils.validation import _short
 
 DEFAULT_OPSET = 17  # run by every onnxruntime since 1.12, and by most other ONNX runtimes
@@ -372,6 +372,7 @@ def export_onnx(model, path, *, opset=DEFAULT_OPSET, input_shape=None):
         >>> logits = session.run(None, {"input": x.astype(np.float32)})[0]   # == model.predict(x)
     """
     onnx, helper, numpy_helper = _import_onnx()
+    path = check_suffix(path, (".onnx",), "path")
     if not isinstance(model, Model):
         raise TypeError(f"The `model` argument must be a numcnn Model or Sequential. Received: {_short(model)}")
     batch_shape = _check_args(opset, input_shape, onnx)

@@ -127,12 +127,19 @@ class Layer:
     def _build_once(self, input_shape, dtype) -> None:
         if self.built:
             return
+        before = self.dtype, self.input_shape
         self.dtype = self.dtype or dtype
         self.input_shape = tuple(input_shape)
-        if not (self.params or self.state):  # keep weights made by a direct build() call (Keras usage)
-            self.build(tuple(input_shape))
+        try:
+            if not (self.params or self.state):  # keep weights made by a direct build() call (Keras usage)
+                self.build(tuple(input_shape))
+            self.output_shape = self.compute_output_shape(tuple(input_shape))
+        except BaseException:  # an input it refuses leaves the layer as it was, for the next call
+            self.dtype, self.input_shape = before
+            self.params.clear()
+            self.state.clear()
+            raise
         self.built = True
-        self.output_shape = self.compute_output_shape(tuple(input_shape))
 
     def add_weight(self, name, shape, initializer, trainable=True):
         """Create ``name`` with ``initializer`` in the layer's dtype; store it in params or state."""

@@ -70,6 +70,9 @@ class Conv2D(Layer):
     def build(self, input_shape):
         self._check_rank(input_shape)
         channels = input_shape[self._channel_axis()]
+        if channels == 0:
+            raise ValueError(f"Layer '{self.name}' (Conv2D) needs inputs with at least one channel (axis "
+                             f"{self._channel_axis()}). Received: inputs with shape {tuple(input_shape)}")
         if channels % self.groups:
             raise ValueError(
                 f"The `groups` argument ({self.groups}) must divide the input channels. Received: {channels} channels")

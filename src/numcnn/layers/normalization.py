@@ -65,16 +65,16 @@ class BatchNormalization(Layer):
         gamma = self.params.get("gamma", np.ones(c, self.dtype))
         beta = self.params.get("beta", np.zeros(c, self.dtype))
         if training and self.trainable and x.size:
-            y, cache, mean, var = F.batch_norm_forward(x, gamma, beta, self.axis, self.epsilon)
+            y, cache, mean, var = F.batch_norm_forward(x, gamma, beta, self.axis, self.epsilon, check=False)
             for name, stat in (("moving_mean", mean), ("moving_variance", var)):
                 self.state[name][...] = F.moving_average(self.state[name], stat, self.momentum)
         else:
-            y, cache, _, _ = F.batch_norm_forward(x, gamma, beta, self.axis, self.epsilon,
-                                                  self.state["moving_mean"], self.state["moving_variance"])
+            y, cache, _, _ = F.batch_norm_forward(x, gamma, beta, self.axis, self.epsilon, self.state["moving_mean"],
+                                                  self.state["moving_variance"], check=False)
         return y, cache
 
     def _backward(self, dy, cache):
-        dx, dgamma, dbeta = F.batch_norm_backward(dy, cache)
+        dx, dgamma, dbeta = F.batch_norm_backward(dy, cache, check=False)
         grads = {}
         if self.scale:
             grads["gamma"] = dgamma

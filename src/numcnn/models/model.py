@@ -2,7 +2,7 @@
 
 Layers assigned as attributes (directly, or in lists, tuples and dicts) are the
 model's layers, found in assignment order. During a call every layer call is
-recorded on a tape (see :mod:`numcnn.tape`), so ``model.backward(dy)`` fills the
+recorded on a tape (see :mod:`numcnn.layers.tape`), so ``model.backward(dy)`` fills the
 ``grads`` of every layer whatever ``call`` did with them: residual ``Add``,
 ``Concatenate``, one layer used twice.
 """
@@ -17,7 +17,7 @@ import numpy as np
 from ..layers.base import Layer
 from ..layers.tape import Tape, recording, run_backward, training_mode
 from ..training.trainer import Trainer, predict
-from ..utils.validation import _short, as_array, check_batch_shape
+from ..utils.validation import _is_int, _short, as_array, check_batch_shape
 from .model_file import read_model_file, write_model_file
 from .summary import format_summary
 
@@ -138,8 +138,8 @@ class Model(Layer):
             raise TypeError(f"`{type(self).__name__}.call` must return an array or a list of arrays. Received: {_short(y)}")
         tape.output = y
         self.built = True
-        if isinstance(x, np.ndarray):
-            self.input_shape = (None, *x.shape[1:])  # what the model was last called on (ONNX export reads it)
+        if isinstance(x, np.ndarray) and self.input_shape is None:
+            self.input_shape = (None, *x.shape[1:])  # what it was built for (saving and ONNX export read it)
         return y, tape
 
     def call_recorded(self, inputs, training=False):
@@ -158,10 +158,13 @@ class Model(Layer):
     def backward(self, dy):
         """Backpropagate ``dy`` (gradient w.r.t. the last call's output) through the model.
 
-        Fills ``grads`` of every layer (summed over repeated uses of a layer) and returns
-        the gradient w.r.t. the input (None if ``call`` changed the input with NumPy
-        operations before the first layer).
+        Fills ``grads`` of every layer the gradient reaches (summed over repeated uses of a
+        layer); a layer it does not reach this time has no ``grads`` (as PyTorch's ``None``),
+        never the ones of an earlier pass. Returns the gradient w.r.t. the input (None if
+        ``call`` changed the input with NumPy operations before the first layer).
         """
+        for _, layer in self.flat_layers():
+            layer.grads = {}
         return super().backward(dy)
 
     def _as_gradient(self, dy, output_shape):
@@ -222,7 +225,7 @@ class Model(Layer):
         if (name is None) == (index is None):
             raise ValueError(f"get_layer takes a name or an index. Received: name={name!r}, index={index!r}")
         if index is not None:
-            if not isinstance(index, int) or isinstance(index, bool) or not -len(layers) <= index < len(layers):
+            if not _is_int(index) or not -len(layers) <= index < len(layers):
                 raise ValueError(f"The `index` argument must be an int in [-{len(layers)}, {len(layers)}) for the "
                                  f"{len(layers)} layers of model '{self.name}'. Received: index={_short(index)}")
             return layers[index]
@@ -273,7 +276,7 @@ class Model(Layer):
 
     @property
     def stop_reason(self):
-        """Why the last :meth:`fit` stopped before its last epoch (a non-finite step), or None."""
+        """Why the last :meth:`fit` stopped before its last epoch (a non-finite or exploding step), or None."""
         return None if self.fit_state is None else self.fit_state.stop_reason
 
     @property
@@ -311,9 +314,10 @@ class Model(Layer):
                 global batch, split between the ranks; rank 0 alone runs ``callbacks`` and prints.
                 See :mod:`numcnn.training.strategy`.
 
-        A step whose output, loss or gradients are not finite is undone and training stops; the
-        history keeps the epochs done, :attr:`stop_reason` names the epoch and step, and a warning
-        says so even with ``verbose=0``.
+        A step whose output, loss, gradients or updated weights are not finite, or whose update
+        changes a weight by more than 1,000 times the largest one, is undone and training stops;
+        the history keeps the epochs done, :attr:`stop_reason` names the epoch and step, and a
+        warning says so even with ``verbose=0``. A finite loss never stops training by its size.
 
         Shape:
             x: (N, H, W, C) (or what the model takes); y: (N,) labels or (N, K) targets.

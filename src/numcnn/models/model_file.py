@@ -14,29 +14,17 @@ import os
 
 from .._version import __version__
 from ..utils.arrays import FileFormatError, load_arrays, save_arrays
+from ..utils.files import check_suffix
 
 FORMAT_VERSION = 1
 KINDS = ("numcnn.model", "numcnn.weights")
 SUFFIX = ".safetensors"
 
 
-def check_path(path, argument="path") -> str:
-    """``path`` as a string naming a ``.safetensors`` file: numcnn writes the format a suffix names,
-    and refuses a suffix it does not write (``m.npz`` would hold safetensors under a NumPy name)."""
-    try:
-        path = os.fspath(path)
-    except TypeError:
-        raise TypeError(f"The `{argument}` argument must be a file path. Received: {argument}={path!r}") from None
-    if not path.endswith(SUFFIX):
-        hint = " (for ONNX: numcnn.io.export_onnx(model, path))" if path.endswith(".onnx") else ""
-        raise ValueError(f"The `{argument}` argument must name a {SUFFIX} file: numcnn saves models and weights as "
-                         f"safetensors{hint}. Received: {argument}={path!r}")
-    return path
-
-
 def write_model_file(model, path, kind: str, model_config=None) -> None:
     """Write ``model``'s arrays and metadata to ``path`` (a ``.safetensors`` file), atomically."""
-    path = check_path(path)
+    hint = " (ONNX: numcnn.io.export_onnx(model, path))" if str(path).lower().endswith(".onnx") else ""
+    path = check_suffix(path, (SUFFIX,), "path", hint)
     first = model.layers[0] if getattr(model, "layers", None) else model
     shape = (getattr(model, "input_shape", None) or first.input_shape
              or getattr(first, "_batch_input_shape", None))

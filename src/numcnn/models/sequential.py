@@ -82,6 +82,12 @@ class Sequential(Model):
                     "Sequential.build needs an input shape: pass input_shape=(...) to the first layer or "
                     "build((None, H, W, C)). Received: input_shape=None")
             input_shape = self._stack[0]._batch_input_shape
+        declared = self._stack[0]._batch_input_shape if self._stack else None
+        input_shape = check_batch_shape(input_shape)
+        if declared is not None and tuple(input_shape[1:]) != declared[1:]:
+            raise ValueError(
+                f"Model '{self.name}' is built for inputs of shape {declared} (the input_shape of its first layer "
+                f"'{self._stack[0].name}'). Received: input_shape={tuple(input_shape)}")
         self._build(input_shape, (self._stack[0].dtype if self._stack else None) or np.dtype(np.float32))
 
     def _build(self, input_shape, dtype) -> None:

@@ -18,8 +18,8 @@ import sys
 
 import numpy as np
 
-from ..utils.files import remove_stale_temporaries, write_text_atomic
-from ..utils.validation import _short
+from ..utils.files import check_suffix, remove_stale_temporaries, write_text_atomic
+from ..utils.validation import _short, check_bool, check_int, check_number
 from .checkpoint import restore_checkpoint, save_checkpoint
 from .state import ResumePoint
 
@@ -57,8 +57,15 @@ class History(Callback):
             self.history.setdefault(key, []).append(value)
 
 
+def _check_monitor(monitor):
+    if not isinstance(monitor, str) or not monitor:
+        raise ValueError(f"The `monitor` argument must name a key of the epoch logs, e.g. 'val_loss'. "
+                         f"Received: monitor={_short(monitor)}")
+    return monitor
+
+
 def _monitor_mode(monitor, mode):
-    if mode not in ("auto", "min", "max"):
+    if not isinstance(mode, str) or mode not in ("auto", "min", "max"):
         raise ValueError(f"The `mode` argument must be 'auto', 'min' or 'max'. Received: mode={_short(mode)}")
     if mode == "auto":
         mode = "max" if any(k in monitor for k in ("acc", "auc")) else "min"
@@ -87,11 +94,13 @@ class EarlyStopping(Callback):
 
     def __init__(self, monitor="val_loss", min_delta=0.0, patience=0, mode="auto", restore_best_weights=False,
                  start_from_epoch=0, verbose=0):
-        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
-            raise ValueError(f"The `patience` argument must be a non-negative int. Received: patience={_short(patience)}")
-        self.monitor, self.min_delta, self.patience = monitor, abs(float(min_delta)), patience
+        self.monitor = _check_monitor(monitor)
+        self.min_delta = abs(check_number(min_delta, "min_delta"))
+        self.patience = check_int(patience, "patience", 0)
         self.mode = _monitor_mode(monitor, mode)
-        self.restore_best_weights, self.start_from_epoch, self.verbose = restore_best_weights, start_from_epoch, verbose
+        self.restore_best_weights = check_bool(restore_best_weights, "restore_best_weights")
+        self.start_from_epoch = check_int(start_from_epoch, "start_from_epoch", 0)
+        self.verbose = check_int(verbose, "verbose", 0)
         self.stopped_epoch, self.best_epoch = None, None
 
     def _better(self, value, best):
@@ -135,10 +144,9 @@ class ModelCheckpoint(Callback):
     """
 
     def __init__(self, filepath, monitor="val_loss", save_best_only=False, mode="auto", verbose=0):
-        filepath = os.fspath(filepath)
-        if not filepath.endswith(".safetensors"):
-            raise ValueError(f"The `filepath` argument must end with '.safetensors'. Received: filepath={filepath!r}")
-        self.filepath, self.monitor, self.save_best_only, self.verbose = filepath, monitor, save_best_only, verbose
+        self.filepath = check_suffix(filepath, (".safetensors",), "filepath")
+        self.monitor, self.save_best_only = _check_monitor(monitor), check_bool(save_best_only, "save_best_only")
+        self.verbose = check_int(verbose, "verbose", 0)
         self.mode = _monitor_mode(monitor, mode)
         self.best = math.inf if self.mode == "min" else -math.inf
 
@@ -164,7 +172,10 @@ class CSVLogger(Callback):
     """Write every epoch's logs to a CSV file (``epoch`` first, from 0 as Keras), rewritten atomically."""
 
     def __init__(self, filename, separator=",", append=False):
-        self.filename, self.separator, self.append = os.fspath(filename), separator, append
+        if not isinstance(separator, str) or len(separator) != 1:
+            raise ValueError(f"The `separator` argument must be one character. Received: separator={_short(separator)}")
+        self.filename, self.separator = os.fspath(filename), separator
+        self.append = check_bool(append, "append")
 
     def on_train_begin(self, logs=None):
         self.rows = []
@@ -207,7 +218,7 @@ class BackupAndRestore(Callback):
     filename = "checkpoint.safetensors"
 
     def __init__(self, backup_dir, delete_checkpoint=True):
-        self.backup_dir, self.delete_checkpoint = os.fspath(backup_dir), delete_checkpoint
+        self.backup_dir, self.delete_checkpoint = os.fspath(backup_dir), check_bool(delete_checkpoint, "delete_checkpoint")
         self.path = os.path.join(self.backup_dir, self.filename)
 
     def on_train_begin(self, logs=None):

@@ -86,17 +86,44 @@ def _restore_training_state(model, optimizer, arrays, meta, data_rng, source) ->
 
 def restore_checkpoint(path, model, data_rng=None, optimizer=None) -> dict:
     """Load a checkpoint into a built ``model``, its ``optimizer`` (default: the one it was compiled
-    with) and ``data_rng``; return its metadata."""
+    with) and ``data_rng``; return its metadata.
+
+    All or nothing: a checkpoint that fails to restore part way (a corrupted optimizer or generator
+    state) leaves the model, the optimizer and the generators as they were.
+    """
     optimizer = optimizer if optimizer is not None else getattr(model, "optimizer", None)
     source = str(path)
     arrays, meta = load_checkpoint(path)
-    model.assign_weights(arrays_under(arrays, "model/"), source)
-    try:  # the metadata is a file's JSON: any structure it should not have means a corrupted file
-        _restore_training_state(model, optimizer, arrays, meta, data_rng, source)
-    except FileFormatError:
+    before = _current_state(model, optimizer, data_rng)
+    try:
+        model.assign_weights(arrays_under(arrays, "model/"), source)
+        try:  # the metadata is a file's JSON: any structure it should not have means a corrupted file
+            _restore_training_state(model, optimizer, arrays, meta, data_rng, source)
+        except FileFormatError:
+            raise
+        except (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError) as e:
+            raise FileFormatError(
+                f"{source}: corrupted training state (optimizer or random generators) in the checkpoint "
+                f"({type(e).__name__}: {e}). Received: a checkpoint that does not restore") from None
+    except BaseException:
+        _put_back(model, optimizer, data_rng, before)
         raise
-    except (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError) as e:
-        raise FileFormatError(
-            f"{source}: corrupted training state (optimizer or random generators) in the checkpoint "
-            f"({type(e).__name__}: {e}). Received: a checkpoint that does not restore") from None
     return meta
+
+
+def _current_state(model, optimizer, data_rng):
+    """Copies of what :func:`restore_checkpoint` may change."""
+    weights = {k: v.copy() for k, v in model.named_weights().items()}
+    return (weights, None if optimizer is None else optimizer.get_state(), rng_states(model),
+            None if data_rng is None else data_rng.bit_generator.state)
+
+
+def _put_back(model, optimizer, data_rng, state) -> None:
+    weights, optimizer_state, rngs, data_state = state
+    for name, array in model.named_weights().items():
+        array[...] = weights[name]
+    if optimizer is not None:
+        optimizer.set_state(*optimizer_state)
+    set_rng_states(model, rngs, "the state before the restore")
+    if data_rng is not None:
+        data_rng.bit_generator.state = data_state

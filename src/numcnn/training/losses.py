@@ -106,10 +106,10 @@ class _CrossEntropy(Loss):
             y_true = self._check_labels(y_true, y_pred.shape)
             if not self.from_logits:
                 _check_probabilities(y_pred)
-        if self.from_logits:
-            value, cache = F.softmax_cross_entropy_forward(y_true, y_pred, check=check)
+        if self.from_logits:  # the arguments were checked above, or by the caller
+            value, cache = F.softmax_cross_entropy_forward(y_true, y_pred, check=False)
             return value, (True, cache)
-        value, cache = F.categorical_cross_entropy_forward(y_true, y_pred, check=check)
+        value, cache = F.categorical_cross_entropy_forward(y_true, y_pred, check=False)
         return value, (False, cache)
 
     def backward(self, cache):

@@ -7,6 +7,10 @@ from dataclasses import dataclass
 import numpy as np
 
 
+#: the checks of a step before its update, in order (a strategy sends the index of the first that failed)
+STAGES = ("non-finite model output", "non-finite loss")
+
+
 @dataclass(frozen=True)
 class ResumePoint:
     """Where a restored checkpoint resumes a run: the epochs it finished and their logs."""
@@ -27,8 +31,9 @@ class FitState:
         epoch, step: where training is, from 0.
         stop_training: set it (EarlyStopping does; so may a callback of yours, or Keras-style
             ``model.stop_training = True``) to stop after the current step.
-        stop_reason: why training stopped before ``epochs``: a step whose model output, loss or
-            gradients were not finite, named by epoch and step (the step is undone).
+        stop_reason: why training stopped before ``epochs``: a step whose model output, loss,
+            gradients or updated weights were not finite, or whose update exploded, named by epoch
+            and step (the step is undone).
         resume: where a restored checkpoint resumes; ``BackupAndRestore`` sets it before the
             first epoch.
     """

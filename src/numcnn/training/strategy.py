@@ -30,7 +30,7 @@ import numpy as np
 from ..utils.validation import _short
 from .checkpoint import rng_states, set_rng_states
 from .mpi import Communicator
-from .state import ResumePoint
+from .state import STAGES, ResumePoint
 
 
 class OneProcess:
@@ -82,10 +82,6 @@ class OneProcess:
         return contextlib.nullcontext()
 
 
-#: the checks of a step before its update, in order; the index of the first that failed travels in the allreduce
-STAGES = ("non-finite model output", "non-finite loss")
-
-
 class MPIStrategy(OneProcess):
     """Data-parallel training on the ranks of an MPI job (module docstring).
 
@@ -119,13 +115,11 @@ class MPIStrategy(OneProcess):
     def combine(self, model, grads, logs, failed, share, keys):
         """One bucketed allreduce carries each rank's gradients and logs weighted by ``share`` (its
         samples / the global batch) and a flag per non-finite stage, so every rank takes the same
-        decision. A rank without gradients (no sample, or a non-finite stage) adds zeros."""
+        decision. A rank without gradients (no sample, or a non-finite stage) adds zeros, and so
+        does a weight its batch share did not reach: every rank sends every weight's."""
         params = model.params
-        missing = [k for k in params if grads is not None and k not in grads]
-        if missing:
-            raise ValueError(f"No gradient for {missing[:5]}: every parameter needs one for distributed training. "
-                             f"Received: gradients for {list(grads)[:5]}")
-        arrays = [grads[k] if grads is not None else np.zeros_like(p) for k, p in params.items()]
+        grads = grads or {}
+        arrays = [grads[k] if k in grads else np.zeros_like(p) for k, p in params.items()]
         extras = np.zeros(len(keys) + len(STAGES), arrays[0].dtype if arrays else np.float64)
         if logs is not None:
             extras[:len(keys)] = [logs[k] * share for k in keys]

@@ -31,12 +31,12 @@ import warnings
 import numpy as np
 
 from ..data.batching import batch_indices
-from ..utils.validation import _short, allocation_guard, as_array, check_finite, check_int
+from ..utils.validation import _short, allocation_guard, as_array, check_finite, check_int, check_number
 from . import losses, optimizers
 from . import metrics as numcnn_metrics
-from .callbacks import Callback, CallbackList, History, ProgbarLogger, TerminateOnNaN
-from .state import FitState
-from .strategy import STAGES, get_strategy
+from .callbacks import Callback, CallbackList, History, ProgbarLogger
+from .state import STAGES, FitState
+from .strategy import get_strategy
 
 
 #: an update that changes a weight by more than this many times the largest weight (or than this, for
@@ -197,8 +197,9 @@ class Trainer:
             loss_value = math.nan
         if failed is None:
             params = self.model.params  # after the forward pass: it builds an unbuilt model's weights
-            with np.errstate(over="ignore", invalid="ignore"):
-                self.optimizer.apply(grads, params, check=False)
+            reached = {k: p for k, p in params.items() if k in grads}  # as PyTorch, a weight without a gradient
+            with np.errstate(over="ignore", invalid="ignore"):          # this step is left alone
+                self.optimizer.apply(grads, reached, check=False)
                 failed = _check_update(params, snapshot[0][:len(params)], grads)
             loss_value = logs["loss"]  # the global batch's
         if failed is not None:
@@ -232,9 +233,7 @@ class Trainer:
         x, y = check_samples(x, y)
         batch_size, epochs = check_int(batch_size, "batch_size"), check_int(epochs, "epochs", 0)
         initial_epoch = check_int(initial_epoch, "initial_epoch", 0)
-        if not (isinstance(validation_split, (int, float)) and 0 <= validation_split < 1):
-            raise ValueError("The `validation_split` argument must be in [0, 1). "
-                             f"Received: validation_split={_short(validation_split)}")
+        validation_split = check_number(validation_split, "validation_split", 0, 1, high_open=True)
         if validation_split and validation_data is None:
             cut = validation_cut(len(x), validation_split)
             if cut < 1 or cut == len(x):
@@ -269,8 +268,6 @@ class Trainer:
             self.data_rng = self.model.rng.spawn(1)[0]
         if not strategy.is_root:
             callbacks, verbose = [], 0  # rank 0 alone writes and prints; its decision to stop is shared
-        if not any(isinstance(c, TerminateOnNaN) for c in callbacks):
-            callbacks.append(TerminateOnNaN())
         steps = math.ceil(len(x) / batch_size)
         state = self.state = FitState(History(), self.data_rng, epochs, steps)
         hooks = CallbackList([state.history, *callbacks, ProgbarLogger(verbose, epochs, steps)], self.model, state)

@@ -38,6 +38,28 @@ def atomic_path(path):
     _fsync_dir(directory)
 
 
+def check_suffix(path, suffixes, argument, hint="") -> str:
+    """``path`` as a string, if its suffix (any case) is one of ``suffixes`` and it is not a directory:
+    numcnn writes the format a file's suffix names, never PNG bytes under ``.txt``.
+
+    Args:
+        path: where a file will be written.
+        suffixes: the suffixes allowed, e.g. ``(".safetensors",)``.
+        argument: the argument's name (``"path"``) or a command-line flag (``"--out"``), for the message.
+        hint: more for the message, e.g. where another format is written.
+    """
+    try:
+        path = os.fspath(path)
+    except TypeError:
+        raise TypeError(f"The `{argument}` argument must be a file path. Received: {argument}={path!r}") from None
+    if os.path.splitext(path)[1].lower() not in suffixes or os.path.isdir(path):
+        flag = argument.startswith("-")
+        raise ValueError(f"{argument if flag else f'The `{argument}` argument'} must name a new "
+                         f"{' or '.join(suffixes)} file: numcnn writes the format a file's suffix names{hint}. "
+                         f"Received: {f'{argument} {path}' if flag else f'{argument}={path!r}'}")
+    return path
+
+
 def remove_stale_temporaries(directory, name=None) -> list:
     """Delete the temporary files that writes cut by a crash (SIGKILL, power loss) left in ``directory``
     (``.NAME.*.tmp``, of :func:`atomic_path`), for the file ``name`` or for every file; returns their paths.

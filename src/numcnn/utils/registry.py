@@ -64,7 +64,8 @@ class Registry(Mapping):
         self.names[name.lower()] = factory
 
     def allowed(self) -> list:
-        return sorted(self.names)
+        """The names :meth:`get` takes: the short names, or the class names where there are none."""
+        return sorted(self.names) or sorted(self.classes)
 
     def _expected(self) -> str:
         if self.base is None:

@@ -138,7 +138,7 @@ def check_rank(x: np.ndarray, rank: int, name: str, layout: str) -> None:
 
 
 class NonFiniteError(ValueError):
-    """An array holds NaN or infinity where training cannot go on (the loop turns it into a clean stop)."""
+    """An array holds NaN or infinity where numcnn refuses it (the targets ``fit`` is given)."""
 
 
 class ArraySizeError(ValueError, MemoryError):

@@ -218,7 +218,7 @@ def plot_im2col(x, kh, kw, path, strides=1, rows_marked=(0, 1, 2)) -> np.ndarray
     if x.ndim != 2:
         raise ValueError(f"The `x` argument must be one 2-D channel (H, W). Received: shape {x.shape}")
     col = F.im2col(x[None, None], kh, kw, strides, 0)
-    out_w = F.conv_output_size(x.shape[1], kw, strides, 0, 0)
+    out_w = F.conv_output_size(x.shape[1], kw, strides, 0, 0, check=False)
     colors = ["#d62728", "#2ca02c", "#1f77b4", "#ff7f0e", "#9467bd"]
     figure = new_figure(10, 4.2)
     left, right = figure.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.6]})
