@@ -11,7 +11,8 @@ This module is the package's face: it re-exports, and nothing inside numcnn impo
 from . import functional, initializers, layers, losses, models, optimizers, schedules
 from ._version import __version__
 from .functional.threads import get_num_threads, set_num_threads
+from .layers import Input
 from .models import Model, Sequential, load, save
 
-__all__ = ["functional", "initializers", "layers", "losses", "models", "optimizers", "schedules", "Model",
+__all__ = ["functional", "initializers", "layers", "losses", "models", "optimizers", "schedules", "Input", "Model",
            "Sequential", "get_num_threads", "load", "save", "set_num_threads", "__version__"]

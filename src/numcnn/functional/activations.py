@@ -11,9 +11,11 @@ float arrays and checking ``dy``'s shape: the layer did it once.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from ..utils.validation import _short, as_array, float_dtype
+from ..utils.validation import _short, as_array, check_number, float_dtype
 
 
 def _float(x, name="x"):
@@ -31,17 +33,64 @@ def _check_dy(dy, shape):
 
 
 # relu: y = max(x, 0); dy/dx = 1 where x > 0
-def relu_forward(x, *, check=True):
-    """ReLU forward. Shape: any; returns ``(y, cache)``."""
+# with options (Keras): y = min(x, max_value) where x > threshold, negative_slope * (x - threshold) elsewhere;
+# dy/dx = 1 where threshold < x < max_value, 0 where x >= max_value (as torch's relu6/hardtanh), negative_slope
+# where x <= threshold
+@dataclass(frozen=True)
+class ReLUCache:
+    """What :func:`relu_backward` needs from a ReLU with options (the plain ReLU's cache is ``x > 0`` alone)."""
+
+    passing: np.ndarray  # threshold < x < max_value: the gradient passes unchanged
+    below: np.ndarray | None  # x <= threshold, where the gradient is scaled by negative_slope; None when it is 0
+    negative_slope: float
+
+
+def _check_relu_options(negative_slope, max_value, threshold):
+    negative_slope = check_number(negative_slope, "negative_slope", low=0)
+    max_value = None if max_value is None else check_number(max_value, "max_value", low=0)
+    return negative_slope, max_value, check_number(threshold, "threshold", low=0)
+
+
+def relu_forward(x, negative_slope=0.0, max_value=None, threshold=0.0, *, check=True):
+    """ReLU forward, with the options of Keras' ``relu``; returns ``(y, cache)``.
+
+    ``y = min(x, max_value)`` where ``x > threshold``, ``negative_slope * (x - threshold)`` elsewhere
+    (so ``y == 0`` at ``x == threshold``, as Keras computes it). ``max_value=6`` is ReLU6.
+
+    Args:
+        x: the inputs.
+        negative_slope: slope below the threshold, >= 0 (0: the plain ReLU's zeros).
+        max_value: None (no ceiling) or the largest output, >= 0.
+        threshold: where the ReLU bends, >= 0.
+        check: turn ``x`` into a float array and check the options (numcnn's layers pass False).
+
+    Shape:
+        x: any; output: same as x.
+    """
     if check:
         x = _float(x)
-    positive = x > 0
-    # np.maximum, not np.where(x > 0, x, 0): NaN must stay NaN (as PyTorch/TF), not become 0
-    return np.maximum(x, 0).astype(x.dtype, copy=False), positive
+        negative_slope, max_value, threshold = _check_relu_options(negative_slope, max_value, threshold)
+    if max_value is None and negative_slope == 0 and threshold == 0:
+        positive = x > 0
+        # np.maximum, not np.where(x > 0, x, 0): NaN must stay NaN (as PyTorch/TF), not become 0
+        return np.maximum(x, 0).astype(x.dtype, copy=False), positive
+    below = x <= threshold  # False for NaN, which takes the upper branch and stays NaN
+    upper = x if max_value is None else np.minimum(x, max_value)
+    lower = (x - threshold) * negative_slope if negative_slope else 0  # never 0 * -inf: that is NaN
+    passing = x > threshold if max_value is None else (x > threshold) & (x < max_value)  # False for NaN
+    y = np.where(below, lower, upper).astype(x.dtype, copy=False)
+    return y, ReLUCache(passing, below if negative_slope else None, negative_slope)
 
 
 def relu_backward(dy, cache, *, check=True):
-    """ReLU backward: passes ``dy`` where the input was positive (0 at x == 0, as PyTorch/TF)."""
+    """ReLU backward: passes ``dy`` where the input was positive (0 at x == 0, as PyTorch/TF).
+
+    With options: ``dy`` where ``threshold < x < max_value``, ``negative_slope * dy`` where
+    ``x <= threshold`` and 0 from ``max_value`` on (0 at exactly ``max_value``, as ``torch.nn.functional.relu6``
+    and ``hardtanh``). A NaN input gets a 0 gradient, as in the plain ReLU.
+    """
+    if type(cache) is ReLUCache:
+        return _relu_options_backward(dy, cache, check)
     if check:
         dy = _check_dy(dy, cache.shape)
     with np.errstate(invalid="ignore"):
@@ -51,9 +100,18 @@ def relu_backward(dy, cache, *, check=True):
     return dx.astype(np.result_type(dy), copy=False)
 
 
-def relu(x):
-    """Rectified linear unit ``max(x, 0)``, elementwise."""
-    return relu_forward(x)[0]
+def _relu_options_backward(dy, cache, check):
+    if check:
+        dy = _check_dy(dy, cache.passing.shape)
+    # np.where, not products with the masks: an infinite dy where the gradient is blocked must give 0, not NaN
+    blocked = 0 if cache.below is None else np.where(cache.below, dy * cache.negative_slope, 0)
+    return np.where(cache.passing, dy, blocked).astype(np.result_type(dy), copy=False)
+
+
+def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
+    """Rectified linear unit ``max(x, 0)``, elementwise; the options as Keras' ``activations.relu``
+    (see :func:`relu_forward`): ``relu(x, max_value=6)`` is ReLU6."""
+    return relu_forward(x, negative_slope, max_value, threshold)[0]
 
 
 # leaky_relu: y = x if x > 0 else negative_slope * x

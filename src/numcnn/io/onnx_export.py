@@ -61,10 +61,12 @@ from ..layers import (
     Softmax,
 )
 from .._version import __version__
+from ..layers.input_layer import InputLayer
 from ..layers.tape import Tape
 from ..models import Model
 from ..utils.files import check_suffix, write_bytes_atomic
 from ..utils.validation import _short
+from . import onnx_layers_1d, onnx_layers_conv, onnx_layers_misc, onnx_layers_shape
 
 DEFAULT_OPSET = 17  # run by every onnxruntime since 1.12, and by most other ONNX runtimes
 MIN_OPSET = 13  # Softmax on one axis, Reshape/Concat/Transpose as used here
@@ -142,6 +144,14 @@ class _Tracer:
             return self.node("Softmax", [value], path, axis=-1)
         return self.node({"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh"}[key], [value], path)
 
+    @staticmethod
+    def pads(layer, x, window, dilation=(1, 1)):
+        """ONNX ``pads`` ``[top, left, bottom, right]`` of a 2D ``layer`` (its ``padding``, ``strides``,
+        ``data_format``) with a ``window`` on input ``x``."""
+        hw = x.shape[1:3] if layer.data_format == "channels_last" else x.shape[2:4]
+        (top, bottom), (left, right) = resolve_padding(layer.padding, hw, window, layer.strides, dilation, check=False)
+        return [top, left, bottom, right]
+
     def reduce(self, op, value, axes, keepdims, path):
         if self.opset >= 18:  # axes became an input in opset 18
             return self.node(op, [value, self.ints(f"{path}/axes", axes)], path, keepdims=int(keepdims))
@@ -212,13 +222,6 @@ def _made_by_layers(names, array, owner) -> str:
     return names[id(array)]
 
 
-def _pads(layer, x, window, dilation=(1, 1)):
-    """ONNX ``pads`` ``[top, left, bottom, right]`` and the (H, W) axes' layout."""
-    hw = x.shape[1:3] if layer.data_format == "channels_last" else x.shape[2:4]
-    (top, bottom), (left, right) = resolve_padding(layer.padding, hw, window, layer.strides, dilation, check=False)
-    return [top, left, bottom, right]
-
-
 def _conv2d(t, layer, x, path):
     last = layer.data_format == "channels_last"
     kernel = layer.params["kernel"]
@@ -227,7 +230,7 @@ def _conv2d(t, layer, x, path):
     if layer.use_bias:
         inputs.append(t.weight(layer, path, "bias", layer.params["bias"]))
     y = t.node("Conv", inputs, path, kernel_shape=list(layer.kernel_size), strides=list(layer.strides),
-               dilations=list(layer.dilation_rate), pads=_pads(layer, x, layer.kernel_size, layer.dilation_rate),
+               dilations=list(layer.dilation_rate), pads=t.pads(layer, x, layer.kernel_size, layer.dilation_rate),
                group=layer.groups)
     softmax = isinstance(layer.activation, str) and layer.activation.lower() == "softmax"
     if not softmax:  # elementwise: applied in NCHW, next to the Conv (onnxruntime fuses Conv + Relu)
@@ -239,7 +242,7 @@ def _conv2d(t, layer, x, path):
 
 def _pooling2d(t, layer, x, path):
     last = layer.data_format == "channels_last"
-    pads = _pads(layer, x, layer.pool_size)
+    pads = t.pads(layer, x, layer.pool_size)
     y = t.node("Transpose", [x.name], f"{path}/to_nchw", perm=_TO_NCHW) if last else x.name
     attrs = {"kernel_shape": list(layer.pool_size), "strides": list(layer.strides), "pads": pads}
     if isinstance(layer, AveragePooling2D):
@@ -326,7 +329,8 @@ _HANDLERS = {
     GlobalAveragePooling2D: _global_pooling2d, GlobalMaxPooling2D: _global_pooling2d,
     BatchNormalization: _batch_normalization, Flatten: _flatten, Reshape: _reshape, Rescaling: _rescaling,
     Activation: _activation, ReLU: _activation, LeakyReLU: _activation, Softmax: _activation, Dropout: _dropout,
-    Add: _add, Concatenate: _concatenate,
+    Add: _add, Concatenate: _concatenate, InputLayer: _dropout,
+    **onnx_layers_conv.HANDLERS, **onnx_layers_shape.HANDLERS, **onnx_layers_1d.HANDLERS, **onnx_layers_misc.HANDLERS,
 }
 
 
@@ -384,16 +388,20 @@ def export_onnx(model, path, *, opset=DEFAULT_OPSET, input_shape=None):
     if batch_shape is None:
         raise ValueError(f"ONNX export cannot tell the input shape of model '{model.name}': pass input_shape=(...). "
                          "Received: input_shape=None")
-    x = np.zeros((1, *batch_shape[1:]), dtype=model.dtype or np.float32)
-    _, tape = model.call_recorded(x)  # records every layer call, as for backward
-    _, other = model.call_recorded(np.random.default_rng(0).standard_normal(x.shape).astype(x.dtype))
+    shapes = batch_shape if isinstance(batch_shape, list) else [batch_shape]  # a list: a model of several inputs
+    input_names = ["input"] if len(shapes) == 1 else [f"input_{i}" for i in range(len(shapes))]
+    zeros = [np.zeros((1, *shape[1:]), dtype=model.dtype or np.float32) for shape in shapes]
+    noise = [np.random.default_rng(i).standard_normal(z.shape).astype(z.dtype) for i, z in enumerate(zeros)]
+    _, tape = model.call_recorded(zeros if len(zeros) > 1 else zeros[0])  # every layer call, as for backward
+    _, other = model.call_recorded(noise if len(noise) > 1 else noise[0])
     if _wiring(tape) != _wiring(other):
         raise ValueError(
             f"ONNX export: `call` of model '{model.name}' calls its layers in another way for other input values "
             "(an `if` or a loop on the arrays), so no single graph computes it. Compute such choices with layers. "
             "Received: different layer calls for a batch of zeros and a random batch")
     tracer = _Tracer(helper, numpy_helper, opset)
-    names = {id(tape.inputs[0]): "input"}
+    tracer.taken |= set(input_names)
+    names = {id(a): name for a, name in zip(tape.inputs, input_names)}
     tracer.walk(tape, names, model.name)
     out = tape.output
     outputs = [_Value(_made_by_layers(names, a, model.name), (None, *a.shape[1:]))
@@ -402,7 +410,7 @@ def export_onnx(model, path, *, opset=DEFAULT_OPSET, input_shape=None):
     names, renamed = [], {}
     for i, value in enumerate(outputs):
         final = "output" if len(outputs) == 1 else f"output_{i}"
-        if value.name == "input" or value.name in renamed:  # the input itself, or an output returned twice
+        if value.name in input_names or value.name in renamed:  # an input itself, or an output returned twice
             tracer.nodes.append(["Identity", [renamed.get(value.name, value.name)], [final], {}])
         else:  # give the producing node's output the public name
             for node in tracer.nodes:
@@ -416,7 +424,8 @@ def export_onnx(model, path, *, opset=DEFAULT_OPSET, input_shape=None):
 
     graph = helper.make_graph(
         [helper.make_node(op, inputs, outs, name=outs[0], **attrs) for op, inputs, outs, attrs in tracer.nodes],
-        model.name, [value_info("input", batch_shape)], [value_info(n, s.shape) for n, s in zip(names, outputs)],
+        model.name, [value_info(n, s) for n, s in zip(input_names, shapes)],
+        [value_info(n, s.shape) for n, s in zip(names, outputs)],
         [numpy_helper.from_array(array, name) for name, array in tracer.initializers.items()])
     opsets = [helper.make_opsetid("", opset)]
     proto = helper.make_model(graph, opset_imports=opsets, producer_name="numcnn", producer_version=__version__,

@@ -20,6 +20,7 @@ from ..functional import get_activation
 from ..utils.arrays import FileFormatError
 from ..utils.registry import snake_case
 from ..utils.validation import _is_int, _short, allocation_guard, as_array, as_size_error, check_bool, float_dtype
+from .symbolic import call_symbolic, is_symbolic
 from .tape import Node, backward_pass, current_pass, current_tape, current_training
 
 _FLOAT_DTYPES = ("float16", "float32", "float64")
@@ -79,6 +80,7 @@ class Layer:
         self.output_shape = None
         self._last_cache = None
         self._grad_pass = None
+        self._inbound_nodes = []  # the calls of this layer in graphs being built (numcnn.Input)
         self._batch_input_shape = None
         if input_shape is not None:
             if _is_int(input_shape):
@@ -184,6 +186,8 @@ class Layer:
         Shape:
             inputs: (N, ...), as the layer expects; returns (N, ...).
         """
+        if is_symbolic(inputs):  # building a graph (numcnn.Input): shapes, no data
+            return call_symbolic(self, inputs)
         multi = isinstance(inputs, (list, tuple))
         x = self._prepare_inputs(inputs)
         if training is None:
@@ -208,6 +212,26 @@ class Layer:
             self._last_cache = (cache, y.shape if isinstance(y, np.ndarray) else None)
         self.output_shape = (None, *y.shape[1:]) if isinstance(y, np.ndarray) else self.output_shape
         return y
+
+    @property
+    def output(self):
+        """The symbolic tensor this layer made in the graph it was called in (Keras' ``layer.output``):
+        ``Model(model.inputs, model.get_layer("conv3").output)`` ends a model there."""
+        outputs = self._only_node("output").outputs
+        return outputs[0] if len(outputs) == 1 else list(outputs)
+
+    @property
+    def input(self):
+        """The symbolic tensor(s) this layer was called on in its graph (Keras' ``layer.input``)."""
+        node = self._only_node("input")
+        return list(node.inputs) if node.multi else node.inputs[0]
+
+    def _only_node(self, what):
+        if len(self._inbound_nodes) != 1:
+            raise ValueError(f"Layer '{self.name}' has no single {what}: it was called {len(self._inbound_nodes)} "
+                             "times on symbolic tensors (numcnn.Input), and `layer.{what}` needs exactly one call. "
+                             f"Received: {len(self._inbound_nodes)} calls")
+        return self._inbound_nodes[0]
 
     def forward(self, inputs, training=None):
         """Same as calling the layer (the vocabulary of Deep Learning from Scratch and note 004); ``training``

@@ -8,6 +8,9 @@ from .base import Layer
 
 
 class _Merge(Layer):
+    """A layer of several inputs: ``compute_output_shape`` takes the list of their shapes, and refuses
+    shapes that do not fit (in a graph being built, or on arrays)."""
+
     def _prepare_inputs(self, inputs):
         if not isinstance(inputs, (list, tuple)) or len(inputs) < 2:
             raise ValueError(
@@ -16,8 +19,16 @@ class _Merge(Layer):
         if any(a.ndim == 0 for a in arrays):
             raise ValueError(f"Layer '{self.name}' needs batches of inputs (at least 1D arrays). "
                              f"Received: shapes {[a.shape for a in arrays]}")
-        self._build_once(arrays[0].shape, self.dtype or float_dtype(*arrays))
+        self._build_once([a.shape for a in arrays], self.dtype or float_dtype(*arrays))
         return [a.astype(self.dtype, copy=False) for a in arrays]
+
+    def compute_output_shape(self, input_shape):
+        """The one shape every input has (a list of shapes in)."""
+        shapes = [tuple(shape) for shape in input_shape]
+        if len(set(shapes)) != 1:
+            raise ValueError(f"Layer '{self.name}' ({type(self).__name__}) needs inputs of one shape. "
+                             f"Received: shapes {shapes}")
+        return shapes[0]
 
 
 class Add(_Merge):
@@ -28,10 +39,7 @@ class Add(_Merge):
     """
 
     def _forward(self, xs, training):
-        shape = xs[0].shape
-        if any(x.shape != shape for x in xs):
-            raise ValueError(
-                f"Layer '{self.name}' (Add) needs inputs of one shape. Received: shapes {[x.shape for x in xs]}")
+        self.compute_output_shape([x.shape for x in xs])
         return F.add_forward(xs, self.dtype, check=False)
 
     def _backward(self, dy, cache):
@@ -52,22 +60,24 @@ class Concatenate(_Merge):
         super().__init__(**kwargs)
 
     def _forward(self, xs, training):
-        ndim = xs[0].ndim
-        if not -ndim <= self.axis < ndim or self.axis % ndim == 0:
-            raise ValueError(f"The `axis` argument must name a non-batch axis. Received: axis={self.axis} for {ndim}D inputs")
-        axis = self.axis % ndim
-        others = [tuple(s for i, s in enumerate(x.shape) if i != axis) for x in xs]
-        if any(x.ndim != ndim for x in xs) or len(set(others)) != 1:
-            raise ValueError(
-                f"Layer '{self.name}' (Concatenate) needs inputs equal except on axis {self.axis}. "
-                f"Received: shapes {[x.shape for x in xs]}")
-        return F.concatenate_forward(xs, axis, check=False)
+        self.compute_output_shape([x.shape for x in xs])
+        return F.concatenate_forward(xs, self.axis % xs[0].ndim, check=False)
 
     def _backward(self, dy, cache):
         return F.concatenate_backward(dy, cache), {}
 
     def compute_output_shape(self, input_shape):
-        return tuple(input_shape)  # refined after the first call (needs every input's shape)
+        shapes = [tuple(shape) for shape in input_shape]
+        ndim = len(shapes[0])
+        if not -ndim <= self.axis < ndim or self.axis % ndim == 0:
+            raise ValueError(f"The `axis` argument must name a non-batch axis. Received: axis={self.axis} for "
+                             f"{ndim}D inputs")
+        axis = self.axis % ndim
+        others = [shape[:axis] + shape[axis + 1:] for shape in shapes]
+        if any(len(shape) != ndim for shape in shapes) or len(set(others)) != 1:
+            raise ValueError(f"Layer '{self.name}' (Concatenate) needs inputs equal except on axis {self.axis}. "
+                             f"Received: shapes {shapes}")
+        return (*shapes[0][:axis], sum(shape[axis] for shape in shapes), *shapes[0][axis + 1:])
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis}

@@ -14,10 +14,12 @@ import os
 
 import numpy as np
 
+from ..layers import serialize as serialize_layer
 from ..layers.base import Layer
 from ..layers.tape import Tape, recording, run_backward, training_mode
 from ..training.trainer import Trainer, predict
 from ..utils.validation import _is_int, _short, as_array, check_batch_shape
+from .graph import Graph
 from .model_file import read_model_file, write_model_file
 from .summary import format_summary
 
@@ -33,6 +35,17 @@ def _collect_layers(value, found, seen):
     elif isinstance(value, dict):
         for item in value.values():
             _collect_layers(item, found, seen)
+
+
+def _serialize(layer) -> dict:
+    """``{"class_name", "config"}`` of a layer, or of a model nested as a layer (its architecture)."""
+    if isinstance(layer, Model):
+        architecture = layer._architecture()
+        if architecture is None:
+            raise ValueError(f"Model '{layer.name}' ({type(layer).__name__}) is code, not data: a functional model that "
+                             "holds it cannot be saved with its architecture. Received: a subclassed model as a layer")
+        return architecture
+    return serialize_layer(layer)
 
 
 class Model(Layer):
@@ -61,6 +74,7 @@ class Model(Layer):
 
     _call_takes_training = True  # whether ``call`` accepts ``training``; set per subclass below
     _trainer = None  # what compile() chose, and the state of the last fit
+    _graph = None  # a functional model's layer calls (numcnn.Input ... Model(inputs, outputs))
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -69,17 +83,57 @@ class Model(Layer):
             cls.__call__ = Model.__call__
         cls._call_takes_training = "training" in inspect.signature(cls.call).parameters
 
-    def __init__(self, *, name=None, seed=None, **kwargs):
-        super().__init__(name=name, seed=seed, **kwargs)
+    def __init__(self, inputs=None, outputs=None, *, name=None, seed=None, **kwargs):
+        functional = inputs is not None or outputs is not None
+        super().__init__(name=name or ("functional" if functional else None), seed=seed, **kwargs)
+        if functional:
+            self._graph = Graph(inputs, outputs)
+            self._build_graph()
+
+    def _build_graph(self):
+        """Every layer of the graph built for the shapes it is called on, from the model's seed; then
+        each call checked against the built weights (a shared layer called on two shapes)."""
+        self._hand_down_rngs()
+        for node in self._graph.nodes:
+            shapes = [t.shape for t in node.inputs]
+            if node.inputs:
+                node.layer._build_once(shapes if node.multi else shapes[0], node.layer.dtype or node.inputs[0].dtype)
+        for node in self._graph.nodes:
+            if node.inputs:
+                shapes = [t.shape for t in node.inputs]
+                node.layer.compute_output_shape(shapes if node.multi else shapes[0])
+        shapes = [t.shape for t in self._graph.inputs]
+        self.input_shape = shapes if self._graph.several_inputs else shapes[0]
+        self.built = True
+
+    @property
+    def inputs(self) -> list:
+        """A functional model's input tensors (``numcnn.Input``)."""
+        return list(self._functional("inputs").inputs)
+
+    @property
+    def outputs(self) -> list:
+        """A functional model's output tensors."""
+        return list(self._functional("outputs").outputs)
+
+    def _functional(self, what) -> Graph:
+        if self._graph is None:
+            raise ValueError(f"`{what}` belongs to functional models (numcnn.Model(inputs, outputs)); model "
+                             f"'{self.name}' is a {type(self).__name__}. Received: a model without a graph")
+        return self._graph
 
     # -- layers ---------------------------------------------------------------
     @property
     def layers(self) -> list:
-        """The model's layers, in the order they were assigned (names made unique)."""
-        found, seen = [], {id(self)}
-        for key, value in vars(self).items():
-            if not key.startswith("_"):
-                _collect_layers(value, found, seen)
+        """The model's layers: a functional model's in the order its graph runs them (its input layers
+        first), a subclassed model's in the order they were assigned; names made unique."""
+        if self._graph is not None:
+            found = list(self._graph.layers)
+        else:
+            found, seen = [], {id(self)}
+            for key, value in vars(self).items():
+                if not key.startswith("_"):
+                    _collect_layers(value, found, seen)
         self._make_names_unique(found)
         return found
 
@@ -114,8 +168,23 @@ class Model(Layer):
                 yield f"{prefix}{layer.name}", layer
 
     # -- calling ------------------------------------------------------------------
-    def call(self, inputs, training=False):  # pragma: no cover - subclasses write it
-        raise NotImplementedError(f"{type(self).__name__} must define call(self, inputs).")
+    def call(self, inputs, training=False):
+        """A functional model runs its graph; a subclass writes its own ``call``."""
+        if self._graph is None:
+            raise NotImplementedError(f"{type(self).__name__} must define call(self, inputs).")
+        arrays = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        if len(arrays) != len(self._graph.inputs):
+            raise ValueError(f"Model '{self.name}' takes {len(self._graph.inputs)} input(s), "
+                             f"{[t.layer.name for t in self._graph.inputs]}. Received: {len(arrays)} array(s)")
+        outputs = self._graph.run(arrays, training)
+        return outputs if self._graph.several_outputs else outputs[0]
+
+    def compute_output_shape(self, input_shape):
+        """A functional model's output shape(s); a subclassed model's is known only by running it."""
+        if self._graph is None:
+            raise NotImplementedError(f"{type(self).__name__} computes its output shape by running")
+        shapes = [t.shape for t in self._graph.outputs]
+        return shapes if self._graph.several_outputs else shapes[0]
 
     def _prepare(self, x):
         x = as_array(x, "inputs")
@@ -349,7 +418,18 @@ class Model(Layer):
     def _architecture(self):
         """``{"class_name": ..., "config": ...}`` that rebuilds this model without its code, or None
         (a subclassed model is code: only a fresh instance of its class can take its weights)."""
-        return None
+        return None if self._graph is None else {"class_name": "Functional", "config": self.get_config()}
+
+    def get_config(self) -> dict:
+        """A functional model's config: its layers, the tensors each call of them took, its inputs and
+        outputs (Keras' functional config); a subclassed model's is its name only."""
+        if self._graph is None:
+            return {"name": self.name}
+        self._make_names_unique(self._graph.layers)
+        config = {"name": self.name, **self._graph.get_config()}
+        for entry, layer in zip(config["layers"], self._graph.layers):
+            entry.update(_serialize(layer))
+        return config
 
     def save(self, path) -> None:
         """Save the model to one ``.safetensors`` file (Keras ``model.save``), atomically: its weights and,

@@ -20,6 +20,8 @@ import numpy as np
 
 from ..utils.arrays import FileFormatError
 from ..utils.validation import _short
+from ..layers import deserialize as deserialize_layer
+from .graph import graph_from_config
 from .model import Model
 from .model_file import read_model_file
 from .sequential import Sequential
@@ -62,13 +64,26 @@ def save(model, path) -> None:
     _check_model(model).save(path)
 
 
+def _from_config(config):
+    """A layer, or a model nested as one, from ``{"class_name": ..., "config": ...}`` (data, no code)."""
+    name = config.get("class_name") if isinstance(config, dict) else None
+    if name == "Sequential":
+        return Sequential.from_config(config.get("config"))
+    if name == "Functional":
+        inputs, outputs = graph_from_config(config.get("config"), _from_config)
+        model_name = config["config"].get("name") if isinstance(config.get("config"), dict) else None
+        return Model(inputs, outputs, name=model_name if isinstance(model_name, str) and model_name else None)
+    return deserialize_layer(config)
+
+
 def model_from_config(config: dict, input_shape=None, source="config"):
-    """A built ``Sequential`` from ``{"class_name": "Sequential", "config": ...}``."""
-    if not isinstance(config, dict) or config.get("class_name") != "Sequential":
-        raise FileFormatError(f"{source}: the model config must be a Sequential config. Received: {_short(config)}")
+    """A built model from ``{"class_name": "Sequential" or "Functional", "config": ...}``."""
+    if not isinstance(config, dict) or config.get("class_name") not in ("Sequential", "Functional"):
+        raise FileFormatError(f"{source}: the model config must be a Sequential or Functional config. "
+                              f"Received: {_short(config)}")
     try:
-        model = Sequential.from_config(config.get("config"))
-        if input_shape is not None:
+        model = _from_config(config)
+        if isinstance(model, Sequential) and input_shape is not None:
             model.build((None, *input_shape))
         else:
             model._ensure_built()

@@ -28,20 +28,34 @@ def format_summary(model) -> str:
         ════════════════════════════════════════════════════════════════════
         conv2d (Conv2D)                (None, 26, 26, 10)                280
         ...
+
+    A functional model adds a "Connected to" column: the tensors each layer takes, as Keras writes
+    them (``conv2d[0][0]``: the first output of the first call of ``conv2d``).
     """
+    graph = getattr(model, "_graph", None)
+    connections = graph.connections() if graph is not None else {}
     rows = []
     for layer in model.layers:
+        calls = connections.get(layer.name, [[]])
+        linked = ", ".join(", ".join(inbound) for inbound in calls if inbound)
         rows.append((f"{layer.name} ({type(layer).__name__})", _shape_text(layer.output_shape),
-                     f"{layer.count_params():,}"))
-    widths = (max([30, *(len(r[0]) + 1 for r in rows)]), max([28, *(len(r[1]) + 1 for r in rows)]), 10)
+                     f"{layer.count_params():,}", linked))
+    widths = [max([30, *(len(r[0]) + 1 for r in rows)]), max([28, *(len(r[1]) + 1 for r in rows)]), 10]
+    headers = ["Layer (type)", "Output Shape", "Param #"]
+    if graph is not None:  # a functional model says which tensors each layer takes
+        widths.append(max([14, *(len(r[3]) + 2 for r in rows)]))
+        headers.append("Connected to")
     total = sum(w.size for w in model.weights)
     trainable = sum(w.size for w in model.trainable_variables)
     n_bytes = sum(w.nbytes for w in model.weights)
     line = "─" * sum(widths)
-    lines = [f'Model: "{model.name}"', line,
-             f"{'Layer (type)':<{widths[0]}}{'Output Shape':<{widths[1]}}{'Param #':>{widths[2]}}", "═" * sum(widths)]
-    for name, shape, count in rows:
-        lines.append(f"{name:<{widths[0]}}{shape:<{widths[1]}}{count:>{widths[2]}}")
+
+    def row(cells):
+        text = f"{cells[0]:<{widths[0]}}{cells[1]:<{widths[1]}}{cells[2]:>{widths[2]}}"
+        return text + (f"  {cells[3]:<{widths[3] - 2}}" if len(widths) > 3 else "")
+
+    lines = [f'Model: "{model.name}"', line, row(headers), "═" * sum(widths)]
+    lines += [row(r) for r in rows]
     lines += [line, f"Total params: {total:,} ({_bytes_text(n_bytes)})", f"Trainable params: {trainable:,}",
               f"Non-trainable params: {total - trainable:,}"]
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)
