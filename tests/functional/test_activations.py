@@ -234,3 +234,148 @@ def test_relu_backward_blocks_even_infinite_gradients_exactly():
     assert dx.dtype == np.float32
     np.testing.assert_array_equal(dx[:3], [0.0, 5.0, 0.0])
     assert np.isnan(dx[3])  # a NaN that passes stays NaN
+
+
+# relu with Keras' options (negative_slope, max_value, threshold) ---------------------------------
+
+RELU_OPTIONS = [  # (negative_slope, max_value, threshold)
+    (0.0, 6.0, 0.0), (0.0, 2.5, 0.0), (0.2, None, 0.0), (0.0, None, 1.5), (0.3, 4.0, 1.0), (0.5, None, 2.0),
+    (0.1, 3.0, 0.0), (0.0, 2.0, 1.0), (0.25, 1.0, 2.0), (0.0, 0.0, 0.0), (1.0, 5.0, 0.5),
+]
+
+
+def relu_scalar(v, negative_slope, max_value, threshold):
+    """Keras' piecewise definition, for one number."""
+    if v > threshold:
+        return v if max_value is None else min(v, max_value)
+    return negative_slope * (v - threshold)
+
+
+def relu_scalar_grad(v, negative_slope, max_value, threshold):
+    """1 strictly between threshold and max_value, 0 from max_value on, negative_slope at and below threshold."""
+    if v <= threshold:
+        return negative_slope
+    return 1.0 if max_value is None or v < max_value else 0.0
+
+
+def with_kinks(x, max_value, threshold):
+    """``x`` with 0, the threshold and the max_value in it exactly: where the gradient rules matter."""
+    kinks = [0.0, threshold] + ([] if max_value is None else [max_value])
+    return np.concatenate([x.reshape(-1), kinks])
+
+
+def test_relu_options_keras_docstring_values():
+    x = np.array([-10, -5, 0.0, 5, 10])
+    assert_array_equal(relu(x), [0, 0, 0, 5, 10])
+    assert_array_equal(relu(x, negative_slope=0.5), [-5, -2.5, 0, 5, 10])
+    assert_array_equal(relu(x, max_value=5.0), [0, 0, 0, 5, 5])
+    assert_array_equal(relu(x, threshold=5.0), [0, 0, 0, 0, 10])
+    assert_array_equal(relu(x, 0.5, 10, 0), [-5, -2.5, 0, 5, 10])  # the ReLU layer's docstring
+
+
+def test_relu6_gradient_is_zero_at_exactly_0_and_6():
+    y, cache = relu_forward(np.array([-1.0, 0.0, 3.0, 6.0, 7.0]), max_value=6)
+    assert_array_equal(y, [0, 0, 3, 6, 6])
+    assert_array_equal(relu_backward(np.full(5, 2.0), cache), [0, 0, 2, 0, 0])
+
+
+def test_relu_threshold_gradient_is_the_slope_at_the_threshold():
+    y, cache = relu_forward(np.array([0.0, 1.0, 2.0, 3.0]), negative_slope=0.5, threshold=2.0)
+    assert_array_equal(y, [-1, -0.5, 0, 3])  # 0 at exactly the threshold, as Keras
+    assert_array_equal(relu_backward(np.ones(4), cache), [0.5, 0.5, 0.5, 1])
+
+
+def test_relu_defaults_keep_the_plain_path():
+    x = np.array([-1.0, 0.0, 2.0])
+    for y, cache in (relu_forward(x), relu_forward(x, 0.0, None, 0.0), relu_forward(x, check=False)):
+        assert type(cache) is np.ndarray and cache.dtype == bool  # the mask x > 0, as before the options
+        assert_array_equal(y, [0, 0, 2])
+        assert_array_equal(relu_backward(np.ones(3), cache), [0, 0, 1])
+    assert get_activation("relu")[0] is relu_forward
+
+
+@pytest.mark.parametrize("options", RELU_OPTIONS)
+@given(shape=SHAPES, seed=seeds())
+def test_relu_options_match_scalar_formula(options, shape, seed):
+    rng = np.random.default_rng(seed)
+    x = with_kinks(rng.uniform(-8, 8, shape), options[1], options[2])
+    y, cache = relu_forward(x, *options)
+    assert_array_equal(y, [relu_scalar(float(v), *options) for v in x])
+    g = rng.standard_normal(x.shape)
+    assert_array_equal(relu_backward(g, cache), g * [relu_scalar_grad(float(v), *options) for v in x])
+
+
+@pytest.mark.parametrize("options", RELU_OPTIONS)
+def test_relu_options_gradient_matches_numerical(options, rng):
+    x = rng.uniform(-8, 8, 40)
+    kinks = np.array([0.0, options[2]] + ([] if options[1] is None else [options[1]]))
+    x = x[np.abs(x[:, None] - kinks).min(axis=1) > 0.01]  # away from the kinks
+    weights = rng.standard_normal(x.shape)
+    _, cache = relu_forward(x, *options)
+    assert_close(relu_backward(weights, cache), numerical_grad(lambda v: np.sum(relu(v, *options) * weights), x),
+                 rtol=1e-7)
+
+
+def torch_relu(torch, xt, negative_slope, max_value, threshold):
+    """The dedicated PyTorch op where there is one, else torch ops composed with the same kinks."""
+    F = torch.nn.functional
+    if threshold == 0 and negative_slope == 0:
+        if max_value is None:
+            return F.relu(xt)
+        return F.relu6(xt) if max_value == 6 else F.hardtanh(xt, 0.0, max_value)
+    if max_value is None and threshold == 0:
+        return F.leaky_relu(xt, negative_slope)
+    if max_value is None and negative_slope == 0:
+        return F.threshold(xt, threshold, 0.0)
+    upper = xt if max_value is None else F.hardtanh(xt, -math.inf, max_value)  # 0 gradient at max_value
+    return torch.where(xt > threshold, upper, (xt - threshold) * negative_slope)
+
+
+@pytest.mark.parametrize("options", [(0.0, None, 0.0), *RELU_OPTIONS])
+@given(shape=SHAPES, seed=seeds())
+def test_relu_options_match_torch_in_float64(options, shape, seed):
+    torch = import_torch()
+    rng = np.random.default_rng(seed)
+    x = with_kinks(rng.uniform(-8, 8, shape), options[1], options[2])
+    dy = rng.standard_normal(x.shape)
+    xt = torch.tensor(x, requires_grad=True)
+    yt = torch_relu(torch, xt, *options)
+    yt.backward(torch.from_numpy(dy))
+    y, cache = relu_forward(x, *options)
+    assert_allclose(y, yt.detach().numpy(), rtol=1e-15)
+    assert_allclose(relu_backward(dy, cache), xt.grad.numpy(), rtol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("options", RELU_OPTIONS)
+def test_relu_options_keep_the_dtype(options, dtype):
+    y, cache = relu_forward(np.linspace(-5, 8, 14).astype(dtype), *options)
+    assert y.dtype == dtype and relu_backward(np.ones(14, dtype), cache).dtype == dtype
+
+
+def test_relu_options_nan_and_inf():
+    x = np.array([np.nan, np.inf, -np.inf])
+    y, cache = relu_forward(x, max_value=6)
+    assert np.isnan(y[0]) and y[1] == 6 and y[2] == 0
+    assert_array_equal(relu_backward(np.array([1.0, np.inf, -np.inf]), cache), [0, 0, 0])  # blocked means 0
+    y, cache = relu_forward(x, threshold=1.0)
+    assert np.isnan(y[0]) and y[1] == np.inf and y[2] == 0  # 0, not 0 * -inf
+    y, cache = relu_forward(x, negative_slope=0.1, threshold=1.0)
+    assert np.isnan(y[0]) and y[1] == np.inf and y[2] == -np.inf
+    assert_array_equal(relu_backward(np.ones(3), cache), [0, 1, 0.1])
+
+
+@pytest.mark.parametrize(("kwargs", "name"), [
+    (dict(max_value=-1), "max_value"), (dict(max_value="6"), "max_value"), (dict(max_value=np.nan), "max_value"),
+    (dict(negative_slope=-0.1), "negative_slope"), (dict(negative_slope=None), "negative_slope"),
+    (dict(threshold=-1.0), "threshold"), (dict(threshold=np.inf), "threshold"), (dict(threshold=True), "threshold"),
+])
+def test_relu_options_refused_with_their_name(kwargs, name):
+    with pytest.raises(ValueError, match=f"`{name}`.*Received: {name}="):
+        relu_forward(np.ones(3), **kwargs)
+
+
+def test_relu_options_backward_checks_dy():
+    _, cache = relu_forward(np.ones(3), max_value=6)
+    with pytest.raises(ValueError, match="`dy`.*Received: dy with shape"):
+        relu_backward(np.ones(4), cache)

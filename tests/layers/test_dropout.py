@@ -1,5 +1,7 @@
 """Dropout: inverted-dropout values, a gradient that reuses the forward's mask, seeded masks."""
 
+import json
+
 import numpy as np
 import pytest
 from helpers import assert_close, numerical_grad
@@ -86,3 +88,48 @@ def test_dtype_is_kept(dtype):
     assert y.dtype == dtype
     assert layer.backward(np.ones((4, 4), dtype)).dtype == dtype
     assert set(np.unique(y)) <= {0.0, 2.0}
+
+
+# noise_shape (Keras' argument): one draw shared along the axes where it is 1 -----------------------
+
+def test_noise_shape_shares_draws_along_its_unit_axes(rng):
+    x = rng.uniform(1.0, 2.0, (6, 5, 4))
+    layer = Dropout(0.5, noise_shape=(None, 1, None), seed=0)
+    y = layer(x, training=True)
+    ratio = y / x
+    assert (ratio == ratio[:, :1, :]).all() and set(np.unique(ratio)) == {0.0, 2.0}
+    dy = rng.standard_normal(x.shape)
+    assert_close(layer.backward(dy), ratio * dy, rtol=1e-12)
+
+
+def test_noise_shape_gradient_check_with_a_replayed_mask(rng):
+    x = rng.standard_normal((3, 4, 2))
+    g = rng.standard_normal(x.shape)
+
+    def loss(point):
+        return float(np.sum(Dropout(0.5, noise_shape=(3, 1, 2), seed=4)(point, training=True) * g))
+
+    layer = Dropout(0.5, noise_shape=(3, 1, 2), seed=4)
+    layer(x, training=True)
+    assert_close(layer.backward(g), numerical_grad(loss, x), rtol=1e-6)
+
+
+def test_noise_shape_config_round_trip_and_the_default():
+    assert Dropout(0.5).get_config()["noise_shape"] is None
+    layer = Dropout(0.5, noise_shape=(None, 1, np.int64(3)), name="d")
+    config = json.loads(json.dumps(layer.get_config()))
+    assert config["noise_shape"] == [None, 1, 3]
+    assert Dropout.from_config(config).noise_shape == (None, 1, 3)
+
+
+@pytest.mark.parametrize("noise_shape", ["abc", 3, (None, 0), (None, -1), (1.5,), [True]])
+def test_bad_noise_shape_is_refused_when_made(noise_shape):
+    with pytest.raises(ValueError, match="`noise_shape`.*Received: noise_shape="):
+        Dropout(0.5, noise_shape=noise_shape)
+
+
+def test_noise_shape_that_does_not_fit_the_input_is_refused_in_training_only():
+    layer = Dropout(0.5, noise_shape=(None, 2), seed=0)
+    np.testing.assert_array_equal(layer(np.ones((3, 5))), np.ones((3, 5)))  # inference draws nothing
+    with pytest.raises(ValueError, match=r"`noise_shape`.*Received: noise_shape=\(None, 2\) for inputs with shape"):
+        layer(np.ones((3, 5)), training=True)

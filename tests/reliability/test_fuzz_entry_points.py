@@ -1053,7 +1053,8 @@ FOUR_D = {"Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D"
 
 
 def test_every_layer_is_fuzzed():
-    assert sorted(LAYER_ARGS) == sorted(L.LAYERS)
+    # InputLayer is a functional graph's entry (tests/models/test_functional.py), not a layer to fuzz
+    assert sorted(LAYER_ARGS) == sorted(set(L.LAYERS) - {"InputLayer"})
 
 
 @st.composite

@@ -376,7 +376,7 @@ def _layer(meta, i):
     return meta["model_config"]["config"]["layers"][i]
 
 
-UNKNOWN_LAYERS = ["Lambda", "TFOpLambda", "Functional", "InputLayer", "Layer", "Model", "conv2d", "Conv2d",
+UNKNOWN_LAYERS = ["Lambda", "TFOpLambda", "Functional", "Layer", "Model", "conv2d", "Conv2d",
                   "Dense ", "numcnn.layers.Dense", "__class__", "__init__", "mro", "os.system", CODE]
 UNKNOWN_ACTIVATIONS = ["gelu", "swish", "elu", "lambda x: x", "relu;import os", "__class__", CODE, 7, ["relu"]]
 UNKNOWN_INITIALIZERS = ["glorot", "orthogonal", "Initializer", "__class__", CODE, {"class_name": "Orthogonal"},

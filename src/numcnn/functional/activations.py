@@ -236,6 +236,85 @@ def linear_backward(dy, cache, *, check=True):
     return _check_dy(dy, cache) if check else dy
 
 
+
+# prelu: y = x where x > 0, alpha * x elsewhere; dy/dx = 1 or alpha (alpha at exactly 0, as PyTorch);
+# dy/dalpha = x where x <= 0, summed over the axes alpha is broadcast along
+def _sum_to(a, shape):
+    """``a`` summed down to ``shape`` (the shape it was broadcast from, right-aligned)."""
+    lead = a.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, d in enumerate(shape) if d == 1 and a.shape[lead + i] != 1)
+    return a.sum(axis=axes, keepdims=True).reshape(shape) if axes else a.reshape(shape)
+
+
+def prelu_forward(x, alpha, *, check=True):
+    """Parametric ReLU forward: ``x`` where ``x > 0``, ``alpha * x`` elsewhere; returns ``(y, cache)``.
+
+    Shapes:
+        x: (N, ...); alpha: broadcastable to one sample (e.g. ``(C,)`` or ``(1, 1, C)`` for NHWC).
+    """
+    if check:
+        x = _float(x)
+        alpha = as_array(alpha, "alpha").astype(x.dtype, copy=False)
+        try:
+            if np.broadcast_shapes(x.shape[1:], alpha.shape) != x.shape[1:]:
+                raise ValueError
+        except ValueError:
+            raise ValueError(f"The `alpha` argument must broadcast to one sample of x, shape {x.shape[1:]}. "
+                             f"Received: alpha with shape {alpha.shape}") from None
+    positive = x > 0
+    return np.where(positive, x, alpha * x), (x, alpha, positive)
+
+
+def prelu_backward(dy, cache, *, check=True):
+    """Parametric ReLU backward: ``(dx, dalpha)``, ``dalpha`` of ``alpha``'s shape."""
+    x, alpha, positive = cache
+    if check:
+        dy = _check_dy(dy, x.shape)
+    dx = np.where(positive, dy, dy * alpha)
+    dalpha = _sum_to(np.where(positive, 0, dy * x), alpha.shape)
+    return dx, dalpha
+
+
+def prelu(x, alpha):
+    return prelu_forward(x, alpha)[0]
+
+
+# clip: y = min(max(x, min_value), max_value) (NaN stays NaN); dy/dx = 1 where min_value <= x <= max_value
+# (torch.clamp's rule, 1 at the bounds), 0 elsewhere
+def check_clip_bounds(min_value, max_value):
+    low = None if min_value is None else check_number(min_value, "min_value")
+    high = None if max_value is None else check_number(max_value, "max_value")
+    if low is not None and high is not None and low > high:
+        raise ValueError(f"The `min_value` argument must be <= max_value. Received: min_value={low}, "
+                         f"max_value={high}")
+    return low, high
+
+
+def clip_forward(x, min_value=None, max_value=None, *, check=True):
+    """Clip forward (ONNX ``Clip``, ``torch.clamp``): ``x`` limited to ``[min_value, max_value]``
+    (``None``: no limit on that side); returns ``(y, cache)``."""
+    if check:
+        x, (min_value, max_value) = _float(x), check_clip_bounds(min_value, max_value)
+    inside = np.ones(x.shape, bool)
+    if min_value is not None:
+        inside &= x >= min_value
+    if max_value is not None:
+        inside &= x <= max_value
+    y = x if min_value is None else np.where(x < min_value, x.dtype.type(min_value), x)
+    y = y if max_value is None else np.where(y > max_value, x.dtype.type(max_value), y)
+    return y, inside
+
+
+def clip_backward(dy, cache, *, check=True):
+    if check:
+        dy = _check_dy(dy, cache.shape)
+    return np.where(cache, dy, 0).astype(dy.dtype, copy=False)
+
+
+def clip(x, min_value=None, max_value=None):
+    return clip_forward(x, min_value, max_value)[0]
+
+
 # Names accepted by ``activation=`` arguments (Keras names).
 ACTIVATIONS = {
     "linear": (linear_forward, linear_backward),

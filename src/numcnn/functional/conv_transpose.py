@@ -284,7 +284,8 @@ def conv2d_transpose_backward(dy, cache: Conv2DTransposeCache, *, check=True):
         dy = as_array(dy, "dy")
         expected = shape_from_channels_last(cache.out_shape, cache.data_format)
         if dy.shape != expected:
-            raise ValueError(f"The `dy` argument must have the output's shape {expected}. Received: dy with shape {dy.shape}")
+            raise ValueError(f"The `dy` argument must have the output's shape {expected}. "
+                             f"Received: dy with shape {dy.shape}")
     xl, kernel = cache.x, cache.kernel
     dyl = to_channels_last(dy, cache.data_format).astype(xl.dtype, copy=False)
     n, oh, ow, filters = cache.out_shape

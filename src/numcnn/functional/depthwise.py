@@ -51,7 +51,8 @@ def _check_bias(bias, size, what):
         return None
     bias = as_array(bias, "bias")
     if bias.shape != (size,):
-        raise ValueError(f"The `bias` argument must have shape ({what},) = ({size},). Received: bias with shape {bias.shape}")
+        raise ValueError(f"The `bias` argument must have shape ({what},) = ({size},). "
+                         f"Received: bias with shape {bias.shape}")
     return bias
 
 
@@ -102,8 +103,9 @@ def depthwise_conv2d(x, kernel, bias=None, strides=1, padding="valid", dilation_
 
     Example:
         >>> x = np.arange(8.0).reshape(1, 2, 2, 2)            # two channels
-        >>> depthwise_conv2d(x, np.array([1.0, 10.0]).reshape(1, 1, 2, 1))[0, 0]
-        array([ 0., 10.])
+        >>> depthwise_conv2d(x, np.array([1.0, 10.0]).reshape(1, 1, 2, 1))[0, 0]   # channel 1 times 10
+        array([[ 0., 10.],
+               [ 2., 30.]])
     """
     return depthwise_conv2d_forward(x, kernel, bias, strides, padding, dilation_rate, data_format)[0]
 
@@ -147,12 +149,14 @@ def separable_conv2d_forward(x, depthwise_kernel, pointwise_kernel, bias=None, s
         if pointwise_kernel.ndim != 4 or pointwise_kernel.shape[:3] != (1, 1, middle) or pointwise_kernel.shape[3] == 0:
             raise ValueError(
                 "The `pointwise_kernel` argument must have shape (1, 1, in_channels * depth_multiplier, filters) = "
-                f"(1, 1, {middle}, filters), filters >= 1. Received: pointwise_kernel with shape {pointwise_kernel.shape}")
+                f"(1, 1, {middle}, filters), filters >= 1. "
+                f"Received: pointwise_kernel with shape {pointwise_kernel.shape}")
         bias = _check_bias(bias, pointwise_kernel.shape[3], "filters")
     # both steps in channels-last: one layout change each way instead of one per step
     z, depthwise = depthwise_conv2d_forward(to_channels_last(x, data_format), depthwise_kernel, None, strides,
                                             padding, dilation_rate, "channels_last", check=check)
-    y, pointwise = conv2d_forward(z, pointwise_kernel, bias, 1, "valid", 1, 1, "channels_last", check=False)
+    y, pointwise = conv2d_forward(z, pointwise_kernel, bias, (1, 1), "valid", (1, 1), 1, "channels_last",
+                                  check=False)
     return from_channels_last(y, data_format), SeparableConv2DCache(depthwise, pointwise, data_format)
 
 
@@ -194,7 +198,8 @@ def separable_conv2d_backward(dy, cache: SeparableConv2DCache, *, check=True):
         dy = as_array(dy, "dy")
         expected = shape_from_channels_last(cache.pointwise.out_shape, cache.data_format)
         if dy.shape != expected:
-            raise ValueError(f"The `dy` argument must have the output's shape {expected}. Received: dy with shape {dy.shape}")
+            raise ValueError(f"The `dy` argument must have the output's shape {expected}. "
+                             f"Received: dy with shape {dy.shape}")
     dz, dpointwise, dbias = conv2d_backward(to_channels_last(dy, cache.data_format), cache.pointwise, check=False)
     dxl, ddepthwise, _ = depthwise_conv2d_backward(dz, cache.depthwise, check=False)
     return from_channels_last(dxl, cache.data_format), ddepthwise, dpointwise, dbias

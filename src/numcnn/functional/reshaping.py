@@ -11,8 +11,8 @@ upsampling is a linear map along H and W, so its backward is the transposed map:
   ``interpolate(mode="bilinear")``): output row ``o`` reads input rows ``i0 = floor(src)`` and
   ``i1 = min(i0 + 1, H - 1)`` with weights ``1 - t`` and ``t``, where ``src = max(0, (o + 0.5) / sh - 0.5)``
   and ``t = src - i0``; the same along W. The backward adds ``(1 - t) * dy`` onto row ``i0`` and
-  ``t * dy`` onto row ``i1``: since ``i0`` and ``i1`` never decrease with ``o``, each is one
-  ``np.add.reduceat`` over runs of equal rows (no ``np.add.at``).
+  ``t * dy`` onto row ``i1``; for the output rows ``o = i * sh + r`` of one phase ``r`` these are
+  shifted slices of the input rows, so it is a few slice-adds per phase (no ``np.add.at``).
 """
 
 from __future__ import annotations
@@ -198,7 +198,8 @@ def crop2d_output_shape(input_shape, cropping, data_format="channels_last") -> t
         raise ValueError(f"The `cropping` argument must leave at least one row and one column: its top + bottom "
                          f"must be smaller than the height and its left + right smaller than the width. Received: "
                          f"cropping={cropping} for inputs with shape {tuple(input_shape)} (data_format='{data_format}')")
-    return _with_spatial(input_shape, data_format, [None if s is None else s - sum(c) for s, c in zip(hw, cropping)])
+    hw = [None if s is None else s - sum(c) for s, c in zip(hw, cropping)]
+    return _with_spatial(input_shape, data_format, hw)
 
 
 def crop2d_forward(x, cropping=0, data_format="channels_last", *, check=True):
@@ -283,8 +284,8 @@ def linear_taps(n_in: int, factor: int):
         ``(i0, i1, w0, w1)``: two int64 and two float64 arrays of length ``n_in * factor``.
 
     Example:
-        >>> linear_taps(2, 2)[3]   # output rows at 0, 0.25, 0.75 and 1 (clamped) of the input
-        array([0.  , 0.25, 0.75, 0.  ])
+        >>> linear_taps(2, 2)[3]   # sources 0 (clamped from -0.25), 0.25, 0.75, 1.25 (row 1 twice)
+        array([0.  , 0.25, 0.75, 0.25])
     """
     src = np.maximum((np.arange(n_in * factor) + 0.5) / factor - 0.5, 0.0)
     i0 = np.floor(src).astype(np.int64)
@@ -303,26 +304,46 @@ def _along(axis, ndim, values):
 def _interpolate_axis(x, axis, factor):
     """Half-pixel linear upsampling of ``x`` along ``axis`` by ``factor``."""
     i0, i1, w0, w1 = linear_taps(x.shape[axis], factor)
-    return (np.take(x, i0, axis=axis) * _along(axis, x.ndim, w0.astype(x.dtype))
-            + np.take(x, i1, axis=axis) * _along(axis, x.ndim, w1.astype(x.dtype)))
+    with np.errstate(invalid="ignore", over="ignore"):  # 0 * inf is NaN, as in PyTorch: no warning
+        return (np.take(x, i0, axis=axis) * _along(axis, x.ndim, w0.astype(x.dtype))
+                + np.take(x, i1, axis=axis) * _along(axis, x.ndim, w1.astype(x.dtype)))
 
 
 def _interpolate_axis_adjoint(dy, axis, n_in, factor):
-    """Transpose of :func:`_interpolate_axis`: each output row's gradient added onto the two rows it read.
+    """Transpose of :func:`_interpolate_axis`: each output row's gradient added onto the two rows it
+    read, with the same weights, one phase ``r`` of the output rows ``o = i * factor + r`` at a time.
 
-    ``i0`` and ``i1`` never decrease along the output, so the rows that read one input row are a
-    run: ``np.add.reduceat`` sums each run, and the distinct rows are written once each.
+    Rows of phase ``r`` sit ``d = (r + 0.5) / factor - 0.5`` input rows from row ``i``. With ``d >= 0``
+    they read rows ``i`` and ``min(i + 1, n - 1)``; with ``d < 0``, rows ``i - 1`` and ``i``, but for
+    ``i = 0`` (source clamped to 0) rows ``0`` and ``min(1, n - 1)``, as :func:`linear_taps` says. So
+    each term is a shifted slice-add plus one row at the clamped edge: no ``np.add.at``, a few passes
+    over the input per phase.
     """
-    i0, i1, w0, w1 = linear_taps(n_in, factor)
-    shape = list(dy.shape)
-    shape[axis] = n_in
-    dx = np.zeros(shape, dtype=dy.dtype)
-    for rows, weights in ((i0, w0), (i1, w1)):
-        starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
-        runs = np.add.reduceat(dy * _along(axis, dy.ndim, weights.astype(dy.dtype)), starts, axis=axis)
-        index = [slice(None)] * dy.ndim
-        index[axis] = rows[starts]  # distinct rows: += adds each run once
-        dx[tuple(index)] += runs
+    _, _, w0, w1 = linear_taps(n_in, factor)
+    phases = dy.reshape(*dy.shape[:axis], n_in, factor, *dy.shape[axis + 1:])
+    dx = np.zeros((*dy.shape[:axis], n_in, *dy.shape[axis + 1:]), dtype=dy.dtype)
+    term = np.empty_like(dx)
+    last = n_in - 1
+
+    def rows(start, stop):
+        """Rows ``start:stop`` along ``axis``."""
+        return (slice(None),) * axis + (slice(start, stop),)
+
+    for r in range(factor):
+        g = phases[(slice(None),) * axis + (slice(None), r)]
+        with np.errstate(invalid="ignore", over="ignore"):  # 0 * inf is NaN, as in PyTorch's backward
+            np.multiply(g, _along(axis, dy.ndim, w0[r::factor].astype(dy.dtype)), out=term)
+            if 2 * r + 1 < factor:  # d < 0: rows max(i - 1, 0) ...
+                dx[rows(0, last)] += term[rows(1, n_in)]
+                dx[rows(0, 1)] += term[rows(0, 1)]
+                np.multiply(g, _along(axis, dy.ndim, w1[r::factor].astype(dy.dtype)), out=term)
+                dx[rows(1, n_in)] += term[rows(1, n_in)]  # ... and i, or min(1, n - 1) for i = 0
+                dx[rows(min(1, last), min(1, last) + 1)] += term[rows(0, 1)]
+            else:  # d >= 0: rows i ...
+                dx += term
+                np.multiply(g, _along(axis, dy.ndim, w1[r::factor].astype(dy.dtype)), out=term)
+                dx[rows(1, n_in)] += term[rows(0, last)]  # ... and min(i + 1, n - 1)
+                dx[rows(last, n_in)] += term[rows(last, n_in)]
     return dx
 
 

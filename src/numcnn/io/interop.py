@@ -51,19 +51,29 @@ def _layers_with_weights(model) -> list:
     return found
 
 
+def _feeding_layer(model, layer):
+    """The layer whose output ``layer`` reads: in a functional graph the one that makes its (first) input,
+    otherwise the one before it."""
+    if model._graph is not None:
+        nodes = [node for node in model._graph.nodes if node.layer is layer]
+        return nodes[0].inputs[0].layer if nodes and nodes[0].inputs else None
+    order = [candidate for _, candidate in model.flat_layers()]
+    i = next(k for k, candidate in enumerate(order) if candidate is layer)
+    return order[i - 1] if i > 0 else None
+
+
 def _flattened_feature_shape(model, dense) -> tuple | None:
     """``(H, W, C)`` if ``dense`` reads a Flatten of feature maps (through shape-keeping layers), else None."""
-    order = [layer for _, layer in model.flat_layers()]
-    i = next(k for k, layer in enumerate(order) if layer is dense) - 1
-    while i >= 0 and type(order[i]).__name__ in _SHAPE_KEEPING:
-        i -= 1
-    if i < 0 or type(order[i]).__name__ != "Flatten":
+    source = _feeding_layer(model, dense)
+    while source is not None and type(source).__name__ in _SHAPE_KEEPING:
+        source = _feeding_layer(model, source)
+    if source is None or type(source).__name__ != "Flatten":
         return None
-    shape = order[i].input_shape
+    shape = source.input_shape
     if shape is None or len(shape) != 4:
         return None
     _, a, b, c = shape
-    return (a, b, c) if order[i].data_format == "channels_last" else (b, c, a)
+    return (a, b, c) if source.data_format == "channels_last" else (b, c, a)
 
 
 def _to_numpy(value, where: str) -> np.ndarray:
@@ -90,7 +100,21 @@ def _torch_groups(state_dict) -> list:
     return list(groups.items())
 
 
-def _pair(ours: list, theirs: list, framework: str) -> list:
+def _pair(ours: list, theirs: list, framework: str, names=None) -> list:
+    """``[((path, layer), (their name, theirs)), ...]``: by order (numcnn's layers in the order the model
+    runs them: a functional model's topological order), or by ``names``, our path -> their name."""
+    if names is not None:
+        if not isinstance(names, dict):
+            raise TypeError(f"The `names` argument must be a dict of numcnn layer names to {framework} names. "
+                            f"Received: names={_short(names)}")
+        by_name = dict(theirs)
+        missing = [path for path, _ in ours if path not in names]
+        unknown = [names[path] for path, _ in ours if path in names and names[path] not in by_name]
+        if missing or unknown:
+            raise ValueError(f"The `names` argument must map every numcnn layer with weights to a {framework} layer "
+                             f"with weights: missing {missing[:5]}, not in the {framework} model {unknown[:5]} "
+                             f"(it has {list(by_name)[:8]}). Received: names={_short(names)}")
+        return [((path, layer), (names[path], by_name[names[path]])) for path, layer in ours]
     if len(ours) != len(theirs):
         raise ValueError(
             f"The numcnn model has {len(ours)} layers with weights ({[p for p, _ in ours]}) but the {framework} "
@@ -170,12 +194,14 @@ def _check_epsilon(module_of, prefix, layer, path, framework, attr):
             f"BatchNormalization(epsilon={float(eps)}). Received: {attr}={float(eps)}")
 
 
-def from_torch(model, source) -> None:
+def from_torch(model, source, names=None) -> None:
     """Copy the weights of a PyTorch module (or its ``state_dict()``) into a built numcnn ``model``.
 
     Args:
         model: a built numcnn model with the same layers.
         source: a ``torch.nn.Module`` or a ``state_dict`` mapping (tensors or NumPy arrays).
+        names: ``{numcnn layer path: torch module name}`` to pair layers by name; by default they are
+            paired in order (numcnn's in the order the model runs them, torch's in ``state_dict`` order).
 
     Example:
         >>> net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(),
@@ -184,7 +210,7 @@ def from_torch(model, source) -> None:
     """
     modules = dict(source.named_modules()) if hasattr(source, "named_modules") else {}
     state_dict = source.state_dict() if hasattr(source, "state_dict") else source
-    pairs = _pair(_layers_with_weights(model), _torch_groups(state_dict), "torch")
+    pairs = _pair(_layers_with_weights(model), _torch_groups(state_dict), "torch", names)
     new = {}
     for (path, layer), (prefix, tensors) in pairs:
         _check_epsilon(modules.get, prefix, layer, path, "torch", "eps")
@@ -194,8 +220,9 @@ def from_torch(model, source) -> None:
             target[...] = new[path][name]
 
 
-def to_torch(model, module):
-    """Copy a built numcnn ``model``'s weights into a PyTorch module with the same layers.
+def to_torch(model, module, names=None):
+    """Copy a built numcnn ``model``'s weights into a PyTorch module with the same layers (paired as
+    :func:`from_torch` pairs them, ``names`` included).
 
     ``num_batches_tracked`` of batch-norm modules is kept as it was. Returns ``module``.
     """
@@ -205,7 +232,7 @@ def to_torch(model, module):
 
     current = module.state_dict()
     modules = dict(module.named_modules())
-    pairs = _pair(_layers_with_weights(model), _torch_groups(current), "torch")
+    pairs = _pair(_layers_with_weights(model), _torch_groups(current), "torch", names)
     new = dict(current)
     for (path, layer), (prefix, tensors) in pairs:
         _check_epsilon(modules.get, prefix, layer, path, "torch", "eps")
@@ -230,8 +257,8 @@ def _keras_layers(keras_model) -> list:
     return found
 
 
-def _keras_pairs(model, keras_model):
-    pairs = _pair(_layers_with_weights(model), _keras_layers(keras_model), "Keras")
+def _keras_pairs(model, keras_model, names=None):
+    pairs = _pair(_layers_with_weights(model), _keras_layers(keras_model), "Keras", names)
     keras_by_name = {name: theirs for _, (name, theirs) in pairs}
     for (path, layer), (name, theirs) in pairs:
         _check_epsilon(keras_by_name.get, name, layer, path, "Keras", "epsilon")
@@ -243,16 +270,18 @@ def _keras_pairs(model, keras_model):
     return pairs
 
 
-def from_keras(model, keras_model) -> None:
-    """Copy a Keras 3 model's weights (``get_weights()`` of each layer) into a built numcnn ``model``."""
-    pairs = _keras_pairs(model, keras_model)
+def from_keras(model, keras_model, names=None) -> None:
+    """Copy a Keras 3 model's weights (``get_weights()`` of each layer) into a built numcnn ``model``, the
+    layers paired in order or by ``names`` (``{numcnn layer path: Keras layer name}``)."""
+    pairs = _keras_pairs(model, keras_model, names)
     for (_, layer), (_, theirs) in pairs:
         layer.set_weights([np.asarray(w) for w in theirs.get_weights()])
 
 
-def to_keras(model, keras_model):
-    """Copy a built numcnn ``model``'s weights into a Keras 3 model with the same layers. Returns it."""
-    pairs = _keras_pairs(model, keras_model)
+def to_keras(model, keras_model, names=None):
+    """Copy a built numcnn ``model``'s weights into a Keras 3 model with the same layers (paired in order
+    or by ``names``). Returns it."""
+    pairs = _keras_pairs(model, keras_model, names)
     for (_, layer), (_, theirs) in pairs:
         theirs.set_weights(layer.get_weights())
     return keras_model

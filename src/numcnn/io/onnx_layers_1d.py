@@ -1,4 +1,5 @@
-"""ONNX translations of Conv1D, MaxPooling1D, AveragePooling1D, GlobalAveragePooling1D (see :mod:`numcnn.io.onnx_export`).
+"""ONNX translations of Conv1D, MaxPooling1D, AveragePooling1D, GlobalAveragePooling1D and GlobalMaxPooling1D
+(see :mod:`numcnn.io.onnx_export`).
 
 Each handler is ``handler(t, layer, x, path) -> name``: ``t`` is the exporter's tracer (``t.node``,
 ``t.weight``, ``t.constant``, ``t.ints``, ``t.activation``, ``t.pads``, ``t.reduce``, ``t.opset``), ``x``

@@ -1,11 +1,13 @@
-"""``BatchNormalization``: per-channel normalisation with moving statistics for inference."""
+"""``BatchNormalization`` (per-channel normalisation with moving statistics for inference) and
+``LocalResponseNormalization`` (across channels, AlexNet and GoogLeNet)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from .. import functional as F
-from ..utils.validation import _is_int, _short, check_bool, check_number
+from ..functional.lrn import local_response_norm_backward, local_response_norm_forward
+from ..utils.validation import _is_int, _short, check_bool, check_int, check_number, standardize_data_format
 from .base import Layer
 
 
@@ -86,3 +88,55 @@ class BatchNormalization(Layer):
         return {**super().get_config(), "axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,
                 "center": self.center, "scale": self.scale}
 
+
+
+class LocalResponseNormalization(Layer):
+    """Local response normalisation across channels (AlexNet, GoogLeNet), as ONNX ``LRN`` and
+    ``torch.nn.LocalResponseNorm``; Keras 3 has no such layer.
+
+    ``y_c = x_c / (bias + alpha / size * S_c) ** beta`` where ``S_c`` sums ``x_j ** 2`` over the
+    channels ``j`` from ``c - floor((size - 1) / 2)`` to ``c + ceil((size - 1) / 2)`` (missing
+    channels count as 0). For an odd ``size`` this is PyTorch's layer with ``k = bias``; for an even
+    ``size`` PyTorch's window starts one channel lower (ONNX's rule is followed here).
+    TensorFlow's ``tf.nn.local_response_normalization`` takes ``depth_radius`` (``size = 2 *
+    depth_radius + 1``) and does not divide ``alpha`` by the window: pass ``alpha = alpha_tf * size``.
+
+    Args:
+        size: channels in each window, a positive int (AlexNet and GoogLeNet: 5).
+        alpha: scale of the sum of squares (divided by ``size``).
+        beta: exponent.
+        bias: added before the power (AlexNet: 2; PyTorch's ``k``, default 1).
+        data_format: ``"channels_last"`` (channels on the last axis) or ``"channels_first"`` (axis 1).
+
+    Shape:
+        input: (N, H, W, C) or (N, C, H, W) (any rank >= 2 with the channels there); output: same.
+    """
+
+    def __init__(self, size=5, alpha=1e-4, beta=0.75, bias=1.0, data_format="channels_last", **kwargs):
+        self.size = check_int(size, "size")
+        self.alpha = check_number(alpha, "alpha")
+        self.beta = check_number(beta, "beta")
+        self.bias = check_number(bias, "bias")
+        self.data_format = standardize_data_format(data_format)
+        super().__init__(**kwargs)
+
+    def _check_rank(self, shape):
+        if len(shape) < 2:
+            raise ValueError(f"Layer '{self.name}' (LocalResponseNormalization) needs inputs with a channel axis, "
+                             f"at least (N, C). Received: inputs with shape {tuple(shape)}")
+
+    def compute_output_shape(self, input_shape):
+        self._check_rank(input_shape)
+        return tuple(input_shape)
+
+    def _forward(self, x, training):
+        self._check_rank(x.shape)
+        return local_response_norm_forward(x, self.size, self.alpha, self.beta, self.bias, self.data_format,
+                                           check=False)
+
+    def _backward(self, dy, cache):
+        return local_response_norm_backward(dy, cache, check=False), {}
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size, "alpha": self.alpha, "beta": self.beta, "bias": self.bias,
+                "data_format": self.data_format}

@@ -92,16 +92,21 @@ class Model(Layer):
 
     def _build_graph(self):
         """Every layer of the graph built for the shapes it is called on, from the model's seed; then
-        each call checked against the built weights (a shared layer called on two shapes)."""
+        each call checked against the built weights by a batch of none (a shared layer called on two shapes)."""
         self._hand_down_rngs()
         for node in self._graph.nodes:
             shapes = [t.shape for t in node.inputs]
             if node.inputs:
                 node.layer._build_once(shapes if node.multi else shapes[0], node.layer.dtype or node.inputs[0].dtype)
-        for node in self._graph.nodes:
+        for node in self._graph.nodes:  # a batch of none: the layers' own checks, at no cost
             if node.inputs:
-                shapes = [t.shape for t in node.inputs]
-                node.layer.compute_output_shape(shapes if node.multi else shapes[0])
+                probes = [np.zeros((0, *t.shape[1:]), t.dtype) for t in node.inputs]
+                try:
+                    node.layer(probes if node.multi else probes[0])
+                except ValueError as error:
+                    shapes = [t.shape for t in node.inputs]
+                    raise ValueError(f"{error} (a batch of 0 standing for the graph's inputs of shape "
+                                     f"{shapes if node.multi else shapes[0]})") from None
         shapes = [t.shape for t in self._graph.inputs]
         self.input_shape = shapes if self._graph.several_inputs else shapes[0]
         self.built = True
