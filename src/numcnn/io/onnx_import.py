@@ -15,7 +15,9 @@ How a graph becomes a model:
   relate to the ONNX tensor's (a permutation), so a ``Transpose`` costs nothing; a ``Permute``
   layer is added only where an op needs ONNX's own axis order (a ``Reshape`` or ``Flatten`` across
   the channel axis: ShuffleNet's channel shuffle, a Flatten of a feature map before ``Gemm``), and
-  ``summary()`` shows it. Moves of axes of size 1 become a ``Reshape`` (no copy).
+  ``summary()`` shows it. Moves of axes of size 1 become a ``Reshape`` (no copy). A graph that is
+  channels-last already (an input read only by Transposes to NCHW, an output made by a Transpose
+  from NCHW: Keras, TensorFlow and numcnn's own exports) keeps those inputs and outputs as they are.
 * **Batch.** The first axis is the batch, of any size, whatever the file declares: ``Shape``
   gives a marker for it, and a ``Reshape`` must keep it first (``0``, ``-1`` or the marker).
 * **Refused, by name**: an op that has no translation (the error lists those that have), an
@@ -73,7 +75,7 @@ def load_model_proto(model):
             proto = onnx.load(path, load_external_data=False)
         except Exception as error:  # protobuf's DecodeError and friends: truncated or not ONNX at all
             raise OnnxImportError(f"{path!r} is not a readable ONNX model: the file is truncated, corrupt or not "
-                                  f"ONNX. Received: {type(error).__name__}: {_short(str(error), 200)}") from None
+                                  f"ONNX. Received: {type(error).__name__}: {str(error)[:200]}") from None
         base_dir = os.path.dirname(os.path.abspath(path))
     else:
         raise TypeError(f"The `model` argument must be a path to an .onnx file or an onnx.ModelProto. "
@@ -105,7 +107,7 @@ def _load_external_data(onnx, proto, base_dir):
         onnx.external_data_helper.load_external_data_for_model(proto, base_dir)
     except Exception as error:
         raise OnnxImportError(f"The ONNX model's external data could not be read (truncated?). "
-                              f"Received: {type(error).__name__}: {_short(str(error), 200)}") from None
+                              f"Received: {type(error).__name__}: {str(error)[:200]}") from None
 
 
 def opset_of(proto) -> int:
@@ -158,10 +160,25 @@ class Importer:
             raise OnnxImportError(f"The graph's inputs mix float and double. Received: {info.name!r} of {dtype.__name__}")
         self.dtype = dtype
         shape = self._declared_shape(info, input_shapes)
-        perm = channels_last(len(shape)) if self.cl else identity(len(shape))
+        perm = self.canonical(len(shape))
+        if self._feeds_only_transposes_to_channels_first(info.name, len(shape)):
+            perm = identity(len(shape))  # already NHWC in the file (Keras, TensorFlow, numcnn's own export)
         layer = InputLayer(tuple(shape[p] for p in perm[1:]), dtype=np.dtype(dtype).name, name=self.name_for(info.name))
         self.values[info.name] = Sym(layer.make_tensor(), (None, *shape[1:]), perm)
         return self.values[info.name].tensor
+
+    def _feeds_only_transposes_to_channels_first(self, name, rank):
+        """Whether input ``name`` is channels-last in the file: all its readers are Transposes to NCHW."""
+        to_first = [0, rank - 1, *range(1, rank - 1)]
+        readers = [node for node in self.graph.node if name in node.input]
+        return self.cl and rank >= 3 and bool(readers) and all(
+            node.op_type == "Transpose" and list(_attributes(node).get("perm", [])) == to_first for node in readers)
+
+    def _made_by_transpose_to_channels_last(self, name, rank):
+        """Whether output ``name`` is channels-last in the file: a Transpose from NCHW made it."""
+        to_last = list(channels_last(rank))
+        return self.cl and any(node.op_type == "Transpose" and name in node.output and
+                               list(_attributes(node).get("perm", [])) == to_last for node in self.graph.node)
 
     def _declared_shape(self, info, input_shapes):
         dims = info.type.tensor_type.shape.dim
@@ -193,8 +210,10 @@ class Importer:
                 raise OnnxImportError(f"Graph output {info.name!r} is " + ("never computed" if value is None else
                                       "a constant, not computed from the inputs") + ": numcnn models compute their "
                                       "outputs from their inputs.")
-            result.append(self.ensure(value, self.canonical(value.rank)).tensor if value.perm != self.canonical(
-                value.rank) else value.tensor)
+            wanted = self.canonical(value.rank)
+            if self._made_by_transpose_to_channels_last(info.name, value.rank):
+                wanted = identity(value.rank)
+            result.append(self.ensure(value, wanted).tensor)
         return result
 
     # -- names and layers --------------------------------------------------------------------------------------
@@ -315,7 +334,7 @@ class Importer:
         except Exception as error:
             raise OnnxImportError(f"ONNX node {_node_label(node)} ({node.op_type}) computes on constants only, but "
                                   f"could not be folded at import. Received: {type(error).__name__}: "
-                                  f"{_short(str(error), 200)}") from None
+                                  f"{str(error)[:200]}") from None
         outputs = [np.asarray(out) for out in outputs]
         for out in outputs:
             if out.dtype.kind in "iu" and out.size and np.any((np.abs(out) > BATCH // 2) & (out != BATCH)):

@@ -163,8 +163,6 @@ def _broadcast_constant(imp, constant, value, op_type):
     """A constant broadcast against ``value`` as one sample's array in numcnn's layout (a float when it
     is one number); refused when it would change the shape of ``value`` or differ along the batch."""
     constant = np.asarray(constant, dtype=np.float64)
-    if constant.size == 1:
-        return float(constant.reshape(-1)[0])
     if constant.ndim > value.rank:
         raise OnnxImportError(f"{op_type}'s constant of shape {constant.shape} has more axes than its other "
                               f"input {value.shape}")
@@ -175,6 +173,8 @@ def _broadcast_constant(imp, constant, value, op_type):
             raise OnnxImportError(f"{op_type}'s constant of shape {constant.shape} must broadcast to one sample "
                                   f"of the other input, shape {value.shape}, without changing it. Received: "
                                   f"{constant.shape}")
+    if np.all(constant == constant.reshape(-1)[0]):  # one number, whatever its shape (it changes no shape)
+        return float(constant.reshape(-1)[0])
     return full.transpose(value.perm)[0]
 
 
@@ -239,8 +239,8 @@ def conv_transpose(imp, node, inputs, attrs):
             total = f - w
             if total < 0:
                 raise OnnxImportError(f"output_shape {wanted} is larger than the full output {full}")
-            # ONNX: SAME_UPPER puts the extra pad at the start of the cut (the end of the output is kept)
-            pads.append((total - total // 2, total // 2) if auto_pad != "SAME_LOWER" else (total // 2, total - total // 2))
+            # the ONNX spec: SAME_UPPER cuts the odd row at the end, otherwise at the start
+            pads.append((total // 2, total - total // 2) if auto_pad == "SAME_UPPER" else (total - total // 2, total // 2))
         pads = tuple(pads)
     elif auto_pad == "VALID":
         pads = ((0, 0), (0, 0))
@@ -517,17 +517,16 @@ def concat(imp, node, inputs, attrs):
 @handles("Flatten")
 def flatten(imp, node, inputs, attrs):
     x = _data(inputs, "Flatten")
-    axis = int(attrs.get("axis", 1)) % (x.rank + 1) if int(attrs.get("axis", 1)) < 0 else int(attrs.get("axis", 1))
-    if axis == 0:
-        raise OnnxImportError("Flatten with axis=0 folds the batch into the features")
-    if axis == 1:
-        if x.rank == 2:
-            return [x]
-        x = imp.row_major(x)
-        layer = Flatten(data_format="channels_last", name=_name(imp, node))
-        out = imp.call(layer, x.tensor)
-        return [Sym(out, (None, math.prod(x.shape[1:])), (0, 1))]
-    return [imp.reshape(x, (None, math.prod(x.shape[1:axis]), math.prod(x.shape[axis:])), _name(imp, node))]
+    axis = int(attrs.get("axis", 1))
+    axis = axis + x.rank if axis < 0 else axis
+    if axis != 1:
+        raise OnnxImportError(f"Flatten with axis={axis} folds axes into the batch (its output is 2D): numcnn's "
+                              f"batch is free. Received: axis={attrs.get('axis')} on a tensor of rank {x.rank}")
+    if x.rank == 2:
+        return [x]
+    x = imp.row_major(x)
+    out = imp.call(Flatten(data_format="channels_last", name=_name(imp, node)), x.tensor)
+    return [Sym(out, (None, math.prod(x.shape[1:])), (0, 1))]
 
 
 def resolve_reshape(in_shape, target, allowzero=False):
