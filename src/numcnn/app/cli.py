@@ -45,6 +45,8 @@ _non_negative_int = _number_type(int, lambda v: v >= 0, "a non-negative int")
 _positive_float = _number_type(float, lambda v: np.isfinite(v) and v > 0, "a positive number")
 _fraction = _number_type(float, lambda v: 0 <= v < 0.5, "a number in [0, 0.5)")
 _non_negative_float = _number_type(float, lambda v: np.isfinite(v) and v >= 0, "a non-negative number")
+_finite_float = _number_type(float, np.isfinite, "a finite number")
+_non_zero_float = _number_type(float, lambda v: np.isfinite(v) and v != 0, "a finite non-zero number")
 
 
 def _defaults_table() -> str:
@@ -160,6 +162,34 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--opset", type=_number_type(int, lambda v: v >= MIN_OPSET, f"an int >= {MIN_OPSET}"),
                         default=DEFAULT_OPSET, help=f"ONNX opset version (default {DEFAULT_OPSET})")
     export.set_defaults(run=commands.export)
+
+    imp = subcommands.add_parser(
+        "import", help="import a network trained elsewhere (ONNX) as a run directory",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Turn an ONNX file into a run directory (model.safetensors and config.json), so that predict, "
+                    "summary, show, evaluate and export work on it. Opsets 6 to 21; needs pip install \"numcnn[onnx]\".\n"
+                    "An image becomes the network's input as (pixel * --scale - --mean) / --std per channel, pixels "
+                    "0..255 after resizing to the network's size, in --channel-order.",
+        epilog="PyTorch's ImageNet networks: --scale 0.00392156862745098 --mean 0.485 0.456 0.406 --std 0.229 0.224 0.225\n"
+               "Caffe's: --scale 1 --mean 103.94 116.78 123.68 --channel-order bgr")
+    imp.add_argument("model", metavar="MODEL.onnx", help="the ONNX file (external data next to it is read)")
+    imp.add_argument("--out", required=True, help="run directory to create")
+    imp.add_argument("--data-format", choices=("channels_last", "channels_first"), default="channels_last",
+                     help="channels_last: NHWC, weights converted once at import; channels_first: NCHW as the file "
+                          "(default channels_last)")
+    imp.add_argument("--size", type=_positive_int, nargs=2, metavar=("HEIGHT", "WIDTH"),
+                     help="image size; needed when the file leaves it free, else it must match the file's")
+    imp.add_argument("--scale", type=_finite_float, default=1 / 255,
+                     help="factor of the 0..255 pixel values (default 1/255: inputs in [0, 1])")
+    imp.add_argument("--mean", type=_finite_float, nargs="+", default=[0.0],
+                     help="subtracted after --scale: one number or one per channel (default 0)")
+    imp.add_argument("--std", type=_non_zero_float, nargs="+", default=[1.0],
+                     help="divides after --mean: one number or one per channel (default 1)")
+    imp.add_argument("--channel-order", choices=("rgb", "bgr"), default="rgb", help="colour order (default rgb)")
+    imp.add_argument("--labels", metavar="FILE", help="class names, one per line, one per output")
+    imp.add_argument("--outputs", choices=("auto", "logits", "probabilities"), default="auto",
+                     help="what the network outputs (auto: probabilities when it ends with Softmax)")
+    imp.set_defaults(run=commands.import_model)
 
     filt = subcommands.add_parser(
         "filter", help="filter an image with a kernel (blur, sobel-x, ...) using numcnn's conv2d",

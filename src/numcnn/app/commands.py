@@ -21,7 +21,17 @@ from ..training.metrics import confusion_matrix
 from ..training.mpi import Communicator
 from ..training.strategy import MPIStrategy, OneProcess
 from ..utils.files import atomic_path, check_suffix
-from .runs import data_dir_of, default_out_dir, load_run, read_history_csv, read_settings, train_run
+from .runs import (
+    data_dir_of,
+    default_out_dir,
+    import_run,
+    is_imported,
+    load_run,
+    preprocessing_of,
+    read_history_csv,
+    read_settings,
+    train_run,
+)
 from .settings import RunError, RunSettings
 
 def demo(args) -> int:
@@ -124,20 +134,49 @@ def _format_confusion(matrix, names) -> str:
 def _test_set(config, args, name=None):
     """The test images of the run's data set (or ``name``), from ``--data-dir`` or where training read them."""
     name = name or config["dataset"]["name"]
+    if name is None:
+        hint = {"evaluate": " Pass --dataset NAME (a data set of the images it takes).",
+                "feature-maps": " Pass --image FILE."}.get(getattr(args, "what", args.command), "")
+        raise RunError(f"{args.run_dir} is an imported network: it has no test set of its own.{hint} "
+                       f"Received: {args.command} without a data set")
     data_dir = data_dir_of(config, args.data_dir) if name == config["dataset"]["name"] else args.data_dir
     return load_dataset(name, data_dir, splits=("test",))
+
+
+def _model_inputs(config, x01):
+    """Test images in [0, 1] as the run's model takes them (an imported run's preprocessing applied)."""
+    preprocessing = preprocessing_of(config)
+    return x01 if preprocessing is None else preprocessing.normalize(x01)
+
+
+def _probabilities(config, outputs):
+    return outputs if config.get("outputs") == "probabilities" else F.softmax(outputs)
+
+
+def _image_shape(config):
+    """(height, width, channels) of the images the run's model takes."""
+    preprocessing = preprocessing_of(config)
+    if preprocessing is not None:
+        return (*preprocessing.size, preprocessing.channels)
+    if is_imported(config):
+        raise RunError(f"The imported network takes inputs of shape {tuple(config['dataset']['input_shape'])}, "
+                       "not images. Received: a run without image preprocessing")
+    return tuple(config["dataset"]["input_shape"])
 
 
 def evaluate(args) -> int:
     model, config = load_run(args.run_dir)
     name = args.dataset or config["dataset"]["name"]
     dataset = _test_set(config, args, name)
-    if tuple(dataset.input_shape) != tuple(config["dataset"]["input_shape"]):
-        raise RunError(f"The run's model takes {tuple(config['dataset']['input_shape'])} images; {name} has "
+    if tuple(dataset.input_shape) != _image_shape(config):
+        raise RunError(f"The run's model takes {_image_shape(config)} images; {name} has "
                        f"{dataset.input_shape}. Received: --dataset {name}")
-    logits = model.predict(dataset.x_test, batch_size=args.batch_size)
-    loss = F.softmax_cross_entropy(dataset.y_test, logits)
-    predicted = logits.argmax(axis=1)
+    outputs = model.predict(_model_inputs(config, dataset.x_test), batch_size=args.batch_size)
+    if config.get("outputs") == "probabilities":
+        loss = float(-np.mean(np.log(np.clip(outputs[np.arange(len(outputs)), dataset.y_test], 1e-12, None))))
+    else:
+        loss = F.softmax_cross_entropy(dataset.y_test, outputs)
+    predicted = outputs.argmax(axis=1)
     accuracy = float(np.mean(predicted == dataset.y_test))
     print(f"{name} test set, {len(dataset.y_test)} images: loss {loss:.4f}, accuracy {accuracy:.4f}")
     print("confusion matrix (rows: true class, columns: predicted class):")
@@ -145,12 +184,19 @@ def evaluate(args) -> int:
     return 0
 
 
+def _image_sample(config, path, invert):
+    """One image file as the run's model takes it: an imported run's preprocessing, or the digit pipeline."""
+    preprocessing = preprocessing_of(config)
+    if preprocessing is None:
+        return to_model_input(load_image(path), _image_shape(config), invert)
+    return preprocessing.image_to_sample(load_image(path, grayscale=preprocessing.channels == 1))
+
+
 def predict(args) -> int:
     model, config = load_run(args.run_dir)
-    input_shape = tuple(config["dataset"]["input_shape"])
     names = config["dataset"]["class_names"]
-    batch = np.stack([to_model_input(load_image(path), input_shape, args.invert) for path in args.images])
-    probs = F.softmax(model.predict(batch))
+    batch = np.stack([_image_sample(config, path, args.invert) for path in args.images])
+    probs = _probabilities(config, model.predict(batch))
     for path, p in zip(args.images, probs):
         top = np.argsort(-p)[:3]
         ranked = ", ".join(f"{names[k]} {p[k]:.3f}" for k in top)
@@ -161,6 +207,13 @@ def predict(args) -> int:
 def summary(args) -> int:
     model, config = load_run(args.run_dir)
     model.summary()
+    if is_imported(config):
+        source = config["source"]
+        print(f"imported from {source['file']} (ONNX opset {source['opset']}, made by {source['producer'] or '?'}); "
+              f"its outputs are {config.get('outputs', 'logits')}")
+        if config.get("preprocessing"):
+            print("preprocessing: " + ", ".join(f"{k}={v}" for k, v in config["preprocessing"].items()))
+        return 0
     training = config["training"]
     print("training: " + ", ".join(f"{k}={v}" for k, v in training.items()))
     metrics_path = os.path.join(args.run_dir, "metrics.json")
@@ -241,7 +294,7 @@ def show(args) -> int:
         viz.plot_filters(model, args.out)
     elif args.what == "feature-maps":
         if args.image is not None:
-            image = to_model_input(load_image(args.image), tuple(config["dataset"]["input_shape"]), args.invert)
+            image = _image_sample(config, args.image, args.invert)
         else:
             test = _test_set(config, args).x_test
             if args.index >= len(test):
@@ -249,6 +302,9 @@ def show(args) -> int:
             image = test[args.index]
         viz.plot_feature_maps(model, image, args.out)
     elif args.what == "curves":
+        if is_imported(config):
+            raise RunError(f"{args.run_dir} is an imported network: it was not trained here, so it has no curves. "
+                           "Received: --what curves")
         history = read_history_csv(os.path.join(args.run_dir, "history.csv"))
         history.pop("epoch", None)
         viz.plot_history(history, args.out, f"{config['training']['model']} on {config['training']['dataset']}")
@@ -256,7 +312,7 @@ def show(args) -> int:
         viz.plot_model(model, args.out)
     else:
         dataset = _test_set(config, args)
-        probs = F.softmax(model.predict(dataset.x_test, batch_size=256))
+        probs = _probabilities(config, model.predict(_model_inputs(config, dataset.x_test), batch_size=256))
         if args.what == "confusion":
             viz.plot_confusion(confusion_matrix(dataset.y_test, probs.argmax(1), dataset.classes), names, args.out)
         else:
@@ -265,3 +321,16 @@ def show(args) -> int:
     return 0
 
 
+
+
+def import_model(args) -> int:
+    config = import_run(args.model, args.out, data_format=args.data_format, size=args.size, scale=args.scale,
+                        mean=args.mean, std=args.std, channel_order=args.channel_order, labels=args.labels,
+                        outputs=args.outputs)
+    model_info = config["model"]["config"]
+    layers = len(model_info.get("layers", []))
+    print(f"imported {args.model} (ONNX opset {config['source']['opset']}) as {layers} layers, input "
+          f"{tuple(config['dataset']['input_shape'])}, {len(config['dataset']['class_names'])} outputs "
+          f"({config['outputs']}) -> {args.out}")
+    print(f"saved {args.out}: model.safetensors, config.json; try numcnn summary {args.out}")
+    return 0

@@ -12,6 +12,10 @@ A run directory holds:
 * ``model.safetensors``: the trained model (architecture + weights), when training ended;
 * ``metrics.json``: ``test_accuracy``, ``test_loss``, ``epochs``, ``seconds`` and more.
 
+``numcnn import model.onnx`` writes a run of a network trained elsewhere: ``model.safetensors`` and a
+``config.json`` with a ``source`` section (the file, its opset and producer), the ``preprocessing``
+that turns an image into the model's input and the class names; it has no training files.
+
 Every file is written atomically (temporary file + rename); the temporaries of writes cut by a
 crash are removed when the run starts again.
 
@@ -101,6 +105,96 @@ def load_run(run_dir):
     arrays, _ = load_checkpoint(checkpoint)
     model.assign_weights(arrays_under(arrays, "model/"), checkpoint)
     return model, config
+
+
+def is_imported(config: dict) -> bool:
+    return isinstance(config.get("source"), dict)
+
+
+def preprocessing_of(config: dict):
+    """The run's :class:`~numcnn.data.preprocessing.Preprocessing` (imported runs), or None."""
+    from ..data.preprocessing import Preprocessing
+
+    data = config.get("preprocessing")
+    return None if data is None else Preprocessing.from_json(data)
+
+
+def import_run(source, out_dir, *, data_format="channels_last", size=None, scale=1 / 255, mean=(0.0,), std=(1.0,),
+               channel_order="rgb", labels=None, outputs="auto") -> dict:
+    """Import an ONNX network as a run directory (see the module docstring); returns its ``config.json``."""
+    import hashlib
+
+    from ..data.preprocessing import Preprocessing
+    from ..io.onnx_import import from_onnx, load_model_proto, opset_of
+
+    if not os.path.isfile(source):
+        raise RunError(f"{source}: no such ONNX file. Received: {os.fspath(source)!r}")
+    proto = load_model_proto(source)
+    opset = opset_of(proto)
+    model = from_onnx(proto, data_format, input_shape=_dynamic_input_shape(proto, size))
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise RunError(f"numcnn import makes runs of networks with one input and one output. Received: "
+                       f"{len(model.inputs)} inputs, {len(model.outputs)} outputs")
+    shape, out_shape = model.inputs[0].shape, model.outputs[0].shape
+    preprocessing = None
+    if len(shape) == 4:
+        channels = shape[3] if data_format == "channels_last" else shape[1]
+        hw = shape[1:3] if data_format == "channels_last" else shape[2:4]
+        if size is not None and tuple(size) != tuple(hw):
+            raise RunError(f"--size: the network takes {hw[0]}x{hw[1]} images. Received: --size {size[0]} {size[1]}")
+        if channels in (1, 3):
+            preprocessing = Preprocessing(tuple(hw), channels, scale, tuple(mean), tuple(std), channel_order,
+                                          data_format)
+    classes = out_shape[-1] if len(out_shape) == 2 else None
+    names = _read_labels(labels, classes) if labels else [str(k) for k in range(classes or 0)]
+    if outputs == "auto":
+        last = model.outputs[0].node.layer
+        softmax = type(last).__name__ == "Softmax" or getattr(last, "activation", None) == "softmax"
+        outputs = "probabilities" if softmax else "logits"
+    claim_out_dir(out_dir)
+    model.save(os.path.join(out_dir, "model.safetensors"))
+    with open(source, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    config = {
+        "format": RUN_FORMAT, "format_version": RUN_FORMAT_VERSION, "numcnn_version": __version__,
+        "source": {"kind": "onnx", "file": os.path.basename(os.fspath(source)), "sha256": digest, "opset": opset,
+                   "producer": f"{proto.producer_name} {proto.producer_version}".strip()},
+        "dataset": {"name": None, "input_shape": list(shape[1:]), "class_names": names, "data_dir": None},
+        "preprocessing": None if preprocessing is None else preprocessing.to_json(),
+        "outputs": outputs,
+        "training": {},
+        "model": {"class_name": "Functional", "config": model.get_config()},
+    }
+    write_text_atomic(os.path.join(out_dir, "config.json"), json.dumps(config, indent=2) + "\n")
+    return config
+
+
+def _dynamic_input_shape(proto, size):
+    """``input_shape`` for from_onnx when the file's image input has free height and width and ``--size``
+    gives them (NCHW, the file's order)."""
+    initializers = {t.name for t in proto.graph.initializer}
+    inputs = [i for i in proto.graph.input if i.name not in initializers]
+    if len(inputs) != 1:
+        return None
+    dims = inputs[0].type.tensor_type.shape.dim
+    if len(dims) == 4 and not all(d.HasField("dim_value") for d in dims[2:]) and dims[1].HasField("dim_value"):
+        if size is None:
+            raise RunError("The ONNX file leaves the image size free: pass --size HEIGHT WIDTH. Received: input "
+                           f"{inputs[0].name!r} of shape {[d.dim_param or d.dim_value for d in dims]}")
+        return (dims[1].dim_value, *size)
+    return None
+
+
+def _read_labels(path, classes):
+    try:
+        with open(path, encoding="utf-8") as f:
+            names = [line.strip() for line in f if line.strip()]
+    except (OSError, UnicodeDecodeError) as e:
+        raise RunError(f"--labels {path}: cannot read it ({e}). Received: --labels {path}") from None
+    if classes is None or len(names) != classes:
+        raise RunError(f"--labels must name each of the network's {classes} outputs, one per line. Received: "
+                       f"{len(names)} names in {path}")
+    return names
 
 
 def write_history_csv(path, history: dict) -> None:

@@ -249,8 +249,9 @@ def _sum_to(a, shape):
 def prelu_forward(x, alpha, *, check=True):
     """Parametric ReLU forward: ``x`` where ``x > 0``, ``alpha * x`` elsewhere; returns ``(y, cache)``.
 
-    Shapes:
-        x: (N, ...); alpha: broadcastable to one sample (e.g. ``(C,)`` or ``(1, 1, C)`` for NHWC).
+    Shape:
+        x: (N, ...); alpha: broadcastable to one sample (e.g. ``(C,)`` or ``(1, 1, C)`` for NHWC,
+        ``(C, 1, 1)`` for NCHW); output: same as x.
     """
     if check:
         x = _float(x)
@@ -266,7 +267,8 @@ def prelu_forward(x, alpha, *, check=True):
 
 
 def prelu_backward(dy, cache, *, check=True):
-    """Parametric ReLU backward: ``(dx, dalpha)``, ``dalpha`` of ``alpha``'s shape."""
+    """Parametric ReLU backward: ``(dx, dalpha)``, ``dalpha`` of ``alpha``'s shape, summed over the batch
+    and the axes ``alpha`` is broadcast along."""
     x, alpha, positive = cache
     if check:
         dy = _check_dy(dy, x.shape)
@@ -276,12 +278,15 @@ def prelu_backward(dy, cache, *, check=True):
 
 
 def prelu(x, alpha):
+    """``x`` where ``x > 0``, ``alpha * x`` elsewhere (``torch.nn.functional.prelu``'s rule, ``alpha``
+    broadcast against one sample as :func:`prelu_forward` says)."""
     return prelu_forward(x, alpha)[0]
 
 
 # clip: y = min(max(x, min_value), max_value) (NaN stays NaN); dy/dx = 1 where min_value <= x <= max_value
 # (torch.clamp's rule, 1 at the bounds), 0 elsewhere
 def check_clip_bounds(min_value, max_value):
+    """``(min_value, max_value)`` as floats or None, each finite, ``min_value <= max_value``."""
     low = None if min_value is None else check_number(min_value, "min_value")
     high = None if max_value is None else check_number(max_value, "max_value")
     if low is not None and high is not None and low > high:
@@ -306,12 +311,15 @@ def clip_forward(x, min_value=None, max_value=None, *, check=True):
 
 
 def clip_backward(dy, cache, *, check=True):
+    """Clip backward: ``dy`` where ``min_value <= x <= max_value`` (bounds included, as ``torch.clamp``), 0
+    elsewhere, NaN inputs included when a bound is set."""
     if check:
         dy = _check_dy(dy, cache.shape)
     return np.where(cache, dy, 0).astype(dy.dtype, copy=False)
 
 
 def clip(x, min_value=None, max_value=None):
+    """``x`` limited to ``[min_value, max_value]``, elementwise; NaN stays NaN. Shape: any -> same."""
     return clip_forward(x, min_value, max_value)[0]
 
 

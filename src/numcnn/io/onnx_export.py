@@ -27,9 +27,18 @@ MatMul + Add; Max/AveragePooling2D -> MaxPool/AveragePool; BatchNormalization ->
 BatchNormalization with the moving statistics (any axis; transposed to axis 1 when
 needed); GlobalAverage/MaxPooling2D -> ReduceMean/ReduceMax; Flatten -> Flatten (after
 a Transpose to channels last for ``data_format="channels_first"``, as our Flatten);
-Reshape -> Reshape; Rescaling -> Mul + Add; Activation/ReLU/LeakyReLU/Softmax and the
-``activation=`` option -> Relu, LeakyRelu, Sigmoid, Tanh, Softmax; Dropout and "linear"
--> nothing; Add -> Add/Sum; Concatenate -> Concat.
+Reshape -> Reshape; Rescaling -> Mul + Add (numbers, or arrays broadcast against one
+sample); Activation/LeakyReLU/Softmax and the ``activation=`` option -> Relu, LeakyRelu,
+Sigmoid, Tanh, Softmax; Dropout, InputLayer and "linear" -> nothing; Add -> Add/Sum;
+Concatenate -> Concat. In the ``onnx_layers_*`` modules: DepthwiseConv2D -> Conv with
+``group``, SeparableConv2D -> two Convs, Conv2DTranspose -> ConvTranspose
+(``onnx_layers_conv``); Conv1D -> Conv, Max/AveragePooling1D -> MaxPool/AveragePool,
+GlobalAverage/MaxPooling1D -> ReduceMean/ReduceMax (``onnx_layers_1d``); ZeroPadding2D ->
+Pad, Cropping2D -> Slice, UpSampling2D -> Resize, Permute -> Transpose, Multiply -> Mul,
+Subtract -> Sub (``onnx_layers_shape``); ReLU (every option) -> Relu, Clip, LeakyRelu,
+ThresholdedRelu, Min or Where; PReLU -> PRelu; Clip -> Clip (Identity without bounds);
+LocalResponseNormalization -> LRN (or its AveragePool form); SpatialDropout2D -> nothing
+(``onnx_layers_misc``).
 
 ``onnx`` is an optional dependency: ``pip install "numcnn[onnx]"``.
 """
@@ -122,7 +131,7 @@ class _Tracer:
         if layer is not None and (id(layer), key) in self.weight_names:
             return self.weight_names[(id(layer), key)]
         name = self.fresh(base)
-        self.initializers[name] = np.ascontiguousarray(array)
+        self.initializers[name] = np.require(array, requirements="C")  # a 0-d array stays a scalar
         if layer is not None:
             self.weight_names[(id(layer), key)] = name
         return name
@@ -296,9 +305,15 @@ def _reshape(t, layer, x, path):
 
 
 def _rescaling(t, layer, x, path):
-    y = t.node("Mul", [x.name, t.constant(f"{path}/scale", np.array(layer.scale, np.float32))], path)
-    if layer.offset:
-        y = t.node("Add", [y, t.constant(f"{path}/offset", np.array(layer.offset, np.float32))], path)
+    def sample_shaped(value):
+        """A number as a scalar; an array with leading 1s up to one sample's rank (it broadcasts right-aligned,
+        in ONNX as in NumPy, so this only makes the constant's axes readable)."""
+        array = np.asarray(value, np.float32)
+        return array if array.ndim == 0 else array.reshape((1,) * (x.ndim - 1 - array.ndim) + array.shape)
+
+    y = t.node("Mul", [x.name, t.constant(f"{path}/scale", sample_shaped(layer.scale))], path)
+    if np.any(np.asarray(layer.offset) != 0):  # NaN != 0: a NaN offset is kept
+        y = t.node("Add", [y, t.constant(f"{path}/offset", sample_shaped(layer.offset))], path)
     return y
 
 

@@ -1,4 +1,4 @@
-"""ONNX translations of ReLU (every option), LocalResponseNormalization, SpatialDropout2D (see
+"""ONNX translations of ReLU (every option), PReLU, Clip, LocalResponseNormalization, SpatialDropout2D (see
 :mod:`numcnn.io.onnx_export`).
 
 Each handler is ``handler(t, layer, x, path) -> name``: ``t`` is the exporter's tracer (``t.node``,
@@ -9,6 +9,15 @@ layer's name in the graph; it returns the ONNX name of the layer's output.
 * ReLU: ``Relu``; ``Clip`` for ``max_value`` (its bounds are inputs since opset 11); ``LeakyRelu``
   for ``negative_slope`` and ``ThresholdedRelu`` for ``threshold``, then ``Min`` for ``max_value``;
   with both a slope and a threshold, ``Where(x <= threshold, slope * (x - threshold), Min(x, max_value))``.
+* PReLU: ONNX ``PRelu`` with ``alpha`` as its slope, unchanged. ``alpha`` has one sample's shape (the
+  shared axes of size 1) in the layer's own layout, and the exported tensor keeps that layout (numcnn's,
+  channels_last or channels_first), so ``alpha`` already broadcasts against ``(N, ...)`` right-aligned,
+  as ``PRelu``'s unidirectional broadcasting wants: no Transpose, no Reshape.
+* Clip: ONNX ``Clip``, its bounds as inputs (opset 11 on; the exporter writes 13 on); a bound that is None
+  is an omitted input (``""`` for the min when only the max is set). ONNX's omitted bounds are the float's
+  ``lowest()`` and ``max()``, not infinities, so an infinite input on an unbounded side comes out of
+  onnxruntime as float32's -3.4028235e38 or 3.4028235e38 where numcnn (and ``torch.clamp``) keep it infinite; NaN stays NaN in both.
+  Without any bound the layer is the identity: ``Identity``, which keeps infinities too.
 * LocalResponseNormalization: ONNX ``LRN`` (same ``size``, ``alpha``, ``beta``, ``bias``, same window),
   between two ``Transpose`` nodes for channels_last. onnxruntime runs ``LRN`` for odd sizes on 4D
   inputs only; other cases are written out: the squares' window sums are an ``AveragePool`` over the
@@ -21,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..functional.lrn import lrn_window
-from ..layers.core import ReLU, SpatialDropout2D
+from ..layers.core import Clip, PReLU, ReLU, SpatialDropout2D
 from ..layers.normalization import LocalResponseNormalization
 
 _TO_NCHW, _TO_NHWC = [0, 3, 1, 2], [0, 2, 3, 1]
@@ -48,6 +57,19 @@ def _relu(t, layer, x, path):
     upper = x.name if top is None else t.node("Min", [x.name, _scalar(t, path, "max", top)], path)
     lower = t.node("Mul", [t.node("Sub", [x.name, bend], path), _scalar(t, path, "negative_slope", slope)], path)
     return t.node("Where", [t.node("LessOrEqual", [x.name, bend], path), lower, upper], path)
+
+
+def _prelu(t, layer, x, path):
+    return t.node("PRelu", [x.name, t.weight(layer, path, "alpha", layer.params["alpha"])], path)
+
+
+def _clip(t, layer, x, path):
+    if layer.min_value is None and layer.max_value is None:
+        return t.node("Identity", [x.name], path)
+    inputs = [x.name, "" if layer.min_value is None else _scalar(t, path, "min", layer.min_value)]
+    if layer.max_value is not None:
+        inputs.append(_scalar(t, path, "max", layer.max_value))
+    return t.node("Clip", inputs, path)
 
 
 def _local_response_normalization(t, layer, x, path):
@@ -79,6 +101,8 @@ def _spatial_dropout(t, layer, x, path):
 
 HANDLERS: dict = {
     ReLU: _relu,  # replaces the exporter's own ReLU entry, which knows no options
+    PReLU: _prelu,
+    Clip: _clip,
     LocalResponseNormalization: _local_response_normalization,
     SpatialDropout2D: _spatial_dropout,
 }

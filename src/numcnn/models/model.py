@@ -109,6 +109,8 @@ class Model(Layer):
                                      f"{shapes if node.multi else shapes[0]})") from None
         shapes = [t.shape for t in self._graph.inputs]
         self.input_shape = shapes if self._graph.several_inputs else shapes[0]
+        shapes = [t.shape for t in self._graph.outputs]
+        self.output_shape = shapes if self._graph.several_outputs else shapes[0]
         self.built = True
 
     @property

@@ -68,7 +68,8 @@ def conv_feature_maps(model, image) -> dict:
     branches and nested models are right too; a layer called twice appears as ``name@2``).
 
     Shape:
-        image: (H, W, C); returns {layer name: (H', W', filters)}.
+        image: one sample as the model takes it, (H, W, C) or (C, H, W); returns {layer name: (H', W', filters)}
+        (channels last whatever the layer's data format).
     """
     x = np.asarray(image, dtype=np.float32)[None]
     _, tape = model.call_recorded(x)
@@ -82,7 +83,10 @@ def conv_feature_maps(model, image) -> dict:
                 name, k = f"{prefix}{node.layer.name}", 1
                 while (name if k == 1 else f"{name}@{k}") in maps:
                     k += 1
-                maps[name if k == 1 else f"{name}@{k}"] = node.output[0]
+                output = node.output[0]
+                if node.layer.data_format == "channels_first":
+                    output = np.moveaxis(output, 0, -1)
+                maps[name if k == 1 else f"{name}@{k}"] = output
 
     walk(tape, "")
     if not maps:
@@ -101,6 +105,11 @@ def plot_feature_maps(model, image, path, max_maps=16) -> dict:
     figure = new_figure(1.1 * cols, 1.2 * len(maps) + 0.6)
     axes = figure.subplots(len(maps), cols, squeeze=False)
     image = np.asarray(image, dtype=np.float32)
+    if image.shape[-1] not in (1, 3) and image.shape[0] in (1, 3):  # a channels_first sample
+        image = np.moveaxis(image, 0, -1)
+    low, high = float(image.min()), float(image.max())
+    if low < 0 or high > 1:  # a normalised input (mean and std taken out): drawn min..max
+        image = (image - low) / (high - low) if high > low else np.zeros_like(image)
     for row, (name, m) in zip(axes, maps.items()):
         for ax in row:
             ax.set_axis_off()
