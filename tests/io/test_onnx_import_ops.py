@@ -470,3 +470,36 @@ def test_two_inputs_and_two_outputs(rng):
     outputs = imported([a.transpose(0, 2, 3, 1), b.transpose(0, 2, 3, 1)])
     for y, e in zip(outputs, expected):
         assert_allclose(y.transpose(0, 3, 1, 2), e, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("data_format", FORMATS)
+def test_a_relu_that_alone_reads_a_conv_or_gemm_becomes_their_activation(data_format, x4, rng):
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c"], ["r"], name="relu"),
+             helper.make_node("Conv", ["r", "w2"], ["c2"], name="conv2"),
+             helper.make_node("Relu", ["c2"], ["r2"]), helper.make_node("Add", ["c2", "r2"], ["s"]),
+             helper.make_node("Flatten", ["s"], ["f"]), helper.make_node("Gemm", ["f", "b"], ["g"], name="gemm"),
+             helper.make_node("Relu", ["g"], ["y"])]
+    init = {"w": weights(rng, 4, 4, 3, 3), "w2": weights(rng, 2, 4, 1, 1), "b": weights(rng, 144, 3)}
+    imported = check(graph_model(nodes, {"x": ["n", 4, 9, 8]}, ["y"], init), x4, data_format)
+    assert imported.get_layer("conv").activation == "relu" and imported.get_layer("gemm").activation == "relu"
+    assert imported.get_layer("conv2").activation is None  # its output is read twice: the Relu stays a layer
+    assert layer_types(imported).count("ReLU") == 1
+
+
+@pytest.mark.parametrize("data_format", FORMATS)
+@pytest.mark.parametrize("op_type", ["ReduceMean", "ReduceMax"])
+@pytest.mark.parametrize("opset, keepdims", [(13, 1), (13, 0), (18, 1)])
+def test_reduce_over_the_spatial_axes_is_global_pooling(op_type, opset, keepdims, data_format, x4):
+    if opset >= 18:
+        model = one_node(op_type, (4, 9, 8), {"axes": np.array([2, 3])}, opset=opset, keepdims=keepdims)
+    else:
+        model = one_node(op_type, (4, 9, 8), opset=opset, axes=[-1, 2], keepdims=keepdims)
+    check(model, x4, data_format)
+
+
+def test_reduce_over_other_axes_is_refused():
+    from numcnn.io.onnx_import import OnnxImportError
+
+    with pytest.raises(OnnxImportError, match=r"ReduceMean over the spatial axes \[2, 3\].*Received: axes=\[1\]"):
+        from_onnx(one_node("ReduceMean", (4, 9, 8), opset=13, axes=[1]))

@@ -28,7 +28,10 @@ def add_forward(xs: list, dtype=None, *, check=True):
         xs = _check_arrays(xs, "add")
         if len({x.shape for x in xs}) != 1:
             raise ValueError(f"The `xs` argument must hold arrays of one shape. Received: shapes {[x.shape for x in xs]}")
-    return np.sum(xs, axis=0, dtype=dtype), len(xs)
+    y = np.add(xs[0], xs[1], dtype=dtype)  # left to right, as np.sum over a stack, without the stack's copy
+    for x in xs[2:]:
+        np.add(y, x, out=y)
+    return y, len(xs)
 
 
 def add_backward(dy, count: int) -> list:

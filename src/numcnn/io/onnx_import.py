@@ -275,8 +275,26 @@ class Importer:
         return Sym(self.call(Reshape(target, name=self.name_for(name)), value.tensor), tuple(shape), perm)
 
     # -- walking ---------------------------------------------------------------------------------------------
+    def fuse_relu(self, node) -> bool:
+        """Whether ``node``'s only output feeds one Relu and nothing else (no graph output): then the
+        layer made for ``node`` takes ``activation="relu"`` and that Relu makes no layer of its own."""
+        readers = self._readers.get(node.output[0], [])
+        if len(readers) != 1 or readers[0].op_type != "Relu" or node.output[0] in self._graph_outputs:
+            return False
+        self._fused.add(id(readers[0]))
+        return True
+
     def run(self):
+        self._fused = set()
+        self._readers = {}
+        for node in self.graph.node:
+            for name in set(node.input):
+                self._readers.setdefault(name, []).append(node)
+        self._graph_outputs = {o.name for o in self.graph.output}
         for index, node in enumerate(self.graph.node):
+            if id(node) in self._fused:  # a Relu its producer computes
+                self.values[node.output[0]] = self.values[node.input[0]]
+                continue
             if node.domain not in ("", "ai.onnx"):
                 raise OnnxImportError(f"ONNX node {_node_label(node, index)} is in domain {node.domain!r}; numcnn "
                                       "imports the standard ONNX ops only.")
@@ -317,9 +335,7 @@ class Importer:
                                       f"{len(outputs)}. Received: outputs {list(node.output)}")
 
     def _is_used(self, name):
-        if not hasattr(self, "_used"):
-            self._used = {i for n in self.graph.node for i in n.input} | {o.name for o in self.graph.output}
-        return name in self._used
+        return name in self._readers or name in self._graph_outputs
 
     def fold(self, node, inputs):
         """Evaluate a node whose inputs are all constants, with ONNX's reference implementation."""

@@ -197,7 +197,7 @@ def conv(imp, node, inputs, attrs):
         raise OnnxImportError(f"its weight of shape {weight.shape} with group={group} does not fit "
                               f"{channels} input channels")
     common = dict(strides=strides, padding=_layer_padding(pads), dilation_rate=dilations, data_format=data_format,
-                  use_bias=bias is not None, name=_name(imp, node))
+                  use_bias=bias is not None, activation="relu" if imp.fuse_relu(node) else None, name=_name(imp, node))
     if n == 2 and group == channels and group > 1:
         multiplier = filters // channels
         layer = DepthwiseConv2D(kernel, depth_multiplier=multiplier, **common)
@@ -401,10 +401,28 @@ def pool(imp, node, inputs, attrs):
 @handles("GlobalAveragePool", "GlobalMaxPool")
 def global_pool(imp, node, inputs, attrs):
     x, data_format = _spatial(imp, _data(inputs, node.op_type), node.op_type)
+    kind = "GlobalAveragePool" if node.op_type in ("GlobalAveragePool", "ReduceMean") else "GlobalMaxPool"
     cls = {("GlobalAveragePool", 4): GlobalAveragePooling2D, ("GlobalMaxPool", 4): GlobalMaxPooling2D,
-           ("GlobalAveragePool", 3): GlobalAveragePooling1D, ("GlobalMaxPool", 3): GlobalMaxPooling1D}[
-        node.op_type, x.rank]
+           ("GlobalAveragePool", 3): GlobalAveragePooling1D, ("GlobalMaxPool", 3): GlobalMaxPooling1D}[kind, x.rank]
     return [_call(imp, cls(data_format=data_format, keepdims=True, name=_name(imp, node)), x)]
+
+
+@handles("ReduceMean", "ReduceMax")
+def reduce_spatial(imp, node, inputs, attrs):
+    """ReduceMean / ReduceMax over every spatial axis: global pooling (``torch.mean(x, (2, 3))``)."""
+    x = _data(inputs, node.op_type)
+    if imp.opset >= 18:  # axes became an input
+        axes = _ints(_const(inputs[1], "axes"), "axes") if len(inputs) > 1 and inputs[1] is not None else None
+    else:
+        axes = attrs.get("axes")
+    spatial = list(range(2, x.rank))
+    if x.rank not in (3, 4) or axes is None or sorted(a % x.rank for a in axes) != spatial:
+        raise OnnxImportError(f"numcnn imports {node.op_type} over the spatial axes {spatial} of a 3D or 4D tensor "
+                              f"(global pooling). Received: axes={axes} for shape {x.shape}")
+    y = global_pool(imp, node, [x], {})[0]
+    if int(attrs.get("keepdims", 1)):
+        return [y]
+    return [imp.reshape(y, x.shape[:2], _name(imp, node, "_squeeze"))]
 
 
 # -- dense -------------------------------------------------------------------------------------------------------
@@ -415,7 +433,8 @@ def _dense(imp, node, x, kernel, bias):
     x = imp.row_major(x) if x.rank > 2 else x
     if x.perm != identity(x.rank):
         x = imp.ensure(x, identity(x.rank))
-    layer = Dense(kernel.shape[1], use_bias=bias is not None, name=_name(imp, node))
+    layer = Dense(kernel.shape[1], use_bias=bias is not None, activation="relu" if imp.fuse_relu(node) else None,
+                  name=_name(imp, node))
     weights = {"kernel": kernel} if bias is None else {"kernel": kernel, "bias": bias}
     return _call(imp, layer, x, weights=weights)
 

@@ -1,4 +1,4 @@
-"""Ready-made networks for ``numcnn train --model {simple,lenet5,deep}``.
+"""The small networks of the study notes, for ``numcnn train --model {simple,lenet5,deep}``.
 
 All end in a Dense layer without softmax (logits): train them with
 ``SparseCategoricalCrossentropy(from_logits=True)``.
@@ -6,9 +6,9 @@ All end in a Dense layer without softmax (logits): train them with
 
 from __future__ import annotations
 
-from ..utils.validation import _short
-from ..layers import BatchNormalization, Conv2D, Dense, Dropout, Flatten, MaxPooling2D, ReLU
-from .sequential import Sequential
+from ...layers import BatchNormalization, Conv2D, Dense, Dropout, Flatten, MaxPooling2D, ReLU
+from ...utils.validation import _short
+from ..sequential import Sequential
 
 
 def _check_input(input_shape, smallest, name):
