@@ -76,3 +76,21 @@ def test_readme_pictures_exist_and_are_pngs():
     for link in links:
         with Image.open(README.parent / link) as picture:
             assert picture.format == "PNG" and min(picture.size) >= 100
+
+
+def test_readme_real_networks_example_runs(tmp_path, monkeypatch):
+    pytest.importorskip("onnx")
+    from numcnn.io import export_onnx
+    from numcnn.models import zoo
+
+    monkeypatch.chdir(tmp_path)
+    small = zoo.resnet50(classes=5, input_shape=(32, 32, 3), width=0.125, seed=1)
+    export_onnx(small, "resnet50.onnx")  # the file the example opens
+    block = next(b for b in _python_blocks() if "from_onnx(" in b)
+    namespace = {}
+    exec(compile(block, "README-networks", "exec"), namespace)  # noqa: S102 - our own README
+    model, features, net = namespace["model"], namespace["features"], namespace["net"]
+    x = np.random.default_rng(0).standard_normal((2, 64, 64, 3)).astype(np.float32)
+    assert model.predict(x).shape == (2, 10) and features.predict(x).shape == (2, 4, 4, 128)
+    y = np.random.default_rng(1).standard_normal((2, 32, 32, 3)).astype(np.float32)
+    np.testing.assert_allclose(net.predict(y), small.predict(y), rtol=1e-4, atol=1e-5)

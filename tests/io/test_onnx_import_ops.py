@@ -501,5 +501,12 @@ def test_reduce_over_the_spatial_axes_is_global_pooling(op_type, opset, keepdims
 def test_reduce_over_other_axes_is_refused():
     from numcnn.io.onnx_import import OnnxImportError
 
-    with pytest.raises(OnnxImportError, match=r"ReduceMean over the spatial axes \[2, 3\].*Received: axes=\[1\]"):
+    with pytest.raises(OnnxImportError, match=r"ReduceMean over every axis but the batch and the channels.*"
+                                               r"Received: axes=\[1\]"):
         from_onnx(one_node("ReduceMean", (4, 9, 8), opset=13, axes=[1]))
+
+
+@pytest.mark.parametrize("data_format", FORMATS)
+@pytest.mark.parametrize("axes", [[1, 2], [1, 3]])
+def test_reduce_keeping_another_axis_than_1(axes, data_format, x4):
+    check(one_node("ReduceMean", (4, 9, 8), opset=13, axes=axes, keepdims=0), x4, data_format)

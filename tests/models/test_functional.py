@@ -315,3 +315,25 @@ def test_weights_from_an_equivalent_keras_functional_model(rng):
     from_keras(model, keras_model)
     x = x8(rng)
     assert_allclose(model.predict(x), keras.ops.convert_to_numpy(keras_model(x, training=False)), rtol=1e-4, atol=1e-5)
+
+
+def test_fit_evaluate_and_predict_say_to_call_a_model_of_several_inputs(rng):
+    a, b = Input((3,)), Input((3,))
+    model = Model([a, b], Dense(2)(Concatenate()([a, b])), seed=0)
+    xs = [rng.standard_normal((4, 3)).astype(np.float32) for _ in range(2)]
+    assert model(xs).shape == (4, 2)
+    model.compile("adam", "mean_squared_error")
+    for call in (lambda: model.predict(xs), lambda: model.fit(xs, np.zeros((4, 2)), verbose=0),
+                 lambda: model.evaluate(xs, np.zeros((4, 2)))):
+        with pytest.raises(ValueError, match=r"takes models with one input and one output; model 'functional' has 2 "
+                                             r"inputs and 1 outputs: call it on a list of arrays"):
+            call()
+
+
+def test_a_list_of_one_input_and_one_output_is_one_tensor(rng):
+    x = Input((3,))
+    model = Model([x], [Dense(2, name="d")(x)], seed=0)
+    data = rng.standard_normal((5, 3)).astype(np.float32)
+    expected = data @ model.get_layer("d").params["kernel"] + model.get_layer("d").params["bias"]
+    assert_allclose(model.predict(data, batch_size=2), expected, rtol=1e-6)
+    assert model(data).shape == (5, 2) and model.output_shape == (None, 2)

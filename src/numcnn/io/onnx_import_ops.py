@@ -398,31 +398,40 @@ def pool(imp, node, inputs, attrs):
     return [_call(imp, layer, x)]
 
 
+def _global_pool(imp, node, x, channel, average):
+    """Global pooling of ``x`` over every axis but the batch and ONNX axis ``channel``, dims kept."""
+    if x.rank not in (3, 4):
+        raise OnnxImportError(f"global pooling needs a 3D or 4D tensor. Received: shape {x.shape}")
+    if x.perm.index(channel) not in (1, x.rank - 1):
+        x = imp.ensure(x, tuple(p for p in x.perm if p != channel) + (channel,))
+    data_format = "channels_last" if x.perm.index(channel) == x.rank - 1 else "channels_first"
+    cls = {(True, 4): GlobalAveragePooling2D, (False, 4): GlobalMaxPooling2D,
+           (True, 3): GlobalAveragePooling1D, (False, 3): GlobalMaxPooling1D}[average, x.rank]
+    return _call(imp, cls(data_format=data_format, keepdims=True, name=_name(imp, node)), x)
+
+
 @handles("GlobalAveragePool", "GlobalMaxPool")
 def global_pool(imp, node, inputs, attrs):
-    x, data_format = _spatial(imp, _data(inputs, node.op_type), node.op_type)
-    kind = "GlobalAveragePool" if node.op_type in ("GlobalAveragePool", "ReduceMean") else "GlobalMaxPool"
-    cls = {("GlobalAveragePool", 4): GlobalAveragePooling2D, ("GlobalMaxPool", 4): GlobalMaxPooling2D,
-           ("GlobalAveragePool", 3): GlobalAveragePooling1D, ("GlobalMaxPool", 3): GlobalMaxPooling1D}[kind, x.rank]
-    return [_call(imp, cls(data_format=data_format, keepdims=True, name=_name(imp, node)), x)]
+    return [_global_pool(imp, node, _data(inputs, node.op_type), 1, node.op_type == "GlobalAveragePool")]
 
 
 @handles("ReduceMean", "ReduceMax")
 def reduce_spatial(imp, node, inputs, attrs):
-    """ReduceMean / ReduceMax over every spatial axis: global pooling (``torch.mean(x, (2, 3))``)."""
+    """ReduceMean / ReduceMax over every axis but the batch and one (the channels): global pooling
+    (``torch.mean(x, (2, 3))``; Keras' and numcnn's NHWC exports reduce axes 1 and 2)."""
     x = _data(inputs, node.op_type)
     if imp.opset >= 18:  # axes became an input
         axes = _ints(_const(inputs[1], "axes"), "axes") if len(inputs) > 1 and inputs[1] is not None else None
     else:
         axes = attrs.get("axes")
-    spatial = list(range(2, x.rank))
-    if x.rank not in (3, 4) or axes is None or sorted(a % x.rank for a in axes) != spatial:
-        raise OnnxImportError(f"numcnn imports {node.op_type} over the spatial axes {spatial} of a 3D or 4D tensor "
-                              f"(global pooling). Received: axes={axes} for shape {x.shape}")
-    y = global_pool(imp, node, [x], {})[0]
+    kept = [a for a in range(1, x.rank) if axes is not None and a not in {b % x.rank for b in axes}]
+    if x.rank not in (3, 4) or axes is None or 0 in {b % x.rank for b in axes} or len(kept) != 1:
+        raise OnnxImportError(f"numcnn imports {node.op_type} over every axis but the batch and the channels of a "
+                              f"3D or 4D tensor (global pooling). Received: axes={axes} for shape {x.shape}")
+    y = _global_pool(imp, node, x, kept[0], node.op_type == "ReduceMean")
     if int(attrs.get("keepdims", 1)):
         return [y]
-    return [imp.reshape(y, x.shape[:2], _name(imp, node, "_squeeze"))]
+    return [imp.reshape(y, (None, x.shape[kept[0]]), _name(imp, node, "_squeeze"))]
 
 
 # -- dense -------------------------------------------------------------------------------------------------------

@@ -15,9 +15,10 @@ from ..utils.validation import _short
 
 
 def _as_tensors(value, what) -> tuple[list, bool]:
-    """``value`` (a SymbolicTensor or a list of them) as a list, and whether it was a list."""
-    several = isinstance(value, (list, tuple))
-    items = list(value) if several else [value]
+    """``value`` (a SymbolicTensor or a list of them) as a list, and whether it holds several (a list of
+    one is one tensor: the model takes and gives an array, as Keras' ``predict`` does)."""
+    items = list(value) if isinstance(value, (list, tuple)) else [value]
+    several = len(items) > 1
     if not items or not all(isinstance(item, SymbolicTensor) for item in items):
         raise ValueError(f"The `{what}` argument must be a symbolic tensor (numcnn.Input, or a layer called on "
                          f"one) or a list of them. Received: {what}={_short(value)}")

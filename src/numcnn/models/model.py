@@ -324,7 +324,16 @@ class Model(Layer):
         """
         self._trainer = Trainer(self, optimizer, loss, metrics)
 
+    def _one_in_one_out(self, what) -> None:
+        """``fit``/``evaluate``/``predict`` batch one input and one output."""
+        if self._graph is not None and (len(self._graph.inputs) > 1 or len(self._graph.outputs) > 1):
+            raise ValueError(f"model.{what}() takes models with one input and one output; model '{self.name}' has "
+                             f"{len(self._graph.inputs)} inputs and {len(self._graph.outputs)} outputs: call it on a "
+                             f"list of arrays (model([a, b])) and backpropagate with model.backward. Received: a model "
+                             "with several inputs or outputs")
+
     def _compiled(self, what) -> Trainer:
+        self._one_in_one_out(what)
         if self._trainer is None:
             raise RuntimeError(f"Call model.compile(optimizer, loss, metrics) before model.{what}(). "
                                "Received: a model that was not compiled")
@@ -415,6 +424,7 @@ class Model(Layer):
         Shape:
             x: (N, ...); returns (N, ...).
         """
+        self._one_in_one_out("predict")
         return predict(self, x, batch_size=batch_size)
 
     def train_on_batch(self, x, y) -> dict:
