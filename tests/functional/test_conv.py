@@ -301,6 +301,21 @@ def test_matches_torch_forward_and_backward(case):
     check_against_torch_autograd(case, y_torch, leaves, x, kernel, bias)
 
 
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+@pytest.mark.parametrize("padding, strides, groups", [("valid", (1, 1), 1), ("same", (1, 1), 1), (1, (1, 1), 1),
+                                                      ("valid", (2, 2), 1), ("valid", (1, 1), 2)])
+def test_one_by_one_convolutions_match_torch(padding, strides, groups, data_format):
+    """1x1 kernels at stride 1, unpadded, one group take a path of their own (one GEMM on the input itself)."""
+    torch = import_torch()
+    case = ConvCase(n=3, h=5, w=7, channels=6, kernel_hw=(1, 1), filters=4, strides=strides, dilation_rate=(1, 1),
+                    padding=padding, groups=groups, data_format=data_format, use_bias=True, seed=5)
+    x, kernel, bias = case.arrays(np.float32)
+    expected_path = padding in ("valid", "same") and strides == (1, 1) and groups == 1
+    assert conv2d_forward(x, kernel, bias, **case.kwargs)[1].pointwise == expected_path
+    y_torch, leaves = torch_conv(torch, case, x, kernel, bias)
+    check_against_torch_autograd(case, y_torch, leaves, x, kernel, bias)
+
+
 @pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel lengths:UserWarning")
 @given(conv_cases(padding_kinds=("same",), max_stride=1))
 def test_same_stride_1_matches_torch_native_same(case):

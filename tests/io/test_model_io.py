@@ -358,3 +358,13 @@ def test_get_layer_by_name_and_index(rng):
         model.get_layer(index=len(names))
     with pytest.raises(ValueError, match="takes a name or an index"):
         model.get_layer()
+
+
+def test_a_model_of_a_batch_of_numbers_saves_and_loads(tmp_path):
+    model = numcnn.Sequential([numcnn.layers.PReLU(alpha_initializer="ones")])
+    model(np.array([-1.0, 2.0], np.float32))
+    model.get_layer(model.layers[0].name).params["alpha"][...] = 0.25  # one number: alpha of shape ()
+    model.save(tmp_path / "numbers.safetensors")
+    loaded = numcnn.load(tmp_path / "numbers.safetensors")
+    np.testing.assert_array_equal(loaded.predict(np.array([-4.0, 3.0], np.float32)), [-1.0, 3.0])
+    assert loaded.input_shape == (None,) and loaded.layers[0].params["alpha"].shape == ()

@@ -367,3 +367,17 @@ def test_rescaling_non_numeric_scale_or_offset_is_refused_with_its_name(name, va
     kwargs = {"scale": 1.0, "offset": 0.0, name: value}
     with pytest.raises(ValueError, match=rf"The `{name}` argument must be a .*number.*Received: {name}="):
         Rescaling(**kwargs)
+
+
+def test_prelu_on_inputs_of_one_axis_has_one_scalar_alpha(rng):
+    """(N,) inputs: a sample is a number, so alpha has shape () (Keras' too); it was stored as (1,), and then every
+    call was refused as 'built for samples of alpha shape (1,)'."""
+    layer = PReLU(alpha_initializer={"class_name": "Constant", "config": {"value": 0.25}}, dtype="float64")
+    x = np.array([-2.0, 0.0, 3.0, -4.0])
+    assert_array_equal(layer(x), [-0.5, 0.0, 3.0, -1.0])
+    assert layer.params["alpha"].shape == () and [w.shape for w in layer.get_weights()] == [()]
+    assert_array_equal(layer.backward(np.ones(4)), [0.25, 0.25, 1.0, 0.25])  # alpha at exactly 0, as PyTorch
+    assert layer.grads["alpha"].shape == () and layer.grads["alpha"] == -2.0 - 4.0
+    layer.set_weights([np.array(-1.5)])
+    assert_array_equal(layer(np.array([-2.0, 1.0, 5.0])), [3.0, 1.0, 5.0])  # a second call, another batch size
+    check_layer_grads(layer, away_from(rng, (5,), [0.0]), rng)

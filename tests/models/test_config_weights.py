@@ -1,5 +1,6 @@
 """get_config / from_config for every layer and for Sequential: JSON round trips that keep behaviour."""
 
+import inspect
 import json
 
 import numpy as np
@@ -10,59 +11,121 @@ from numcnn.layers import (
     LAYERS,
     Activation,
     Add,
+    AveragePooling1D,
     AveragePooling2D,
     BatchNormalization,
+    Clip,
     Concatenate,
+    Conv1D,
     Conv2D,
+    Conv2DTranspose,
+    Cropping2D,
     Dense,
+    DepthwiseConv2D,
     Dropout,
     Flatten,
+    GlobalAveragePooling1D,
     GlobalAveragePooling2D,
+    GlobalMaxPooling1D,
     GlobalMaxPooling2D,
     InputLayer,
     LeakyReLU,
+    LocalResponseNormalization,
+    MaxPooling1D,
     MaxPooling2D,
+    Multiply,
+    Permute,
+    PReLU,
     ReLU,
     Rescaling,
     Reshape,
+    SeparableConv2D,
     Softmax,
+    SpatialDropout2D,
+    Subtract,
+    UpSampling2D,
+    ZeroPadding2D,
     deserialize,
     serialize,
 )
 
 X4 = (2, 4, 6, 6)  # NCHW or NHWC, both fine for the 4D layers below
+X3 = (2, 4, 9)  # NCL or NLC, for the 1D layers
 
 
 def _cases():
     """A non-default instance of every built-in layer, with an input shape for it."""
     return {
         "Activation": (Activation("tanh", name="act"), X4),
-        "Add": (Add(), [X4, X4]),
+        "Add": (Add(name="residual"), [X4, X4]),
+        "AveragePooling1D": (AveragePooling1D(3, strides=2, padding="same", data_format="channels_first"), X3),
         "AveragePooling2D": (AveragePooling2D(3, strides=2, padding="same", data_format="channels_first"), X4),
         "BatchNormalization": (BatchNormalization(axis=1, momentum=0.9, epsilon=1e-2, center=False), X4),
+        "Clip": (Clip(min_value=-0.5, max_value=1.5, name="clip"), X4),
         "Concatenate": (Concatenate(axis=1), [X4, (2, 3, 6, 6)]),
+        "Conv1D": (Conv1D(4, 3, strides=2, padding="causal", data_format="channels_first", dilation_rate=2, groups=2,
+                          activation="tanh", kernel_initializer="he_uniform",
+                          bias_initializer=initializers.Constant(0.1)), X3),
         "Conv2D": (Conv2D(4, (3, 2), strides=(2, 1), padding=((1, 0), (0, 1)), dilation_rate=(1, 2), groups=2,
                           activation="relu", kernel_initializer="he_normal",
                           bias_initializer=initializers.Constant(0.1), name="c", trainable=False), X4),
+        "Conv2DTranspose": (Conv2DTranspose(3, (3, 2), strides=(2, 1), padding=((1, 0), (0, 1)), output_padding=(1, 0),
+                                           data_format="channels_first", dilation_rate=(1, 2), activation="sigmoid",
+                                           kernel_initializer="lecun_normal",
+                                           bias_initializer=initializers.Constant(-0.2)), X4),
+        "Cropping2D": (Cropping2D(((1, 0), (2, 1)), data_format="channels_first"), X4),
         "Dense": (Dense(3, activation="softmax", use_bias=False,
                         kernel_initializer={"class_name": "RandomNormal", "config": {"stddev": 0.2}},
                         dtype="float64"), (2, 5)),
-        "Dropout": (Dropout(0.25), X4),
+        "DepthwiseConv2D": (DepthwiseConv2D((3, 2), strides=(1, 2), padding="same", depth_multiplier=2,
+                                           data_format="channels_first", dilation_rate=(2, 1), activation="relu",
+                                           depthwise_initializer="he_uniform",
+                                           bias_initializer=initializers.Constant(0.2)), X4),
+        "Dropout": (Dropout(0.25, noise_shape=(None, 1, 1, None)), X4),
         "Flatten": (Flatten(data_format="channels_first"), X4),
+        "GlobalAveragePooling1D": (GlobalAveragePooling1D(data_format="channels_first", keepdims=True), X3),
         "GlobalAveragePooling2D": (GlobalAveragePooling2D(keepdims=True), X4),
+        "GlobalMaxPooling1D": (GlobalMaxPooling1D(keepdims=True), X3),
         "GlobalMaxPooling2D": (GlobalMaxPooling2D(data_format="channels_first"), X4),
         "InputLayer": (InputLayer((4, 6, 6), dtype="float64", name="images"), X4),
         "LeakyReLU": (LeakyReLU(0.1), X4),
+        "LocalResponseNormalization": (LocalResponseNormalization(size=3, alpha=0.5, beta=0.5, bias=2.0,
+                                                                  data_format="channels_first"), X4),
+        "MaxPooling1D": (MaxPooling1D(3, strides=1, padding=(1, 2)), X3),
         "MaxPooling2D": (MaxPooling2D((2, 3), strides=1, padding="same", input_shape=(4, 6, 6)), X4),
-        "ReLU": (ReLU(), X4),
-        "Rescaling": (Rescaling(0.5, offset=1.0), X4),
-        "Reshape": (Reshape((-1, 2)), X4),
+        "Multiply": (Multiply(name="gate", dtype="float64"), [X4, X4, X4]),
+        "Permute": (Permute((3, 1, 2), name="to_channels_first"), X4),
+        "PReLU": (PReLU(alpha_initializer={"class_name": "RandomNormal", "config": {"stddev": 0.5}},
+                        shared_axes=[1, 2]), X4),
+        "ReLU": (ReLU(max_value=1.5, negative_slope=0.1, threshold=0.5), X4),
+        "Rescaling": (Rescaling(np.array([0.5, 2.0, -1.0, 4.0]).reshape(4, 1, 1),
+                                offset=[1.0, 0.0, -1.0, 2.0, 0.5, 3.0]), X4),
+        "Reshape": (Reshape((-1, 2), name="pairs"), X4),
+        "SeparableConv2D": (SeparableConv2D(5, 3, strides=2, padding="same", data_format="channels_first",
+                                           depth_multiplier=2, activation="tanh", depthwise_initializer="he_normal",
+                                           pointwise_initializer="lecun_uniform",
+                                           bias_initializer=initializers.Constant(0.3)), X4),
         "Softmax": (Softmax(axis=1), X4),
+        "SpatialDropout2D": (SpatialDropout2D(0.3, data_format="channels_first"), X4),
+        "Subtract": (Subtract(name="difference", trainable=False), [X4, X4]),
+        "UpSampling2D": (UpSampling2D((2, 3), data_format="channels_first", interpolation="bilinear"), X4),
+        "ZeroPadding2D": (ZeroPadding2D(((1, 0), (2, 3)), data_format="channels_first"), X4),
     }
 
 
 def test_every_built_in_layer_has_a_case():
     assert set(_cases()) == set(LAYERS)
+
+
+@pytest.mark.parametrize("class_name", sorted(LAYERS))
+def test_every_case_differs_from_the_defaults(class_name):
+    """A round trip of default arguments would pass even if from_config dropped them all."""
+    layer, _ = _cases()[class_name]
+    config = layer.get_config()
+    required = {name: config[name] for name, parameter in inspect.signature(type(layer).__init__).parameters.items()
+                if name != "self" and parameter.default is parameter.empty
+                and parameter.kind is parameter.POSITIONAL_OR_KEYWORD}
+    assert type(layer)(**required).get_config() != config
 
 
 @pytest.mark.parametrize("class_name", sorted(LAYERS))

@@ -42,10 +42,18 @@ def test_an_empty_sequential_is_the_identity_and_round_trips(tmp_path):
     np.testing.assert_array_equal(loaded.predict(x), x)
 
 
-@pytest.mark.parametrize("shape", ["abc", (None, None), (None, -2), (None,), (None, 2.5), 7, (None, True)])
+@pytest.mark.parametrize("shape", ["abc", (None, None), (None, -2), (), (None, 2.5), 7, (None, True)])
 def test_build_refuses_a_malformed_shape(shape):
     with pytest.raises(ValueError, match=r"`input_shape`.*Received: input_shape="):
         Sequential([L.Dense(3)]).build(shape)
+
+
+def test_a_batch_of_numbers_is_a_shape_that_only_some_layers_take():
+    model = Sequential([L.ReLU()])
+    model.build((None,))
+    np.testing.assert_array_equal(model.predict(np.array([-1.0, 2.0], np.float32)), [0.0, 2.0])
+    with pytest.raises(ValueError, match=r"Dense\) needs inputs of shape \(N, features\)\. Received: \(None,\)"):
+        Sequential([L.Dense(3)]).build((None,))
 
 
 def test_build_takes_numpy_ints():

@@ -66,6 +66,12 @@ class Conv2DCache:
     has_bias: bool
 
     @property
+    def pointwise(self) -> bool:
+        """A 1x1 kernel at stride 1, unpadded, one group: the input's rows are the patch matrix."""
+        return (self.kernel.shape[:2] == (1, 1) and self.strides == (1, 1) and self.groups == 1
+                and not any(map(any, self.pads)))
+
+    @property
     def depthwise(self) -> bool:
         """One input channel and one filter per group: shifted multiply-adds instead of GEMMs."""
         return self.groups > 1 and self.kernel.shape[2] == 1 and self.kernel.shape[3] == self.groups
@@ -171,8 +177,11 @@ def _gemm_forward(cache: Conv2DCache) -> np.ndarray:
     kernel, g = cache.kernel, cache.groups
     filters = cache.out_shape[3]
     kh, kw, cg, _ = kernel.shape
-    kernel_mat = kernel.reshape(kh, kw, cg, g, filters // g).transpose(3, 0, 1, 2, 4).reshape(g, kh * kw * cg, -1)
     y = np.empty(cache.out_shape, dtype=cache.padded.dtype)
+    if cache.pointwise:  # one GEMM on the input itself, no patch copy
+        np.matmul(cache.padded.reshape(-1, cg), kernel.reshape(cg, filters), out=y.reshape(-1, filters))
+        return y
+    kernel_mat = kernel.reshape(kh, kw, cg, g, filters // g).transpose(3, 0, 1, 2, 4).reshape(g, kh * kw * cg, -1)
     for start, stop, cols in _patch_pieces(cache):
         np.matmul(cols, kernel_mat, out=_per_group(y[start:stop].reshape(-1, filters), g))
     return y
@@ -325,6 +334,8 @@ def _kernel_gradient(dyl, cache: Conv2DCache) -> np.ndarray:
     kernel, g = cache.kernel, cache.groups
     filters = cache.out_shape[3]
     kh, kw, cg, _ = kernel.shape
+    if cache.pointwise:
+        return (cache.padded.reshape(-1, cg).T @ dyl.reshape(-1, filters)).reshape(kernel.shape)
     dkernel_mat = np.zeros((g, kh * kw * cg, filters // g), dtype=cache.padded.dtype)
     for start, stop, cols in _patch_pieces(cache):
         dkernel_mat += np.matmul(cols.transpose(0, 2, 1), _per_group(dyl[start:stop].reshape(-1, filters), g))
@@ -344,6 +355,8 @@ def _input_gradient_by_taps(dyl, cache: Conv2DCache) -> np.ndarray:
     xp, kernel, g = cache.padded, cache.kernel, cache.groups
     n, oh, ow, filters = cache.out_shape
     kh, kw, cg, _ = kernel.shape
+    if cache.pointwise:
+        return (dyl.reshape(-1, filters) @ kernel.reshape(cg, filters).T).reshape(xp.shape)
     # per tap and group, the kernel as (F/g, Cg): dy rows of a group times it give that tap's dx rows
     kernel_taps = kernel.reshape(kh * kw, cg, g, filters // g).transpose(0, 2, 3, 1)  # (kh*kw, g, F/g, Cg)
     chunks = image_chunks(n, oh * ow * cg * g * xp.itemsize)

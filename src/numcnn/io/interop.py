@@ -239,7 +239,7 @@ def to_torch(model, module, names=None):
         _torch_to_ours(model, path, layer, prefix, tensors)  # checks names and shapes
         for name, value in _ours_to_torch(model, layer, tensors).items():
             key = f"{prefix}.{name}" if prefix else name
-            new[key] = torch.from_numpy(np.ascontiguousarray(value)).to(current[key].dtype)
+            new[key] = torch.from_numpy(np.require(value, requirements="C")).to(current[key].dtype)
     module.load_state_dict(new, strict=True)
     return module
 

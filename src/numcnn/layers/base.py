@@ -150,7 +150,8 @@ class Layer:
         with allocation_guard(f"Layer '{self.name}' ({type(self).__name__})", f"weight '{name}' of shape {shape}",
                               ": check its size arguments (`units`, `filters`) and the input shape"):
             array = initializers.get(initializer)(shape, self.dtype, self.rng)
-            (self.params if trainable else self.state)[name] = np.ascontiguousarray(array, dtype=self.dtype)
+            # np.require, not np.ascontiguousarray: a weight of shape () stays 0-d
+            (self.params if trainable else self.state)[name] = np.require(array, dtype=self.dtype, requirements="C")
         return array
 
     def compute_output_shape(self, input_shape):

@@ -159,8 +159,9 @@ class Rescaling(Layer):
             except ValueError:
                 fits = False
             if not fits:
-                raise ValueError(f"Layer '{self.name}' (Rescaling): its {name} of shape {shape} must broadcast to "
-                                 f"one sample. Received: inputs with shape {tuple(input_shape)}")
+                raise ValueError(f"Layer '{self.name}' (Rescaling): the `{name}` argument, of shape {shape}, must "
+                                 f"broadcast to one sample of its input. Received: inputs with shape "
+                                 f"{tuple(input_shape)}")
         return tuple(input_shape)
 
     def _forward(self, x, training):
@@ -179,16 +180,17 @@ class Rescaling(Layer):
 
 
 def _number_or_array(value, name):
-    """A float, or a float64 array of finite-or-not numbers (IEEE values pass, as in the ops)."""
+    """A finite float, or a float64 array of int or float numbers (NaN and infinity pass, as in the ops)."""
     if isinstance(value, (list, tuple, np.ndarray)):
         try:
-            array = np.array(value, dtype=np.float64)
-        except (TypeError, ValueError):
+            array = np.asarray(value)
+        except ValueError:  # ragged nesting
             array = None
-        if array is None or array.dtype == object or array.size == 0:
+        # np.array(..., dtype=float64) would read "1.5" as a number and None as NaN: ints and floats only
+        if array is None or array.dtype.kind not in "iuf" or array.size == 0:
             raise ValueError(f"The `{name}` argument must be a number or a non-empty array of numbers. "
                              f"Received: {name}={_short(value)}")
-        return float(array.reshape(-1)[0]) if array.ndim == 0 else array
+        return check_number(array.item(), name) if array.ndim == 0 else array.astype(np.float64)
     return check_number(value, name)
 
 
@@ -300,8 +302,9 @@ class PReLU(Layer):
     def _alpha_shape(self, input_shape):
         shared = self.shared_axes or []
         if any(a >= len(input_shape) for a in shared):
-            raise ValueError(f"Layer '{self.name}' (PReLU) shares axes {shared}, beyond its input's. Received: "
-                             f"inputs with shape {tuple(input_shape)}")
+            raise ValueError(f"Layer '{self.name}' (PReLU): the `shared_axes` argument must name axes from 1 to "
+                             f"{len(input_shape) - 1} of its input. Received: shared_axes={shared} for inputs with "
+                             f"shape {tuple(input_shape)}")
         return tuple(1 if axis in shared else d for axis, d in enumerate(input_shape) if axis > 0)
 
     def build(self, input_shape):

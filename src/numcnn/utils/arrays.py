@@ -27,7 +27,7 @@ def save_arrays(path, arrays: dict, meta: dict) -> None:
     """Write ``arrays`` (name -> ndarray) and ``meta`` (JSON-friendly) to ``path``, atomically."""
     from safetensors.numpy import save
 
-    tensors = {name: np.ascontiguousarray(a) for name, a in arrays.items()}
+    tensors = {name: np.require(a, requirements="C") for name, a in arrays.items()}  # 0-d stays 0-d
     data = save(tensors, metadata={"numcnn": json.dumps(meta)})  # key order kept: history columns
     write_bytes_atomic(path, data)
 

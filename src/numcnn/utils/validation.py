@@ -290,17 +290,18 @@ def check_config(config, what: str) -> dict:
 
 
 def check_batch_shape(input_shape, name: str = "input_shape") -> tuple:
-    """``(batch, *sample_shape)``: a None or int batch, then sample sizes, all ints >= 0 (an array's shape).
+    """``(batch, *sample_shape)``: a None or int batch, then sample sizes, all ints >= 0 (an array's shape;
+    ``(None,)`` for a batch of numbers).
 
     Example:
         >>> check_batch_shape([None, np.int64(28), 28, 1])
         (None, 28, 28, 1)
     """
-    ok = isinstance(input_shape, (tuple, list)) and len(input_shape) >= 2
+    ok = isinstance(input_shape, (tuple, list)) and len(input_shape) >= 1
     ok = ok and (input_shape[0] is None or _is_int(input_shape[0]) and input_shape[0] >= 0)
     ok = ok and all(_is_int(d) and d >= 0 for d in input_shape[1:])
     if not ok:
         raise ValueError(
-            f"The `{name}` argument must be a tuple (batch, *sample_shape): the batch size (or None) then one or "
-            f"more non-negative ints, e.g. (None, 28, 28, 1). Received: {name}={_short(input_shape)}")
+            f"The `{name}` argument must be a tuple (batch, *sample_shape): the batch size (or None) then the "
+            f"sample's sizes, non-negative ints, e.g. (None, 28, 28, 1). Received: {name}={_short(input_shape)}")
     return tuple(None if d is None else int(d) for d in input_shape)
