@@ -9,8 +9,8 @@ Each network is the PyTorch twin of numcnn's zoo builder (tests/io/torch_zoo.py)
 weights and non-trivial batch-norm statistics, exported with ``torch.onnx.export`` (opset 17, batch
 axis free) and imported with ``numcnn.io.onnx_import.from_onnx`` (channels_last: NHWC, weights
 converted once). The three frameworks get the same float32 input and the same thread count
-(torch.set_num_threads, onnxruntime's intra_op_num_threads, OpenBLAS and numcnn's element-wise
-threads; default the number of cores); each is timed in blocks of back-to-back ``predict`` calls after
+(torch.set_num_threads, onnxruntime's intra_op_num_threads, numcnn's element-wise threads; OpenBLAS
+uses every core, so keep the default, the number of cores); each is timed in blocks of back-to-back ``predict`` calls after
 a pause and a warm-up call, two blocks each in alternating order; medians reported. Peak memory:
 the VmHWM of a fresh process that loads one framework's model and runs one inference (weights
 included), on Linux. Never run as a timed test.
@@ -33,28 +33,35 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "io"))
 
 
-def _export(net_name, size, directory):
-    import torch
+def _torch_net(net_name, size):
+    """The PyTorch twin with its random weights (the same every call)."""
     import torch_zoo
 
-    net = torch_zoo.randomize(torch_zoo.TWINS[net_name](size=size), np.random.default_rng(0)).eval()
-    path = os.path.join(directory, f"{net_name}.onnx")
+    return torch_zoo.randomize(torch_zoo.TWINS[net_name](size=size), np.random.default_rng(0)).eval()
+
+
+def _export(net_name, size, directory):
+    """The twin's .onnx file, exported once per directory."""
+    path = os.path.join(directory, f"{net_name}-{size}.onnx")
     if not os.path.exists(path):
-        torch.onnx.export(net, torch.zeros(1, 3, size, size), path, dynamo=False, opset_version=17,
-                          input_names=["input"], dynamic_axes={"input": {0: "batch"}})
-    return net, path
+        import torch
+
+        torch.onnx.export(_torch_net(net_name, size), torch.zeros(1, 3, size, size), path, dynamo=False,
+                          opset_version=17, input_names=["input"], dynamic_axes={"input": {0: "batch"}})
+    return path
 
 
 def _runners(net_name, size, batch, directory, threads, frameworks=("numcnn", "onnxruntime", "torch")):
-    """``{framework: callable}`` running one inference of the same input, and that input."""
-    import torch
-
-    net, path = _export(net_name, size, directory)
+    """``{framework: callable}`` running one inference of the same input. Only the frameworks asked
+    for are imported and built (a peak-memory process holds one framework's model alone)."""
+    path = _export(net_name, size, directory)
     x = np.random.default_rng(1).standard_normal((batch, 3, size, size)).astype(np.float32)
     runners = {}
     if "numcnn" in frameworks:
+        from numcnn import set_num_threads
         from numcnn.io.onnx_import import from_onnx
 
+        set_num_threads(threads)
         model = from_onnx(path)
         x_last = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
         runners["numcnn"] = lambda: model.predict(x_last, batch_size=batch)
@@ -67,7 +74,10 @@ def _runners(net_name, size, batch, directory, threads, frameworks=("numcnn", "o
         session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
         runners["onnxruntime"] = lambda: session.run(None, {"input": x})[0]
     if "torch" in frameworks:
-        xt = torch.from_numpy(x)
+        import torch
+
+        torch.set_num_threads(threads)
+        net, xt = _torch_net(net_name, size), torch.from_numpy(x)
 
         def run_torch():
             with torch.inference_mode():
@@ -100,15 +110,6 @@ def _peak_mib(net_name, size, batch, directory, threads, framework):
         return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
 
 
-def _set_threads(threads):
-    import torch
-
-    torch.set_num_threads(threads)
-    from numcnn import set_num_threads
-
-    set_num_threads(threads)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nets", nargs="+", default=["resnet50", "vgg16"])
@@ -121,10 +122,9 @@ def main():
     parser.add_argument("--dir", help="where the exported .onnx files are kept (default: a temporary directory)")
     parser.add_argument("--peak-of", nargs=3, metavar=("NET", "BATCH", "FRAMEWORK"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    _set_threads(args.threads)
     directory = args.dir or tempfile.mkdtemp(prefix="numcnn-zoo-")
     os.makedirs(directory, exist_ok=True)
-    if args.peak_of:
+    if args.peak_of:  # a child process: the parent exported the file already
         net, batch, framework = args.peak_of
         print(_peak_mib(net, args.size, int(batch), directory, args.threads, framework))
         return

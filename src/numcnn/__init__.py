@@ -12,7 +12,8 @@ from . import functional, initializers, layers, losses, models, optimizers, sche
 from ._version import __version__
 from .functional.threads import get_num_threads, set_num_threads
 from .layers import Input
+from .layers.tape import inference
 from .models import Model, Sequential, load, save
 
 __all__ = ["functional", "initializers", "layers", "losses", "models", "optimizers", "schedules", "Input", "Model",
-           "Sequential", "get_num_threads", "load", "save", "set_num_threads", "__version__"]
+           "Sequential", "inference", "get_num_threads", "load", "save", "set_num_threads", "__version__"]

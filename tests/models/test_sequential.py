@@ -276,3 +276,16 @@ def test_predictions_match_a_hand_computation(rng):
     k1, b1, k2, b2 = (w.astype(np.float64) for w in model.get_weights())
     x = rng.standard_normal((5, 3)).astype(np.float32)
     assert_close(model(x), np.maximum(x @ k1 + b1, 0) @ k2 + b2, rtol=1e-5)
+
+
+def test_an_input_tensor_starts_a_stack_as_in_keras():
+    from numcnn import Input
+    from numcnn.layers import Dense, InputLayer
+    model = Sequential([Input((4,), name="pixels"), Dense(3)], seed=0)
+    assert isinstance(model.layers[0], InputLayer) and model.layers[0].name == "pixels"
+    assert model(np.ones((2, 4), np.float32)).shape == (2, 3)
+    with pytest.raises(ValueError, match=r"takes samples of shape \(4,\)"):
+        model(np.ones((2, 5), np.float32))
+    inner = Dense(2)(Input((3,)))
+    with pytest.raises(TypeError, match="Sequential.add needs a numcnn layer"):
+        Sequential([inner])

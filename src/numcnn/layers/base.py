@@ -21,7 +21,7 @@ from ..utils.arrays import FileFormatError
 from ..utils.registry import snake_case
 from ..utils.validation import _is_int, _short, allocation_guard, as_array, as_size_error, check_bool, float_dtype
 from .symbolic import call_symbolic, is_symbolic
-from .tape import Node, backward_pass, current_pass, current_tape, current_training
+from .tape import Node, backward_pass, current_pass, current_tape, current_training, in_inference
 
 _FLOAT_DTYPES = ("float16", "float32", "float64")
 
@@ -206,7 +206,9 @@ class Layer:
         if any(y is a for a in (x if multi else [x])):
             y = y.view()  # identity layers: a new array object keeps the tape's identities apart
         tape = current_tape()
-        if tape is not None:
+        if in_inference():
+            self._last_cache = None
+        elif tape is not None:
             originals = list(inputs) if multi else [inputs]
             tape.record(Node(self, originals, y, cache, multi))
         else:
@@ -247,7 +249,8 @@ class Layer:
         if self._last_cache is None:
             raise RuntimeError(
                 f"Layer '{self.name}': call the layer (forward) before backward. A layer called inside a "
-                "model records its cache on the model's tape: call `model.backward(dy)` instead.")
+                "model records its cache on the model's tape: call `model.backward(dy)` instead; a call under "
+                "numcnn.layers.tape.inference() (predict and evaluate run in it) keeps nothing to go back through.")
         cache, output_shape = self._last_cache
         dy = self._as_gradient(dy, output_shape)
         with backward_pass():

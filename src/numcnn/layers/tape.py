@@ -133,6 +133,28 @@ def run_backward(tape: Tape, output, dy, owner: str):
     return [grads.get(id(a)) for a in tape.inputs]
 
 
+_INFERENCE: contextvars.ContextVar = contextvars.ContextVar("numcnn_inference", default=False)
+
+
+def in_inference() -> bool:
+    """Whether calls run under :class:`inference`: nothing is kept for a backward pass."""
+    return _INFERENCE.get()
+
+
+class inference:
+    """Context manager, as ``torch.inference_mode``: models record no tape and layers keep no cache, so
+    each layer's input and cache are freed as soon as the next layers have read them (``predict`` and
+    ``evaluate`` run in it). A ``backward`` after such a call has nothing to go back through."""
+
+    def __enter__(self):
+        self._token = _INFERENCE.set(True)
+        return self
+
+    def __exit__(self, *exc):
+        _INFERENCE.reset(self._token)
+        return False
+
+
 _TRAINING: contextvars.ContextVar = contextvars.ContextVar("numcnn_training", default=None)
 
 

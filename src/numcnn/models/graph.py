@@ -43,6 +43,7 @@ class Graph:
                                  f"inputs[{i}] from layer '{tensor.layer.name}' ({type(tensor.layer).__name__})")
         self.nodes = self._sorted_nodes()
         self.layers = list({id(node.layer): node.layer for node in self.nodes}.values())
+        self._last_reads_cache = None
 
     def _sorted_nodes(self) -> list:
         """Depth-first from the outputs: the nodes they need, each after the nodes it takes from."""
@@ -68,7 +69,7 @@ class Graph:
     def run(self, arrays: list, training: bool) -> list:
         """The outputs for input ``arrays`` (one per input), each node's layer called in order."""
         values = {id(t): a for t, a in zip(self.inputs, arrays)}
-        for node in self.nodes:
+        for node, done in zip(self.nodes, self._last_reads):
             if isinstance(node.layer, InputLayer):
                 values[id(node.outputs[0])] = node.layer(values[id(node.outputs[0])], training=training)
                 continue
@@ -76,7 +77,24 @@ class Graph:
             out = node.layer(args if node.multi else args[0], training=training)
             for tensor, value in zip(node.outputs, out if len(node.outputs) > 1 else [out]):
                 values[id(tensor)] = value
+            for key in done:  # read for the last time: freed now, unless a tape keeps it for backward
+                del values[key]
         return [values[id(t)] for t in self.outputs]
+
+    @property
+    def _last_reads(self) -> list:
+        """For each node, the tensors (by id) that no later node reads and that are not outputs."""
+        if self._last_reads_cache is None:
+            last = {}
+            for index, node in enumerate(self.nodes):
+                for tensor in node.inputs:
+                    last[id(tensor)] = index
+            kept = {id(t) for t in self.outputs}
+            self._last_reads_cache = [[] for _ in self.nodes]
+            for key, index in last.items():
+                if key not in kept:
+                    self._last_reads_cache[index].append(key)
+        return self._last_reads_cache
 
     def node_names(self) -> dict:
         """``{id(node): (layer name, index of the node among that layer's calls here)}``."""

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..layers import serialize as serialize_layer
 from ..layers.base import Layer
-from ..layers.tape import Tape, recording, run_backward, training_mode
+from ..layers.tape import Tape, in_inference, recording, run_backward, training_mode
 from ..training.trainer import Trainer, predict
 from ..utils.validation import _is_int, _short, as_array, check_batch_shape
 from .graph import Graph
@@ -206,13 +206,14 @@ class Model(Layer):
 
     def _forward(self, x, training):
         self._hand_down_rngs()
-        tape = Tape(inputs=list(x) if isinstance(x, list) else [x])
+        tape = None if in_inference() else Tape(inputs=list(x) if isinstance(x, list) else [x])
         with recording(tape), training_mode(training):
             y = self.call(x, training=training) if self._call_takes_training else self.call(x)
         if not isinstance(y, np.ndarray) and not (
                 isinstance(y, (list, tuple)) and all(isinstance(v, np.ndarray) for v in y)):
             raise TypeError(f"`{type(self).__name__}.call` must return an array or a list of arrays. Received: {_short(y)}")
-        tape.output = y
+        if tape is not None:
+            tape.output = y
         self.built = True
         if isinstance(x, np.ndarray) and self.input_shape is None:
             self.input_shape = (None, *x.shape[1:])  # what it was built for (saving and ONNX export read it)

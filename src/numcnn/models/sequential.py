@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..utils.validation import _short, check_batch_shape, float_dtype
-from ..layers import Layer, deserialize, serialize
+from ..layers import InputLayer, Layer, deserialize, serialize
+from ..layers.symbolic import SymbolicTensor
 from .model import Model
 
 
@@ -34,7 +35,9 @@ class Sequential(Model):
                 self.add(layer)
 
     def add(self, layer) -> None:
-        """Append a layer to the stack."""
+        """Append a layer to the stack (``numcnn.Input(shape)`` is taken as its input layer, as in Keras)."""
+        if isinstance(layer, SymbolicTensor) and isinstance(layer.layer, InputLayer):
+            layer = layer.layer
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential.add needs a numcnn layer. Received: {_short(layer)}")
         if any(layer is other for other in self._stack):

@@ -31,6 +31,7 @@ import warnings
 import numpy as np
 
 from ..data.batching import batch_indices
+from ..layers.tape import inference
 from ..utils.validation import _short, allocation_guard, as_array, check_finite, check_int, check_number
 from . import losses, optimizers
 from . import metrics as numcnn_metrics
@@ -223,7 +224,8 @@ class Trainer:
     def _prepare_targets(self, x, y):
         """Every target checked once, against the model's output for the first sample: the loop then
         trusts them (and a NaN target is named here, not blamed on the output steps later)."""
-        return self._checked_targets(y, self.model(x[:1], training=False))
+        with inference():
+            return self._checked_targets(y, self.model(x[:1], training=False))
 
     # -- fit ---------------------------------------------------------------------------
     def fit(self, x, y, *, batch_size=32, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
@@ -340,7 +342,8 @@ class Trainer:
         part = strategy.shard(len(x))
         x, y = x[part], y[part]
         for index in batch_indices(len(x), batch_size, shuffle=False):
-            y_pred = self.model(x[index], training=False)
+            with inference():
+                y_pred = self.model(x[index], training=False)
             value, _ = self.loss.forward(y[index], y_pred, check=False)
             total.add(self._logs(y[index], y_pred, value), len(index))
         keys = ["loss", *(name for name, _ in self.metrics)]
@@ -372,14 +375,16 @@ def predict(model, x, *, batch_size=32):
     x, _ = check_samples(x)
     batch_size = check_int(batch_size, "batch_size")
     batches = batch_indices(len(x), batch_size, shuffle=False)
-    first = model(x[batches[0]], training=False)
+    with inference():  # nothing kept for a backward pass: each activation is freed once read
+        first = model(x[batches[0]], training=False)
     with allocation_guard(f"predict on {len(x)} samples", f"x with shape {x.shape}",
                           ": predict fewer samples per call (e.g. x[i:i + k] in a loop)"):
         out = np.empty((len(x), *first.shape[1:]), dtype=first.dtype)  # filled batch by batch, no second copy
     start = len(first)
     out[:start] = first
     for index in batches[1:]:
-        y = model(x[index], training=False)
+        with inference():
+            y = model(x[index], training=False)
         out[start:start + len(y)] = y
         start += len(y)
     return out
