@@ -287,3 +287,31 @@ def test_an_imported_network_fine_tunes(tmp_path, rng):
     history = model.fit(x, labels, epochs=10, batch_size=16, verbose=0, seed=0)
     losses = history.history["loss"]
     assert losses[-1] < 0.6 * losses[0]
+
+
+def test_a_proto_imports_twice_unchanged_and_weights_draw_no_randomness(tmp_path, rng):
+    """Weights are made under skip_init (zeros, no draws) and set from the file; the caller's proto is
+    read, never changed, so a second import gives the same model."""
+    model = small_net(seed=3)
+    export_onnx(model, tmp_path / "net.onnx")
+    proto = onnx.load(str(tmp_path / "net.onnx"))
+    before = proto.SerializeToString()
+    first, second = from_onnx(proto), from_onnx(proto)
+    assert proto.SerializeToString() == before
+    x = rng.standard_normal((2, 8, 8, 3)).astype(np.float32)
+    assert_allclose(first.predict(x), model.predict(x), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(second.predict(x), first.predict(x))
+
+
+def test_skip_init_makes_zeros_and_leaves_the_generator_alone():
+    from numcnn.layers.base import skip_init
+
+    layer = Dense(3, seed=5)
+    state = layer.rng.bit_generator.state
+    with skip_init():
+        layer.build((None, 4))
+    assert not layer.params["kernel"].any() and layer.params["kernel"].dtype == np.float32
+    assert layer.rng.bit_generator.state == state
+    plain = Dense(3, seed=5)
+    plain.build((None, 4))
+    assert np.abs(plain.params["kernel"]).sum() > 0  # outside, the initializer draws as always

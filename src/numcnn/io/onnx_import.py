@@ -34,6 +34,7 @@ import re
 import numpy as np
 
 from ..layers import Permute, Reshape
+from ..layers.base import skip_init
 from ..layers.input_layer import InputLayer
 from ..layers.symbolic import SymbolicTensor
 from ..models import Model
@@ -132,8 +133,6 @@ class Importer:
     """Walks one ONNX graph and makes the layers; the op translations live in :mod:`.onnx_import_ops`."""
 
     def __init__(self, proto, opset, data_format, input_shapes):
-        from onnx import numpy_helper
-
         self.proto, self.graph, self.opset = proto, proto.graph, opset
         self.cl = data_format == "channels_last"
         self.values: dict = {}
@@ -141,8 +140,9 @@ class Importer:
         self.weights: list = []  # (layer, {name: array}) set once the model is built
         self._names: set = set()
         self._layout_cache: dict = {}
-        for tensor in self.graph.initializer:
-            self.values[tensor.name] = numpy_helper.to_array(tensor)
+        # initializers become arrays when first read and are freed after their last reader: the weights are
+        # never held three times (the file's bytes, ONNX's arrays, numcnn's layout)
+        self._initializers = {tensor.name: tensor for tensor in self.graph.initializer}
         self.dtype = None
         self.inputs = [self._make_input(info, input_shapes) for info in self._real_inputs()]
 
@@ -291,6 +291,7 @@ class Importer:
             for name in set(node.input):
                 self._readers.setdefault(name, []).append(node)
         self._graph_outputs = {o.name for o in self.graph.output}
+        last_read = {name: index for index, node in enumerate(self.graph.node) for name in node.input}
         for index, node in enumerate(self.graph.node):
             if id(node) in self._fused:  # a Relu its producer computes
                 self.values[node.output[0]] = self.values[node.input[0]]
@@ -302,8 +303,8 @@ class Importer:
             for name in node.input:
                 if name == "":
                     inputs.append(None)
-                elif name in self.values:
-                    inputs.append(self.values[name])
+                elif name in self.values or name in self._initializers:
+                    inputs.append(self._value(name))
                 else:
                     raise OnnxImportError(
                         f"ONNX node {_node_label(node, index)} reads {name!r}, which no earlier node makes and which is "
@@ -328,11 +329,22 @@ class Importer:
             for name, value in zip(node.output, outputs):
                 if name:
                     self.values[name] = value
+            for name in set(node.input):  # read for the last time: freed (the layers hold what they need)
+                if last_read.get(name) == index and name not in self._graph_outputs:
+                    self.values.pop(name, None)
             unmade = [name for name in node.output[len(outputs):] if name and self._is_used(name)]
             if unmade:
                 raise OnnxImportError(f"ONNX node {_node_label(node, index)} ({node.op_type}) has its extra output "
                                       f"{unmade[0]!r} used; numcnn computes only the first "
                                       f"{len(outputs)}. Received: outputs {list(node.output)}")
+
+    def _value(self, name):
+        """A tensor's value: a ``Sym`` or an array (an initializer is converted on its first read)."""
+        if name not in self.values:
+            from onnx import numpy_helper
+
+            self.values[name] = numpy_helper.to_array(self._initializers.pop(name))
+        return self.values[name]
 
     def _is_used(self, name):
         return name in self._readers or name in self._graph_outputs
@@ -361,12 +373,16 @@ class Importer:
         return outputs
 
     def set_weights(self, model):
-        for layer, arrays in self.weights:
+        """Each layer's weights into the model (built under :func:`skip_init`), freeing the imported arrays."""
+        self.values.clear()
+        while self.weights:
+            layer, arrays = self.weights.pop(0)
             current = layer.named_weights()
             for key, array in arrays.items():
                 if current[key].shape != array.shape:  # a translation bug, not user input
                     raise AssertionError(f"{layer.name}/{key}: {array.shape} != {current[key].shape}")
-            layer.assign_weights({key: array.astype(layer.dtype) for key, array in arrays.items()}, "ONNX import")
+            layer.assign_weights(arrays, "ONNX import")
+            del arrays
 
 
 _NEVER_FOLD = frozenset()
@@ -420,10 +436,13 @@ def from_onnx(model, data_format: str = "channels_last", *, input_shape=None, na
                              f"{len(real)} inputs. Received: input_shape={_short(input_shape)}")
         input_shape = {real[0]: input_shape}
     importer = Importer(proto, opset, data_format, input_shape)
+    del proto
     importer.run()
     outputs = importer.outputs()
     inputs = importer.inputs
-    result = Model(inputs if len(inputs) > 1 else inputs[0], outputs if len(outputs) > 1 else outputs[0],
-                   name=name or _sanitize(proto.graph.name) or "onnx_model")
+    with skip_init():  # every weight is set from the file next: no random values made first
+        result = Model(inputs if len(inputs) > 1 else inputs[0], outputs if len(outputs) > 1 else outputs[0],
+                       name=name or _sanitize(importer.graph.name) or "onnx_model")
+    importer.proto = importer.graph = importer._initializers = importer._readers = None  # the file's bytes go first
     importer.set_weights(result)
     return result

@@ -451,13 +451,16 @@ def _dense(imp, node, x, kernel, bias):
 @handles("Gemm")
 def gemm(imp, node, inputs, attrs):
     a = _data(inputs, "Gemm")
-    b = np.asarray(_const(inputs[1], "B"), np.float64)
+    b = np.asarray(_const(inputs[1], "B"))
     c = inputs[2] if len(inputs) > 2 else None
     if int(attrs.get("transA", 0)):
         raise OnnxImportError("transA=1 moves the batch axis: numcnn's Dense takes (N, features)")
     if a.rank != 2:
         raise OnnxImportError(f"Gemm's A must be 2D. Received: shape {a.shape}")
-    kernel = (b.T if int(attrs.get("transB", 0)) else b) * float(attrs.get("alpha", 1.0))
+    kernel = b.T if int(attrs.get("transB", 0)) else b
+    alpha = float(attrs.get("alpha", 1.0))
+    if alpha != 1.0:  # in float64, then back: VGG's 25088x4096 kernel is not copied twice for nothing
+        kernel = (kernel.astype(np.float64) * alpha).astype(b.dtype)
     bias = None
     if c is not None:
         c = np.asarray(_const(c, "C"), np.float64) * float(attrs.get("beta", 1.0))

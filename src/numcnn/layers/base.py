@@ -13,6 +13,9 @@ layer's dtype and keep the cache; ``backward`` turns it into ``grads``.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+
 import numpy as np
 
 from .. import initializers
@@ -40,6 +43,21 @@ def _make_rng(seed):
     if seed is None or (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0):
         return np.random.default_rng(seed)
     raise ValueError(f"The `seed` argument must be None, a non-negative int or a numpy.random.Generator. Received: seed={_short(seed)}")
+
+
+
+_SKIP_INIT: contextvars.ContextVar = contextvars.ContextVar("numcnn_skip_init", default=False)
+
+
+@contextlib.contextmanager
+def skip_init():
+    """Weights made inside are zeros (untouched memory) and draw nothing from the layers' generators, as
+    ``torch.nn.utils.skip_init``: for a caller that sets every weight next (ONNX import)."""
+    token = _SKIP_INIT.set(True)
+    try:
+        yield
+    finally:
+        _SKIP_INIT.reset(token)
 
 
 class Layer:
@@ -149,7 +167,8 @@ class Layer:
         shape = tuple(shape)
         with allocation_guard(f"Layer '{self.name}' ({type(self).__name__})", f"weight '{name}' of shape {shape}",
                               ": check its size arguments (`units`, `filters`) and the input shape"):
-            array = initializers.get(initializer)(shape, self.dtype, self.rng)
+            array = (np.zeros(shape, self.dtype) if _SKIP_INIT.get()
+                     else initializers.get(initializer)(shape, self.dtype, self.rng))
             # np.require, not np.ascontiguousarray: a weight of shape () stays 0-d
             (self.params if trainable else self.state)[name] = np.require(array, dtype=self.dtype, requirements="C")
         return array
