@@ -99,6 +99,28 @@ def check_directional_grad(f: Callable[[np.ndarray], float], x: np.ndarray, grad
             f"directional derivative: analytic {analytic!r} vs numeric {numeric!r}")
 
 
+def check_op_grads(forward, backward, arrays, kwargs, rng, *, directional=False, checked=None) -> None:
+    """``backward``'s gradients of ``loss = sum(forward(*arrays, **kwargs)[0] * w)`` (so ``dy = w``, random)
+    against numerical gradients (float64, rtol 1e-6), or random directional derivatives when
+    ``directional``; ``checked`` picks which of ``arrays`` (indices; default all)."""
+    y, cache = forward(*arrays, **kwargs)
+    weights = rng.standard_normal(y.shape)
+    grads = backward(weights, cache)
+    grads = grads if isinstance(grads, tuple) else (grads,)
+    for index, (array, grad) in enumerate(zip(arrays, grads)):
+        if checked is not None and index not in checked:
+            continue
+
+        def loss(value, index=index):
+            args = list(arrays)
+            args[index] = value
+            return np.sum(forward(*args, **kwargs)[0] * weights)
+        if directional:
+            check_directional_grad(loss, array, grad, rng)
+        else:
+            assert_close(grad, numerical_grad(loss, array), rtol=1e-6)
+
+
 def assert_close(actual, desired, rtol: float = 1e-5, atol_scale: float | None = None,
                  scale: float | None = None) -> None:
     """``assert_allclose`` with an absolute tolerance proportional to the size of the numbers.

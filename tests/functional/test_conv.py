@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from numpy.testing import assert_allclose, assert_array_equal
 
-from helpers import assert_close, check_directional_grad, import_keras, import_torch, numerical_grad
+from helpers import assert_close, check_op_grads, import_keras, import_torch
 from numcnn.functional import (
     conv2d,
     conv2d_backward,
@@ -227,26 +227,13 @@ def test_gradients_match_numerical(config, rng):
     x = rng.standard_normal((2, 2, 5, 4) if channels_first else (2, 5, 4, 2))
     kernel = rng.standard_normal((3, 2, 2 // config.get("groups", 1), 4))
     bias = rng.standard_normal(4)
-    y, cache = conv2d_forward(x, kernel, bias, **config)
-    weights = rng.standard_normal(y.shape)  # loss = sum(y * weights), so dy = weights
-    dx, dkernel, dbias = conv2d_backward(weights, cache)
-
-    assert_close(dx, numerical_grad(lambda v: np.sum(conv2d(v, kernel, bias, **config) * weights), x), rtol=1e-6)
-    assert_close(dkernel, numerical_grad(lambda v: np.sum(conv2d(x, v, bias, **config) * weights), kernel),
-                 rtol=1e-6)
-    assert_close(dbias, numerical_grad(lambda v: np.sum(conv2d(x, kernel, v, **config) * weights), bias),
-                 rtol=1e-6)
+    check_op_grads(conv2d_forward, conv2d_backward, (x, kernel, bias), config, rng)
 
 
 @given(conv_cases())
 def test_gradients_match_directional_derivatives(case):
-    x, kernel, bias = case.arrays()
-    rng = np.random.default_rng(case.seed)
-    y, cache = conv2d_forward(x, kernel, bias, **case.kwargs)
-    weights = rng.standard_normal(y.shape)
-    dx, dkernel, _ = conv2d_backward(weights, cache)
-    check_directional_grad(lambda v: np.sum(conv2d(v, kernel, bias, **case.kwargs) * weights), x, dx, rng)
-    check_directional_grad(lambda v: np.sum(conv2d(x, v, bias, **case.kwargs) * weights), kernel, dkernel, rng)
+    check_op_grads(conv2d_forward, conv2d_backward, case.arrays(), case.kwargs, np.random.default_rng(case.seed),
+                   directional=True, checked=(0, 1))
 
 
 # 4. PyTorch and Keras parity (float32) ----------------------------------------------------------

@@ -10,7 +10,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from numpy.testing import assert_array_equal
 
-from helpers import assert_close, check_directional_grad, import_keras, import_torch, numerical_grad
+from helpers import assert_close, check_op_grads, import_keras, import_torch
 from numcnn.functional import conv2d
 from numcnn.functional.conv_transpose import (
     check_output_padding,
@@ -331,27 +331,13 @@ def test_gradients_match_numerical(config, rng):
     channels_first = config.get("data_format") == "channels_first"
     x = rng.standard_normal((2, 2, 3, 4) if channels_first else (2, 3, 4, 2))
     kernel, bias = rng.standard_normal((3, 2, 3, 2)), rng.standard_normal(3)
-    y, cache = conv2d_transpose_forward(x, kernel, bias, **config)
-    weights = rng.standard_normal(y.shape)  # loss = sum(y * weights), so dy = weights
-    dx, dkernel, dbias = conv2d_transpose_backward(weights, cache)
-    assert_close(dx, numerical_grad(lambda v: np.sum(conv2d_transpose(v, kernel, bias, **config) * weights), x),
-                 rtol=1e-6)
-    assert_close(dkernel, numerical_grad(lambda v: np.sum(conv2d_transpose(x, v, bias, **config) * weights), kernel),
-                 rtol=1e-6)
-    assert_close(dbias, numerical_grad(lambda v: np.sum(conv2d_transpose(x, kernel, v, **config) * weights), bias),
-                 rtol=1e-6)
+    check_op_grads(conv2d_transpose_forward, conv2d_transpose_backward, (x, kernel, bias), config, rng)
 
 
 @given(transpose_cases())
 def test_gradients_match_directional_derivatives(case):
-    x, kernel, bias = case.arrays()
-    rng = np.random.default_rng(case.seed)
-    y, cache = conv2d_transpose_forward(x, kernel, bias, **case.kwargs)
-    weights = rng.standard_normal(y.shape)
-    dx, dkernel, _ = conv2d_transpose_backward(weights, cache)
-    check_directional_grad(lambda v: np.sum(conv2d_transpose(v, kernel, bias, **case.kwargs) * weights), x, dx, rng)
-    check_directional_grad(lambda v: np.sum(conv2d_transpose(x, v, bias, **case.kwargs) * weights), kernel, dkernel,
-                           rng)
+    check_op_grads(conv2d_transpose_forward, conv2d_transpose_backward, case.arrays(), case.kwargs,
+                   np.random.default_rng(case.seed), directional=True, checked=(0, 1))
 
 
 @given(transpose_cases(padding_kinds=("valid", "same", "int", "pair", "explicit")))

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from numpy.testing import assert_array_equal
 
-from helpers import assert_close, check_directional_grad, import_keras, import_torch, numerical_grad
+from helpers import assert_close, check_directional_grad, check_op_grads, import_keras, import_torch, numerical_grad
 from numcnn.functional.one_d import (
     avg_pool1d,
     avg_pool1d_backward,
@@ -421,24 +421,13 @@ def test_conv1d_gradients_match_numerical(config, rng):
     x = to_format(rng.standard_normal((2, 7, 2)), config.get("data_format", "channels_last"))
     kernel = rng.standard_normal((3, 2 // config.get("groups", 1), 4))
     bias = rng.standard_normal(4)
-    y, cache = conv1d_forward(x, kernel, bias, **config)
-    weights = rng.standard_normal(y.shape)  # loss = sum(y * weights), so dy = weights
-    dx, dkernel, dbias = conv1d_backward(weights, cache)
-    assert_close(dx, numerical_grad(lambda v: np.sum(conv1d(v, kernel, bias, **config) * weights), x), rtol=1e-6)
-    assert_close(dkernel, numerical_grad(lambda v: np.sum(conv1d(x, v, bias, **config) * weights), kernel),
-                 rtol=1e-6)
-    assert_close(dbias, numerical_grad(lambda v: np.sum(conv1d(x, kernel, v, **config) * weights), bias), rtol=1e-6)
+    check_op_grads(conv1d_forward, conv1d_backward, (x, kernel, bias), config, rng)
 
 
 @given(conv1d_cases())
 def test_conv1d_gradients_match_directional_derivatives(case):
-    x, kernel, bias = case.arrays()
-    rng = np.random.default_rng(case.seed)
-    y, cache = conv1d_forward(x, kernel, bias, **case.kwargs)
-    weights = rng.standard_normal(y.shape)
-    dx, dkernel, _ = conv1d_backward(weights, cache)
-    check_directional_grad(lambda v: np.sum(conv1d(v, kernel, bias, **case.kwargs) * weights), x, dx, rng)
-    check_directional_grad(lambda v: np.sum(conv1d(x, v, bias, **case.kwargs) * weights), kernel, dkernel, rng)
+    check_op_grads(conv1d_forward, conv1d_backward, case.arrays(), case.kwargs, np.random.default_rng(case.seed),
+                   directional=True, checked=(0, 1))
 
 
 POOL_CONFIGS = [
