@@ -15,7 +15,8 @@ from numcnn.app.settings import RunSettings
 from numcnn.app.cli import build_parser, main
 from numcnn.models.zoo import simple_convnet
 from numcnn.data import load_digits
-from numcnn.data.images import load_image, to_model_input
+from numcnn.data.images import load_image
+from numcnn.data.preprocessing import DATASET_PREPROCESSING
 from numcnn.io import load_arrays, load_model
 
 
@@ -120,10 +121,72 @@ def test_predict_prints_the_class_and_the_top3_of_each_image(digits_run, tmp_pat
     lines = capsys.readouterr().out.splitlines()
     model = load_model(digits_run / "model.safetensors")
     for path, line in zip(paths, lines):
-        probs = F.softmax(model(to_model_input(load_image(path), (8, 8, 1))[None]))[0]
+        probs = F.softmax(model(DATASET_PREPROCESSING["digits"].image_to_sample(load_image(path))[None]))[0]
         best = int(np.argmax(probs))
         assert line.startswith(f"{path}: {best}  (top 3: {best} {probs[best]:.3f}, ")
         assert len(line.split("top 3: ")[1].split(", ")) == 3
+
+
+def test_predict_save_input_writes_what_the_model_saw(digits_run, tmp_path, capsys):
+    data = load_digits()
+    big = Image.fromarray((255 - data.x_test[0, ..., 0] * 255).astype(np.uint8)).resize((80, 80))
+    paths = [tmp_path / "a" / "seven.png", tmp_path / "b" / "seven.png"]
+    for path in paths:
+        path.parent.mkdir()
+        big.save(path)
+    out = tmp_path / "seen"
+    assert main(["predict", str(digits_run), *map(str, paths), "--save-input", str(out)]) == 0
+    assert sorted(os.listdir(out)) == ["seven-2.png", "seven.png"]  # a repeated name is numbered
+    seen = np.asarray(Image.open(out / "seven.png"), np.float32) / 255
+    expected = DATASET_PREPROCESSING["digits"].frame(load_image(paths[0]))[..., 0]
+    np.testing.assert_allclose(seen, expected, atol=0.5 / 255)  # 8x8, light on dark, 17 levels
+    assert seen.shape == (8, 8) and seen.mean() < 0.5
+
+
+def test_predict_no_preprocess_takes_images_in_the_models_format(digits_run, tmp_path, capsys):
+    data = load_digits()
+    path = tmp_path / "raw.png"
+    Image.fromarray((data.x_test[3, ..., 0] * 255 + 0.5).astype(np.uint8)).save(path)
+    capsys.readouterr()
+    assert main(["predict", str(digits_run), str(path), "--no-preprocess"]) == 0
+    model = load_model(digits_run / "model.safetensors")
+    x = np.round(data.x_test[3:4] * 255) / 255  # the PNG's bytes
+    probs = F.softmax(model(x.astype(np.float32)))[0]
+    assert f": {int(np.argmax(probs))}  (top 3: {int(np.argmax(probs))} {probs.max():.3f}" in capsys.readouterr().out
+    Image.fromarray(np.zeros((16, 16), np.uint8)).save(tmp_path / "big.png")
+    assert main(["predict", str(digits_run), str(tmp_path / "big.png"), "--no-preprocess"]) == 2
+    err = capsys.readouterr().err
+    assert "--no-preprocess" in err and "8x8" in err and "16x16" in err
+
+
+def test_predict_warns_on_blank_tiny_and_unsure_images(digits_run, tmp_path, capsys):
+    Image.fromarray(np.full((40, 40), 230, np.uint8)).save(tmp_path / "blank.png")
+    Image.fromarray(np.zeros((1, 1), np.uint8)).save(tmp_path / "dot.png")
+    capsys.readouterr()
+    assert main(["predict", str(digits_run), str(tmp_path / "blank.png"), str(tmp_path / "dot.png")]) == 0
+    captured = capsys.readouterr()
+    assert len(captured.out.splitlines()) == 2  # still answered
+    err = captured.err
+    assert f"warning: {tmp_path / 'blank.png'}: the image looks blank" in err
+    assert f"warning: {tmp_path / 'dot.png'}: the image is 1x1 pixels, under half the model's 8x8" in err
+    assert "the model is unsure: its top probability is" in err  # a blank frame has no clear class
+
+
+def test_a_run_without_recorded_preprocessing_uses_its_data_sets(digits_run, tmp_path, capsys):
+    """Runs written before the preprocessing object existed predict as the data set's rule says."""
+    import shutil
+    old = tmp_path / "old"
+    shutil.copytree(digits_run, old)
+    config = json.loads((old / "config.json").read_text())
+    del config["preprocessing"]
+    (old / "config.json").write_text(json.dumps(config))
+    path = tmp_path / "d.png"
+    Image.fromarray((255 - load_digits().x_test[5, ..., 0] * 255).astype(np.uint8)).resize((64, 64)).save(path)
+    capsys.readouterr()
+    assert main(["predict", str(digits_run), str(path)]) == 0
+    new = capsys.readouterr().out
+    assert main(["predict", str(old), str(path)]) == 0
+    assert capsys.readouterr().out == new
 
 
 def test_summary_prints_the_model_table_settings_and_metrics(digits_run, capsys):

@@ -13,7 +13,8 @@ from numcnn import functional as F
 from numcnn.app.cli import main
 from numcnn.app.commands import SHOW_WHAT
 from numcnn.data import load_digits
-from numcnn.data.images import load_image, to_model_input
+from numcnn.data.images import load_image
+from numcnn.data.preprocessing import DATASET_PREPROCESSING
 from numcnn.io import load_model
 from numcnn.training.metrics import confusion_matrix
 from numcnn.viz import conv_feature_maps, worst_mistakes
@@ -108,7 +109,7 @@ def test_show_feature_maps_of_an_image_file(digits_run, trained, tmp_path, spy):
     calls = spy("plot_feature_maps")
     assert _show(digits_run, "feature-maps", tmp_path / "out" / "m.png", "--image", str(path)) == 0
     (args, maps), = calls
-    image = to_model_input(load_image(path), (8, 8, 1))  # dark on light: inverted (--invert auto)
+    image = DATASET_PREPROCESSING["digits"].image_to_sample(load_image(path))  # dark on light: inverted
     np.testing.assert_array_equal(args[1], image)
     np.testing.assert_allclose(maps["conv2d"], conv_feature_maps(trained, image)["conv2d"], rtol=1e-6, atol=1e-7)
     assert_png(tmp_path / "out" / "m.png", SIZES["feature-maps"])

@@ -137,13 +137,20 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(run=commands.evaluate)
 
     predict = subcommands.add_parser("predict", help="classify image files with a trained run",
-                                  description="Load PNG/JPEG images, turn them into the model's input (grayscale, "
-                                              "light-on-dark, digit centred and resized) and print the class and "
-                                              "the top-3 probabilities.")
+                                  description="Load image files (PNG, JPEG, ..., turned as their EXIF says), "
+                                              "prepare each as the run's training images were (the preprocessing "
+                                              "in its config.json) and print the class and the top-3 "
+                                              "probabilities; warn on blank or tiny images and unsure answers.")
     predict.add_argument("run_dir", metavar="DIR", help="run directory written by numcnn train")
     predict.add_argument("images", metavar="IMAGE", nargs="+", help="image files (PNG, JPEG, ...)")
-    predict.add_argument("--invert", choices=("auto", "yes", "no"), default="auto",
-                         help="invert dark-on-light images: auto (when the image is mostly light), yes or no")
+    predict.add_argument("--invert", choices=("auto", "yes", "no"),
+                         help="invert the image: auto (when it is mostly light), yes or no (default: as the run's "
+                              "preprocessing says; auto for digits, MNIST and Fashion-MNIST)")
+    predict.add_argument("--no-preprocess", action="store_true",
+                         help="the images are in the model's format already (its size, light ink on dark for the "
+                              "built-in data sets): only scale them")
+    predict.add_argument("--save-input", metavar="DIR",
+                         help="write the picture the model is shown for each image as DIR/<name>.png")
     predict.set_defaults(run=commands.predict)
 
     summary = subcommands.add_parser("summary", help="print a run's model table, settings and test metrics",
@@ -227,8 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--image", help="for feature-maps: an image file (default: a test image, see --index)")
     show.add_argument("--index", type=_non_negative_int, default=0,
                       help="for feature-maps without --image: which test image (default 0)")
-    show.add_argument("--invert", choices=("auto", "yes", "no"), default="auto",
-                      help="for --image: invert dark-on-light images (default auto)")
+    show.add_argument("--invert", choices=("auto", "yes", "no"),
+                      help="for --image: invert the image (default: as the run's preprocessing says)")
     show.add_argument("--data-dir", help="for feature-maps, confusion and mistakes: directory with the MNIST / "
                                          "Fashion-MNIST test files (default: where the run's training found them)")
     show.add_argument("--out", required=True, help="output PNG file")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import sys
 import time
 
 import numpy as np
@@ -13,7 +14,7 @@ from .._version import __version__
 from .. import functional as F
 from .. import viz
 from ..data import load_dataset
-from ..data.images import load_image, to_model_input
+from ..data.images import load_image
 from ..filters import apply_kernel, get_kernel, load_kernel, to_display
 from ..io.onnx_export import export_onnx
 from ..models import zoo
@@ -155,13 +156,30 @@ def _probabilities(config, outputs):
 
 def _image_shape(config):
     """(height, width, channels) of the images the run's model takes."""
+    preprocessing = _image_preprocessing(config)
+    return (*preprocessing.size, preprocessing.channels)
+
+
+def _image_preprocessing(config, invert=None):
+    """The run's preprocessing (``invert`` overriding its polarity), refused for a network without images."""
     preprocessing = preprocessing_of(config)
-    if preprocessing is not None:
-        return (*preprocessing.size, preprocessing.channels)
-    if is_imported(config):
+    if preprocessing is None:
         raise RunError(f"The imported network takes inputs of shape {tuple(config['dataset']['input_shape'])}, "
                        "not images. Received: a run without image preprocessing")
-    return tuple(config["dataset"]["input_shape"])
+    return preprocessing if invert is None else dataclasses.replace(preprocessing, invert=invert)
+
+
+def _image_sample(preprocessing, path, preprocess=True):
+    """One image file as the model takes it: ``(sample, picture in [0, 1] it shows, warnings)``."""
+    image = load_image(path, grayscale=preprocessing.channels == 1)
+    if preprocess:
+        picture = preprocessing.frame(image)
+    else:
+        picture = preprocessing.colour(image)
+        if picture.shape[:2] != preprocessing.size:
+            raise RunError(f"--no-preprocess takes images of the model's size, {preprocessing.size[0]}x"
+                           f"{preprocessing.size[1]}. Received: {path}, {picture.shape[0]}x{picture.shape[1]}")
+    return preprocessing.normalize(picture), picture, preprocessing.warnings(image)
 
 
 def evaluate(args) -> int:
@@ -184,24 +202,41 @@ def evaluate(args) -> int:
     return 0
 
 
-def _image_sample(config, path, invert):
-    """One image file as the run's model takes it: an imported run's preprocessing, or the digit pipeline."""
-    preprocessing = preprocessing_of(config)
-    if preprocessing is None:
-        return to_model_input(load_image(path), _image_shape(config), invert)
-    return preprocessing.image_to_sample(load_image(path, grayscale=preprocessing.channels == 1))
+#: below this top probability, predict says the model is unsure
+UNSURE = 0.5
 
 
 def predict(args) -> int:
     model, config = load_run(args.run_dir)
     names = config["dataset"]["class_names"]
-    batch = np.stack([_image_sample(config, path, args.invert) for path in args.images])
-    probs = _probabilities(config, model.predict(batch))
-    for path, p in zip(args.images, probs):
+    preprocessing = _image_preprocessing(config, args.invert)
+    samples = [_image_sample(preprocessing, path, not args.no_preprocess) for path in args.images]
+    if args.save_input:
+        _save_inputs(args.save_input, args.images, [picture for _, picture, _ in samples])
+    probs = _probabilities(config, model.predict(np.stack([sample for sample, _, _ in samples])))
+    for path, p, (_, _, warnings) in zip(args.images, probs, samples):
         top = np.argsort(-p)[:3]
         ranked = ", ".join(f"{names[k]} {p[k]:.3f}" for k in top)
         print(f"{path}: {names[top[0]]}  (top 3: {ranked})")
+        if p[top[0]] < UNSURE:
+            warnings = [*warnings, f"the model is unsure: its top probability is {p[top[0]]:.2f}"]
+        for warning in warnings:
+            print(f"warning: {path}: {warning}", file=sys.stderr)
     return 0
+
+
+def _save_inputs(directory, paths, pictures) -> None:
+    """Each picture the model was shown as ``DIRECTORY/<image name>.png`` (``-2``, ``-3``... on a repeated name)."""
+    os.makedirs(directory, exist_ok=True)
+    used = set()
+    for path, picture in zip(paths, pictures):
+        stem = os.path.splitext(os.path.basename(path))[0] or "image"
+        name, k = stem, 1
+        while name in used:
+            k += 1
+            name = f"{stem}-{k}"
+        used.add(name)
+        _save_image(os.path.join(directory, name + ".png"), picture[..., 0] if picture.shape[-1] == 1 else picture)
 
 
 def summary(args) -> int:
@@ -211,11 +246,11 @@ def summary(args) -> int:
         source = config["source"]
         print(f"imported from {source['file']} (ONNX opset {source['opset']}, made by {source['producer'] or '?'}); "
               f"its outputs are {config.get('outputs', 'logits')}")
-        if config.get("preprocessing"):
-            print("preprocessing: " + ", ".join(f"{k}={v}" for k, v in config["preprocessing"].items()))
+        _print_preprocessing(config)
         return 0
     training = config["training"]
     print("training: " + ", ".join(f"{k}={v}" for k, v in training.items()))
+    _print_preprocessing(config)
     metrics_path = os.path.join(args.run_dir, "metrics.json")
     if os.path.exists(metrics_path):
         with open(metrics_path, encoding="utf-8") as f:
@@ -224,6 +259,12 @@ def summary(args) -> int:
               f"{metrics.get('test_loss', float('nan')):.4f}, {metrics.get('epochs')} epochs, "
               f"{metrics.get('seconds', 0):.1f} s")
     return 0
+
+
+def _print_preprocessing(config) -> None:
+    preprocessing = preprocessing_of(config)
+    if preprocessing is not None:
+        print("preprocessing: " + ", ".join(f"{k}={v}" for k, v in preprocessing.to_json().items()))
 
 
 def export(args) -> int:
@@ -294,7 +335,7 @@ def show(args) -> int:
         viz.plot_filters(model, args.out)
     elif args.what == "feature-maps":
         if args.image is not None:
-            image = _image_sample(config, args.image, args.invert)
+            image = _image_sample(_image_preprocessing(config, args.invert), args.image)[0]
         else:
             test = _test_set(config, args).x_test
             if args.index >= len(test):

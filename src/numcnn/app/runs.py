@@ -112,11 +112,15 @@ def is_imported(config: dict) -> bool:
 
 
 def preprocessing_of(config: dict):
-    """The run's :class:`~numcnn.data.preprocessing.Preprocessing` (imported runs), or None."""
-    from ..data.preprocessing import Preprocessing
+    """How an image file becomes one of the run's samples (:class:`~numcnn.data.preprocessing.Preprocessing`):
+    as its ``config.json`` records it, else (runs of older numcnn versions) its data set's; None for an
+    imported network whose input is not an image."""
+    from ..data.preprocessing import DATASET_PREPROCESSING, Preprocessing
 
     data = config.get("preprocessing")
-    return None if data is None else Preprocessing.from_json(data)
+    if data is not None:
+        return Preprocessing.from_json(data)
+    return None if is_imported(config) else DATASET_PREPROCESSING.get(config["dataset"]["name"])
 
 
 def import_run(source, out_dir, *, data_format="channels_last", size=None, scale=1 / 255, mean=(0.0,), std=(1.0,),
@@ -319,6 +323,7 @@ def train_run(settings: RunSettings, out_dir, data_dir=None, verbose="auto", res
                         "class_names": list(dataset.class_names), "pixel_scale": dataset.pixel_scale,
                         "train_samples": n_train, "test_samples": len(dataset.x_test),
                         "data_dir": dataset.data_dir},
+            "preprocessing": dataset.preprocessing.to_json(),
             "training": settings.to_json(),
             "model": {"class_name": "Sequential", "config": model.get_config()},
             "optimizer": optimizers.serialize(optimizer),

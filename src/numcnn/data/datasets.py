@@ -28,6 +28,7 @@ import numpy as np
 
 from ..utils.validation import _short
 from .idx import read_file, read_idx_bytes
+from .preprocessing import DATASET_PREPROCESSING, Preprocessing
 
 DATASET_NAMES = ("digits", "mnist", "fashion-mnist")
 
@@ -86,6 +87,7 @@ class Dataset:
     class_names: tuple
     pixel_scale: float  # what raw pixel values were divided by (16 for digits, 255 for MNIST)
     data_dir: str | None = None  # the directory its files were read from (None: shipped with numcnn)
+    preprocessing: Preprocessing | None = None  # how an image file becomes one of its samples
 
     @property
     def input_shape(self) -> tuple:
@@ -114,7 +116,8 @@ def load_digits(test_fraction=0.2, split_seed=0) -> Dataset:
     order = np.random.default_rng(split_seed).permutation(len(y))
     n_test = int(round(len(y) * test_fraction))
     test, train = order[:n_test], order[n_test:]
-    return Dataset("digits", x[train], y[train], x[test], y[test], tuple(str(i) for i in range(10)), 16.0)
+    return Dataset("digits", x[train], y[train], x[test], y[test], tuple(str(i) for i in range(10)), 16.0,
+                   preprocessing=DATASET_PREPROCESSING["digits"])
 
 
 def _digits_table() -> np.ndarray:
@@ -267,7 +270,7 @@ def load_idx_dataset(name, data_dir=None, download_missing=True, progress=True, 
     directory = os.path.dirname(os.path.abspath(next(iter(paths.values()))))
     return Dataset(name, to_x(arrays["train_images"]), arrays["train_labels"].astype(np.int64),
                    to_x(arrays["test_images"]), arrays["test_labels"].astype(np.int64),
-                   _SOURCES[name]["class_names"], 255.0, directory)
+                   _SOURCES[name]["class_names"], 255.0, directory, DATASET_PREPROCESSING[name])
 
 
 def load_dataset(name, data_dir=None, download_missing=True, progress=True, splits=("train", "test")) -> Dataset:
