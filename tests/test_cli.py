@@ -109,6 +109,25 @@ def test_evaluate_prints_loss_accuracy_and_a_confusion_matrix(digits_run, capsys
     assert np.trace(matrix) / matrix.sum() == pytest.approx(metrics["test_accuracy"])
 
 
+def test_evaluate_prints_scikit_learns_report_and_records_it(digits_run, capsys):
+    sk = pytest.importorskip("sklearn.metrics")
+    before = json.loads((digits_run / "metrics.json").read_text())
+    assert main(["evaluate", str(digits_run)]) == 0
+    out = capsys.readouterr().out
+    data = load_digits()
+    model = load_model(digits_run / "model.safetensors")
+    predicted = model.predict(data.x_test).argmax(axis=1)
+    names = [str(k) for k in range(10)]
+    assert out.endswith(sk.classification_report(data.y_test, predicted, target_names=names, zero_division=0))
+    after = json.loads((digits_run / "metrics.json").read_text())
+    assert {k: v for k, v in after.items() if k != "evaluation"} == {
+        k: v for k, v in before.items() if k != "evaluation"}  # the training metrics are kept
+    recorded = after["evaluation"]["digits"]
+    assert recorded["accuracy"] == pytest.approx(np.mean(predicted == data.y_test))
+    assert recorded["report"]["7"]["support"] == int(np.sum(data.y_test == 7))
+    assert np.array_equal(recorded["confusion_matrix"], sk.confusion_matrix(data.y_test, predicted))
+
+
 def test_predict_prints_the_class_and_the_top3_of_each_image(digits_run, tmp_path, capsys):
     data = load_digits()
     paths = []

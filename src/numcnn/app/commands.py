@@ -18,10 +18,10 @@ from ..data.images import load_image
 from ..filters import apply_kernel, get_kernel, load_kernel, to_display
 from ..io.onnx_export import export_onnx
 from ..models import zoo
-from ..training.metrics import confusion_matrix
+from ..training.metrics import classification_report, confusion_matrix, format_classification_report
 from ..training.mpi import Communicator
 from ..training.strategy import MPIStrategy, OneProcess
-from ..utils.files import atomic_path, check_suffix
+from ..utils.files import atomic_path, check_suffix, write_text_atomic
 from .runs import (
     data_dir_of,
     default_out_dir,
@@ -196,10 +196,28 @@ def evaluate(args) -> int:
         loss = F.softmax_cross_entropy(dataset.y_test, outputs)
     predicted = outputs.argmax(axis=1)
     accuracy = float(np.mean(predicted == dataset.y_test))
+    names = list(config["dataset"]["class_names"] or dataset.class_names)
+    matrix = confusion_matrix(dataset.y_test, predicted, len(names))
+    report = classification_report(matrix, names)
     print(f"{name} test set, {len(dataset.y_test)} images: loss {loss:.4f}, accuracy {accuracy:.4f}")
     print("confusion matrix (rows: true class, columns: predicted class):")
-    print(_format_confusion(confusion_matrix(dataset.y_test, predicted, dataset.classes), dataset.class_names))
+    print(_format_confusion(matrix, names))
+    print()
+    print(format_classification_report(report), end="")
+    _record_evaluation(args.run_dir, name, {"images": len(dataset.y_test), "loss": float(loss), "accuracy": accuracy,
+                                           "report": report, "confusion_matrix": matrix.tolist()})
     return 0
+
+
+def _record_evaluation(run_dir, dataset_name, results) -> None:
+    """``metrics.json``'s ``evaluation`` section gains (or replaces) this data set's results; the rest is kept."""
+    path = os.path.join(run_dir, "metrics.json")
+    metrics = {}
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            metrics = json.load(f)
+    metrics.setdefault("evaluation", {})[dataset_name] = results
+    write_text_atomic(path, json.dumps(metrics, indent=2) + "\n")
 
 
 #: below this top probability, predict says the model is unsure

@@ -56,3 +56,45 @@ def confusion_matrix(y_true, y_pred_labels, classes) -> np.ndarray:
     matrix = np.zeros((classes, classes), dtype=np.int64)
     np.add.at(matrix, (np.asarray(y_true).reshape(-1), np.asarray(y_pred_labels).reshape(-1)), 1)
     return matrix
+
+
+def classification_report(matrix, names) -> dict:
+    """Per-class precision, recall, F1 and support from a confusion matrix, with accuracy and the macro
+    and support-weighted averages, as scikit-learn's ``classification_report(output_dict=True)`` (a
+    ratio with nothing to divide is 0, as its ``zero_division`` default).
+
+    Shape:
+        matrix: (K, K) counts, rows true and columns predicted; names: K class names.
+    """
+    matrix = np.asarray(matrix, np.float64)
+    correct, true, predicted = np.diag(matrix), matrix.sum(axis=1), matrix.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(predicted > 0, correct / predicted, 0.0)
+        recall = np.where(true > 0, correct / true, 0.0)
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+    total = true.sum()
+    report = {name: {"precision": float(p), "recall": float(r), "f1-score": float(f), "support": int(s)}
+              for name, p, r, f, s in zip(names, precision, recall, f1, true)}
+    report["accuracy"] = float(correct.sum() / total) if total else 0.0
+    weights = true / total if total else np.zeros_like(true)
+    for key, avg in (("macro avg", lambda v: float(v.mean())), ("weighted avg", lambda v: float(v @ weights))):
+        report[key] = {"precision": avg(precision), "recall": avg(recall), "f1-score": avg(f1), "support": int(total)}
+    return report
+
+
+def format_classification_report(report, digits: int = 2) -> str:
+    """:func:`classification_report`'s dict as scikit-learn prints it."""
+    names = [k for k in report if k not in ("accuracy", "macro avg", "weighted avg")]
+    width = max([len(n) for n in names] + [len("weighted avg"), digits])
+    headers = ("precision", "recall", "f1-score", "support")
+    row = "{:>{width}s} " + " {:>9.{digits}f}" * 3 + " {:>9}\n"
+    text = ("{:>{width}s} " + " {:>9}" * 4).format("", *headers, width=width) + "\n\n"
+    for name in names:
+        r = report[name]
+        text += row.format(name, r["precision"], r["recall"], r["f1-score"], r["support"], width=width, digits=digits)
+    text += "\n" + ("{:>{width}s} " + " {:>9}" * 2 + " {:>9.{digits}f} {:>9}\n").format(
+        "accuracy", "", "", report["accuracy"], report["macro avg"]["support"], width=width, digits=digits)
+    for key in ("macro avg", "weighted avg"):
+        r = report[key]
+        text += row.format(key, r["precision"], r["recall"], r["f1-score"], r["support"], width=width, digits=digits)
+    return text
