@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 
 import numpy as np
 
@@ -47,6 +48,15 @@ _fraction = _number_type(float, lambda v: 0 <= v < 0.5, "a number in [0, 0.5)")
 _non_negative_float = _number_type(float, lambda v: np.isfinite(v) and v >= 0, "a non-negative number")
 _finite_float = _number_type(float, np.isfinite, "a finite number")
 _non_zero_float = _number_type(float, lambda v: np.isfinite(v) and v != 0, "a finite non-zero number")
+_test_fraction = _number_type(float, lambda v: 0 < v < 0.5, "a number in (0, 0.5)")
+
+
+def _dataset(value: str) -> str:
+    """A built-in data set's name or a folder of class subfolders."""
+    if value in DATASET_NAMES or os.path.isdir(value):
+        return value
+    raise argparse.ArgumentTypeError(f"must be one of {list(DATASET_NAMES)} or a folder with one subfolder of "
+                                     f"images per class. Received: {value!r}")
 
 
 def _defaults_table() -> str:
@@ -70,14 +80,22 @@ def build_parser() -> argparse.ArgumentParser:
     subcommands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     train = subcommands.add_parser(
-        "train", help="train a CNN on digits, MNIST or Fashion-MNIST and save the run",
+        "train", help="train a CNN on digits, MNIST, Fashion-MNIST or a folder of your images and save the run",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Train a CNN and write a run directory: model.safetensors, config.json, history.csv, "
                     "metrics.json, curves.png and checkpoint.safetensors (after every epoch, for --resume).\n"
                     "With no arguments: the simple CNN on the embedded 8x8 digits, about 98-99% test accuracy "
                     "in well under a minute.",
         epilog="Defaults per data set and model (any flag overrides them):\n" + _defaults_table())
-    train.add_argument("--dataset", choices=DATASET_NAMES, help="data set (default digits)")
+    train.add_argument("--dataset", type=_dataset, metavar="NAME|PATH",
+                       help=f"{', '.join(DATASET_NAMES)} (default digits), or a folder with one subfolder of images "
+                            "per class (PNG, JPEG, BMP, GIF, WebP, TIFF), optionally split into train/ and test/")
+    train.add_argument("--image-size", type=_positive_int, nargs=2, metavar=("HEIGHT", "WIDTH"),
+                       help="for a folder: the size every image is resized to (default 64 64)")
+    train.add_argument("--color-mode", choices=("rgb", "grayscale"), help="for a folder: colour or grey (default rgb)")
+    train.add_argument("--test-split", type=_test_fraction,
+                       help="for a folder without train/ and test/: the fraction of images held out to test, "
+                            "drawn with a fixed seed (default 0.2)")
     train.add_argument("--model", choices=sorted(zoo.MODELS),
                        help="simple: conv 30@5x5 - max pool - dense 100 - dense 10, the SimpleConvNet of the book Deep "
                             "Learning from Scratch (ch. 7); lenet5: LeNet-5 with ReLU (not on the 8x8 digits); deep: "
@@ -258,6 +276,11 @@ def _error(args, message, code) -> int:
     return code
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """A warning as one line on stderr, ``warning: ...``, without the library's source line."""
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -265,7 +288,9 @@ def main(argv=None) -> int:
         parser.print_help()
         return 0
     try:
-        return args.run(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return args.run(args)
     except TrainingDiverged as e:
         return _error(args, f"{e}", EXIT_DIVERGED)
     except (RunError, DataError, FileFormatError, ValueError, RankFailed) as e:

@@ -28,6 +28,7 @@ from .runs import (
     import_run,
     is_imported,
     load_run,
+    load_run_dataset,
     preprocessing_of,
     read_history_csv,
     read_settings,
@@ -140,8 +141,10 @@ def _test_set(config, args, name=None):
                 "feature-maps": " Pass --image FILE."}.get(getattr(args, "what", args.command), "")
         raise RunError(f"{args.run_dir} is an imported network: it has no test set of its own.{hint} "
                        f"Received: {args.command} without a data set")
-    data_dir = data_dir_of(config, args.data_dir) if name == config["dataset"]["name"] else args.data_dir
-    return load_dataset(name, data_dir, splits=("test",))
+    if name == config["dataset"]["name"]:
+        settings = RunSettings.from_json(config["training"], os.path.join(args.run_dir, "config.json"))
+        return load_run_dataset(settings, data_dir_of(config, args.data_dir), splits=("test",), progress=False)
+    return load_dataset(name, args.data_dir, splits=("test",))
 
 
 def _model_inputs(config, x01):

@@ -37,6 +37,7 @@ import time
 
 from .._version import __version__
 from ..data import RandomShift, load_dataset
+from ..data.folders import load_folder_dataset
 from ..models import load_model, model_from_config, zoo
 from ..training import BackupAndRestore, Callback, load_checkpoint, losses, optimizers
 from ..training.checkpoint import arrays_under
@@ -105,6 +106,14 @@ def load_run(run_dir):
     arrays, _ = load_checkpoint(checkpoint)
     model.assign_weights(arrays_under(arrays, "model/"), checkpoint)
     return model, config
+
+
+def load_run_dataset(settings: RunSettings, data_dir=None, splits=("train", "test"), progress=True):
+    """The data set a run trains on: a built-in one by name, or a folder with the run's image settings."""
+    if settings.is_folder:
+        return load_folder_dataset(settings.dataset, settings.image_size, settings.color_mode, settings.test_split,
+                                   progress=progress, splits=splits)
+    return load_dataset(settings.dataset, data_dir, progress=progress, splits=splits)
 
 
 def is_imported(config: dict) -> bool:
@@ -246,7 +255,8 @@ def default_out_dir(settings: RunSettings) -> str:
     """``runs/<dataset>-<model>-<timestamp>``, created here so that two runs started in the same
     second get two directories (the second one gets ``-2``)."""
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = os.path.join("runs", f"{settings.dataset}-{settings.model}-{stamp}")
+    name = os.path.basename(os.path.normpath(settings.dataset)) if settings.is_folder else settings.dataset
+    base = os.path.join("runs", f"{name}-{settings.model}-{stamp}")
     os.makedirs("runs", exist_ok=True)
     for k in range(1, 1000):
         path = base if k == 1 else f"{base}-{k}"
@@ -310,7 +320,7 @@ def train_run(settings: RunSettings, out_dir, data_dir=None, verbose="auto", res
             if not resume:
                 claim_out_dir(out_dir)
             remove_stale_temporaries(out_dir)
-        dataset = load_dataset(settings.dataset, data_dir, progress=strategy.is_root)
+        dataset = load_run_dataset(settings, data_dir, progress=strategy.is_root)
         model = zoo.get(settings.model, dataset.input_shape, dataset.classes, seed=settings.seed)
         n_train = validation_cut(len(dataset.x_train), settings.validation_split)
         optimizer = settings.make_optimizer(math.ceil(n_train / settings.batch_size))

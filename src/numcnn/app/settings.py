@@ -9,6 +9,7 @@ comes from a flag and one that comes from a file are held to the same rules.
 from __future__ import annotations
 
 import dataclasses
+import os
 
 from ..data import DATASET_NAMES
 from ..models import zoo
@@ -31,6 +32,10 @@ MODEL_DEFAULTS = {
     "lenet5": {"epochs": 10, "batch_size": 64, "lr": 0.001, "decay_epochs": 3},
 }
 assert set(DATASET_DEFAULTS) == set(DATASET_NAMES)
+#: a folder of your own images (``--dataset PATH``): small images, since numcnn's models are CPU networks
+FOLDER_DEFAULTS = {"model": "simple", "epochs": 10, "batch_size": 32, "optimizer": "adam", "lr": 0.001,
+                   "decay_epochs": 4, "augment": 0, "image_size": [64, 64], "color_mode": "rgb", "test_split": 0.2}
+FOLDER_ONLY = ("image_size", "color_mode", "test_split")
 
 
 class RunError(ValueError):
@@ -52,7 +57,7 @@ class RunSettings:
     """Everything ``numcnn train`` trains with; the flags of the same names set them.
 
     Attributes:
-        dataset: ``"digits"``, ``"mnist"`` or ``"fashion-mnist"``.
+        dataset: ``"digits"``, ``"mnist"``, ``"fashion-mnist"``, or a folder with a subfolder of images per class.
         model: a :mod:`numcnn.models.zoo` name: ``"simple"``, ``"lenet5"``, ``"deep"``.
         epochs, batch_size: the training length and samples per update.
         optimizer, lr: an optimizer name and its (peak) learning rate.
@@ -62,6 +67,9 @@ class RunSettings:
         augment: random shifts of up to this many pixels (0: none).
         validation_split: the fraction of the training set (its end) that validates.
         seed: of weights, shuffling, dropout and augmentation.
+        image_size, color_mode, test_split: for a folder data set, ``[height, width]`` of its samples,
+            ``"rgb"`` or ``"grayscale"``, and the fraction held out for testing (None when the folder has
+            ``train/`` and ``test/``); None for the built-in data sets.
     """
 
     dataset: str
@@ -79,13 +87,18 @@ class RunSettings:
     clipnorm: float | None = None
     validation_split: float = 0.1
     seed: int = 0
+    image_size: list | None = None
+    color_mode: str | None = None
+    test_split: float | None = None
 
     def __post_init__(self):
         def one_of(name, allowed):
             return isinstance(getattr(self, name), str) and getattr(self, name) in allowed
 
         checks = [  # (name, test, allowed): each test runs only after the ones before it passed
-            ("dataset", lambda: one_of("dataset", DATASET_NAMES), f"one of {list(DATASET_NAMES)}"),
+            ("dataset", lambda: one_of("dataset", DATASET_NAMES) or (isinstance(self.dataset, str)
+                                                                    and os.path.isdir(self.dataset)),
+             f"one of {list(DATASET_NAMES)} or a folder of class subfolders"),
             ("model", lambda: one_of("model", zoo.MODELS), f"one of {sorted(zoo.MODELS)}"),
             ("epochs", lambda: _is_json_int(self.epochs) and self.epochs >= 1, "an int >= 1"),
             ("batch_size", lambda: _is_json_int(self.batch_size) and self.batch_size >= 1, "an int >= 1"),
@@ -105,6 +118,7 @@ class RunSettings:
                                                                    and self.weight_decay >= 0), "a number >= 0"),
             ("clipnorm", lambda: self.clipnorm is None or (_is_number(self.clipnorm) and self.clipnorm > 0),
              "a number > 0"),
+            *self._folder_checks(),
         ]
         for name, ok, allowed in checks:
             if not ok():
@@ -113,15 +127,35 @@ class RunSettings:
         if self.warmup_epochs and self.schedule != "cosine":
             raise RunError(f"argument --warmup-epochs: needs --schedule cosine. Received: --schedule {self.schedule}")
 
+    @property
+    def is_folder(self) -> bool:
+        return self.dataset not in DATASET_NAMES
+
+    def _folder_checks(self) -> list:
+        if not self.is_folder:
+            return [(name, lambda name=name: getattr(self, name) is None, "given for a folder data set only")
+                    for name in FOLDER_ONLY]
+        return [
+            ("image_size", lambda: (isinstance(self.image_size, (list, tuple)) and len(self.image_size) == 2
+                                    and all(_is_json_int(d) and 1 <= d <= 4096 for d in self.image_size)),
+             "two ints from 1 to 4096 (height width)"),
+            ("color_mode", lambda: self.color_mode in ("rgb", "grayscale"), "'rgb' or 'grayscale'"),
+            ("test_split", lambda: self.test_split is None or (_is_number(self.test_split)
+                                                               and 0 < self.test_split < 0.5), "a number in (0, 0.5)"),
+        ]
+
     # -- making settings -----------------------------------------------------------------
     @staticmethod
     def defaults(dataset="digits", model=None) -> dict:
         """What ``numcnn train --dataset DATASET [--model MODEL]`` uses for every flag not given."""
-        if not isinstance(dataset, str) or dataset not in DATASET_DEFAULTS:
-            raise RunError(f"argument --dataset: must be one of {list(DATASET_DEFAULTS)}. Received: {_short(dataset)}")
+        if not isinstance(dataset, str) or (dataset not in DATASET_DEFAULTS and not os.path.isdir(dataset)):
+            raise RunError(f"argument --dataset: must be one of {list(DATASET_DEFAULTS)} or a folder of class "
+                           f"subfolders. Received: {_short(dataset)}")
         if model is not None and (not isinstance(model, str) or model not in zoo.MODELS):
             raise RunError(f"argument --model: must be one of {sorted(zoo.MODELS)}. Received: {_short(model)}")
-        values = {**DATASET_DEFAULTS[dataset], "dataset": dataset}
+        values = {**DATASET_DEFAULTS.get(dataset, FOLDER_DEFAULTS), "dataset": dataset}
+        if dataset not in DATASET_DEFAULTS and all(os.path.isdir(os.path.join(dataset, d)) for d in ("train", "test")):
+            values["test_split"] = None  # its own test/ folder
         model = model or values["model"]
         if model != values["model"]:
             values.update(MODEL_DEFAULTS.get(model, {}))
@@ -135,6 +169,10 @@ class RunSettings:
         """The settings of a run: ``given`` flags (None: not given) over the data set's and model's
         defaults, or over ``saved`` (a run being resumed), where only ``epochs`` may change."""
         given = {k: v for k, v in given.items() if v is not None}
+        if given.get("dataset") not in (None, *DATASET_NAMES) and isinstance(given["dataset"], str):
+            given["dataset"] = os.path.abspath(given["dataset"])  # evaluate and resume work from anywhere
+        if isinstance(given.get("image_size"), tuple):
+            given["image_size"] = list(given["image_size"])
         if saved is None:
             return cls(**{**cls.defaults(given.get("dataset", "digits"), given.get("model")), **given})
         changed = {k: v for k, v in given.items() if k != "epochs" and getattr(saved, k) != v}
@@ -146,7 +184,10 @@ class RunSettings:
         return dataclasses.replace(saved, **given)
 
     def to_json(self) -> dict:
-        return dataclasses.asdict(self)
+        values = dataclasses.asdict(self)
+        if values["image_size"] is not None:
+            values["image_size"] = list(values["image_size"])
+        return values
 
     @classmethod
     def from_json(cls, values, source: str) -> RunSettings:

@@ -31,6 +31,7 @@ import warnings
 import numpy as np
 
 from ..data.batching import batch_indices
+from ..data.folders import ImageFiles
 from ..layers.tape import inference
 from ..utils.validation import _short, allocation_guard, as_array, check_finite, check_int, check_number
 from . import losses, optimizers
@@ -75,8 +76,9 @@ class _Mean:
 
 
 def check_samples(x, y=None, name="x"):
-    """``x`` (and ``y``) as arrays of one non-empty batch of samples, with one target per sample."""
-    x = as_array(x, name)
+    """``x`` (and ``y``) as arrays of one non-empty batch of samples, with one target per sample. Image
+    files (:class:`~numcnn.data.folders.ImageFiles`) stay files: the loop decodes each batch."""
+    x = x if isinstance(x, ImageFiles) else as_array(x, name)
     if x.ndim == 0 or len(x) == 0:
         raise ValueError(f"The `{name}` argument must be a non-empty batch of samples. Received: shape {x.shape}")
     if y is not None:
