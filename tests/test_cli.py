@@ -262,7 +262,7 @@ def test_a_diverging_run_stops_naming_the_step_and_exits_3(tmp_path, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["train", "--epochs", "0"], "--epochs: must be a positive int. Received: '0'"),
     (["train", "--lr", "-1"], "--lr: must be a positive number. Received: '-1'"),
-    (["train", "--dataset", "cifar"], "--dataset: must be one of ['digits', 'mnist', 'fashion-mnist'] or a folder with one subfolder of images per class. Received: 'cifar'"),
+    (["train", "--dataset", "cifar"], "--dataset: must be one of ['digits', 'mnist', 'fashion-mnist', 'cifar10'] or a folder with one subfolder of images per class. Received: 'cifar'"),
     (["train", "--validation-split", "0.5"], "--validation-split: must be a number in [0, 0.5). Received: '0.5'"),
     (["train", "--weight-decay", "-1"], "--weight-decay: must be a non-negative number. Received: '-1'"),
     (["train", "--optimizer", "lbfgs"], "invalid choice: 'lbfgs'"),

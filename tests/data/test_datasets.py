@@ -500,8 +500,8 @@ def test_digits_test_fraction_out_of_range(fraction):
 def test_load_dataset_digits_and_unknown_names():
     ds = load_dataset("digits")
     assert ds.name == "digits" and len(ds.y_train) == 1438
-    assert DATASET_NAMES == ("digits", "mnist", "fashion-mnist")
-    for bad in ("cifar10", "MNIST", ""):
+    assert DATASET_NAMES == ("digits", "mnist", "fashion-mnist", "cifar10")
+    for bad in ("cifar", "MNIST", ""):
         with pytest.raises(ValueError, match="Received") as info:
             load_dataset(bad)
         assert repr(bad) in str(info.value) and "'fashion-mnist'" in str(info.value)

@@ -58,10 +58,11 @@ def test_digits_rule_fills_the_height_and_rounds_to_17_levels():
 def test_lanczos_keeps_values_in_the_unit_interval_and_a_blank_page_blank():
     for name, p in DATASET_PREPROCESSING.items():
         out = p.frame(paper())
-        assert out.shape == (*p.size, 1) and out.dtype == np.float32
+        assert out.shape == (*p.size, p.channels) and out.dtype == np.float32
         assert out.min() >= 0 and out.max() <= 1 and out.max() > 0.9, name
-        for blank in (np.zeros((30, 30)), np.ones((30, 30))):  # black, and white paper (inverted to black)
-            np.testing.assert_array_equal(p.frame(blank), 0.0)
+        if p.invert == "auto":
+            for blank in (np.zeros((30, 30)), np.ones((30, 30))):  # black, and white paper (inverted to black)
+                np.testing.assert_array_equal(p.frame(blank), 0.0)
 
 
 def test_an_image_already_framed_like_the_data_comes_back_unchanged():

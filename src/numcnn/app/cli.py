@@ -127,7 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="seed of weights, shuffling, dropout and augmentation: the same seed gives the same "
                             "numbers on the same machine (default 0)")
     train.add_argument("--out", help="run directory to create (default runs/<dataset>-<model>-<timestamp>)")
-    train.add_argument("--data-dir", help="directory with the MNIST / Fashion-MNIST IDX files, as DIR/<dataset>/ or "
+    train.add_argument("--data-dir", help="directory with the MNIST / Fashion-MNIST IDX files or CIFAR-10's "
+                                          "cifar-10-binary.tar.gz, as DIR/<dataset>/ or "
                                           "DIR/; then NUMCNN_DATA_DIR, then the user cache dir are searched; missing "
                                           "files are downloaded into --data-dir, else NUMCNN_DATA_DIR, else the cache")
     train.add_argument("--resume", metavar="DIR",
@@ -149,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                "matrix on the test set of its data set (or --dataset).")
     evaluate.add_argument("run_dir", metavar="DIR", help="run directory written by numcnn train")
     evaluate.add_argument("--dataset", choices=DATASET_NAMES, help="test on this data set instead of the run's")
-    evaluate.add_argument("--data-dir", help="directory with the MNIST / Fashion-MNIST IDX files; only the test files "
+    evaluate.add_argument("--data-dir", help="directory with the data set's files; only the test files "
                                              "are read (default: where the run's training found them)")
     evaluate.add_argument("--batch-size", type=_positive_int, default=256, help="images per forward pass (default 256)")
     evaluate.set_defaults(run=commands.evaluate)

@@ -26,6 +26,8 @@ DATASET_DEFAULTS = {
               "decay_epochs": 2, "augment": 0},
     "fashion-mnist": {"model": "simple", "epochs": 10, "batch_size": 100, "optimizer": "adam", "lr": 0.001,
                       "decay_epochs": 3, "augment": 0},
+    "cifar10": {"model": "simple", "epochs": 10, "batch_size": 64, "optimizer": "adam", "lr": 0.001,
+                "decay_epochs": 4, "augment": 2},
 }
 MODEL_DEFAULTS = {
     "deep": {"epochs": 8, "batch_size": 100, "lr": 0.002, "decay_epochs": 2, "augment": 2},

@@ -1,7 +1,7 @@
-"""The data sets ``numcnn train`` knows: digits (shipped with numcnn), MNIST and Fashion-MNIST.
+"""The data sets ``numcnn train`` knows: digits (shipped with numcnn), MNIST, Fashion-MNIST and CIFAR-10.
 
 Images come out channels-last, float32 in [0, 1], labels as int64:
-``x_train (N, H, W, 1)``, ``y_train (N,)``.
+``x_train (N, H, W, C)``, ``y_train (N,)``.
 
 MNIST and Fashion-MNIST are read from their original gzipped IDX files, looked
 up in this order: the ``data_dir`` argument (``--data-dir``), the
@@ -11,7 +11,9 @@ nowhere, they are downloaded from the data set's public mirrors into
 ``data_dir`` (else the cache dir) and verified before use. Every file is
 checked on every load: its IDX header, its shape, and its checksum (SHA-256 of
 the uncompressed MNIST files; the MD5 of the gzipped Fashion-MNIST files that
-Zalando publishes, the only digests they give).
+Zalando publishes, the only digests they give). CIFAR-10 is its binary version,
+``cifar-10-binary.tar.gz``, found and fetched the same way and checked by the MD5 its authors
+publish; it is read from the archive as it is, nothing extracted.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import dataclasses
 import hashlib
 import importlib.resources
 import os
+import tarfile
 import tempfile
 import urllib.error
 import urllib.request
@@ -30,7 +33,7 @@ from ..utils.validation import _short
 from .idx import read_file, read_idx_bytes
 from .preprocessing import DATASET_PREPROCESSING, Preprocessing
 
-DATASET_NAMES = ("digits", "mnist", "fashion-mnist")
+DATASET_NAMES = ("digits", "mnist", "fashion-mnist", "cifar10")
 
 _PARTS = {
     "train_images": "train-images-idx3-ubyte",
@@ -124,6 +127,17 @@ def _digits_table() -> np.ndarray:
     """``digits.csv.gz`` beside this module: 64 pixels + label per row (licence: ``digits.LICENSE.txt``)."""
     with importlib.resources.as_file(importlib.resources.files(__package__) / "digits.csv.gz") as path:
         return np.loadtxt(path, delimiter=",", dtype=np.float64)
+
+#: CIFAR-10's binary archive (https://www.cs.toronto.edu/~kriz/cifar.html): its MD5 as published there
+CIFAR10 = {
+    "file": "cifar-10-binary.tar.gz",
+    "md5": "c32a1d4ab5d03f1284b67883e8d87530",
+    "mirrors": ("https://www.cs.toronto.edu/~kriz/",),
+    "members": {"train": tuple(f"cifar-10-batches-bin/data_batch_{k}.bin" for k in range(1, 6)),
+                "test": ("cifar-10-batches-bin/test_batch.bin",)},
+    "meta": "cifar-10-batches-bin/batches.meta.txt",
+}
+_CIFAR_RECORD = 1 + 3 * 32 * 32  # a label byte, then the red, green and blue 32x32 planes
 
 
 def _search_dirs(name, data_dir):
@@ -273,11 +287,88 @@ def load_idx_dataset(name, data_dir=None, download_missing=True, progress=True, 
                    _SOURCES[name]["class_names"], 255.0, directory, DATASET_PREPROCESSING[name])
 
 
+def _cifar_archive(data_dir, download_missing, progress) -> str:
+    """The path of a CIFAR-10 archive whose MD5 is right: found, or downloaded into ``data_dir`` (or the cache)."""
+    if data_dir is not None and not os.path.isdir(data_dir):
+        raise DataError(f"The `data_dir` argument must be an existing directory. Received: data_dir={os.fspath(data_dir)!r}")
+    dirs = _search_dirs("cifar10", data_dir)
+    found = [os.path.join(d, CIFAR10["file"]) for d in dirs if os.path.isfile(os.path.join(d, CIFAR10["file"]))]
+    for path in found:
+        _check_md5(path)
+        return path
+    if not download_missing:
+        raise DataError(f"cifar10: {CIFAR10['file']} not found. Looked in: {dirs}. Pass --data-dir DIR or set "
+                        "NUMCNN_DATA_DIR. Received: no such file")
+    target = os.fspath(data_dir if data_dir is not None else os.environ.get("NUMCNN_DATA_DIR") or dirs[-2])
+    path, errors = os.path.join(target, CIFAR10["file"]), []
+    for mirror in CIFAR10["mirrors"]:
+        try:
+            download(mirror + CIFAR10["file"], path, progress)
+            _check_md5(path)
+            return path
+        except (urllib.error.URLError, OSError, DataError) as e:
+            errors.append(f"{mirror}: {getattr(e, 'reason', e)}")
+            if os.path.exists(path):
+                os.unlink(path)
+    raise DataError(f"cifar10: {CIFAR10['file']} is not on this machine and could not be downloaded (no network?). "
+                    f"Put it in a directory and pass --data-dir DIR (or set NUMCNN_DATA_DIR). Received: {'; '.join(errors)}")
+
+
+def _check_md5(path) -> None:
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    if digest.hexdigest() != CIFAR10["md5"]:
+        raise DataError(f"{path}: checksum mismatch: the file is damaged or not CIFAR-10's binary version (its MD5 "
+                        f"must be {CIFAR10['md5']}); move or delete it to download the right one. "
+                        f"Received: {digest.hexdigest()}")
+
+
+def load_cifar10(data_dir=None, download_missing=True, progress=True, splits=("train", "test")) -> Dataset:
+    """CIFAR-10 (60,000 32x32 colour images of 10 classes) from its binary archive, read in place.
+
+    Shape:
+        x_train: (50000, 32, 32, 3) float32 in [0, 1]; y_train: (50000,) int64; test: 10,000.
+    """
+    path = _cifar_archive(data_dir, download_missing, progress)
+    arrays = {}
+    try:
+        with tarfile.open(path, "r:gz") as archive:
+            meta = archive.extractfile(CIFAR10["meta"])
+            names = tuple(line.strip() for line in meta.read().decode("ascii").splitlines() if line.strip())
+            for split in ("train", "test"):
+                records = [np.zeros((0, _CIFAR_RECORD), np.uint8)]
+                for member in CIFAR10["members"][split] if split in splits else ():
+                    raw = archive.extractfile(member).read()
+                    if len(raw) % _CIFAR_RECORD:
+                        raise DataError(f"{path}: {member} is truncated: {len(raw)} bytes is not a whole number of "
+                                        f"{_CIFAR_RECORD}-byte records. Received: {len(raw)} bytes")
+                    records.append(np.frombuffer(raw, np.uint8).reshape(-1, _CIFAR_RECORD))
+                table = np.concatenate(records)
+                arrays[split] = ((table[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1) / np.float32(255)),
+                                 table[:, 0].astype(np.int64))
+    except KeyError as e:
+        raise DataError(f"{path}: the archive has no member {e}: not CIFAR-10's binary version. "
+                        f"Received: an archive without {e}") from None
+    except (tarfile.TarError, OSError, EOFError, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: not a readable CIFAR-10 archive ({e}). Received: {type(e).__name__}") from None
+    if len(names) != 10:
+        raise DataError(f"{path}: {CIFAR10['meta']} must name 10 classes. Received: {len(names)} names")
+    for split, (_, y) in arrays.items():
+        if y.size and y.max() >= 10:
+            raise DataError(f"{path}: the {split} labels must be 0-9. Received: a label {int(y.max())}")
+    return Dataset("cifar10", *arrays["train"], *arrays["test"], names, 255.0,
+                   os.path.dirname(os.path.abspath(path)), DATASET_PREPROCESSING["cifar10"])
+
+
 def load_dataset(name, data_dir=None, download_missing=True, progress=True, splits=("train", "test")) -> Dataset:
-    """Any data set by name: ``"digits"``, ``"mnist"`` or ``"fashion-mnist"`` (``splits``: see
-    :func:`load_idx_dataset`)."""
+    """Any data set by name: ``"digits"``, ``"mnist"``, ``"fashion-mnist"`` or ``"cifar10"`` (``splits``:
+    see :func:`load_idx_dataset`)."""
     if name == "digits":
         return load_digits()
+    if name == "cifar10":
+        return load_cifar10(data_dir, download_missing, progress, splits)
     if name in _SOURCES:
         return load_idx_dataset(name, data_dir, download_missing, progress, splits)
     raise ValueError(f"Unknown data set: allowed are {list(DATASET_NAMES)}. Received: {_short(name)}")

@@ -12,6 +12,7 @@ The built-in data sets, as their images were made:
 - digits (UCI's 8x8): the digit's height fills the frame, aspect kept, centred; 17 grey levels.
 - MNIST: the digit scaled into a 20x20 box, aspect kept, centred by its centre of mass in 28x28.
 - Fashion-MNIST: the product's longest side fills 28, centred.
+- CIFAR-10: the whole photo shrunk to 32x32 colour pixels.
 
 PyTorch's ImageNet models: ``Preprocessing((224, 224), 3, mean=(0.485, 0.456, 0.406), std=(0.229,
 0.224, 0.225))``; Caffe's: ``scale=1, mean=(103.94, 116.78, 123.68), channel_order="bgr"``.
@@ -263,4 +264,5 @@ DATASET_PREPROCESSING = {
     "mnist": Preprocessing((28, 28), 1, fit="ink", box=(20, 20), centre="mass", invert="auto",
                            interpolation="lanczos"),
     "fashion-mnist": Preprocessing((28, 28), 1, fit="ink", centre="box", invert="auto", interpolation="lanczos"),
+    "cifar10": Preprocessing((32, 32), 3, interpolation="area"),
 }
