@@ -1022,6 +1022,31 @@ NAN, INF = float("nan"), float("inf")
 NUMBER_BAD = (NAN, INF, -INF, "1", True, [1.0], 10**400)  # None: no bound
 
 
+def factor_arg(low=-1.0, high=1.0, low_open=False):
+    """An augmentation factor: a number ``f`` (the range [-|f|, |f|]) or a pair (low, high) in either order, each
+    number within [low, high] (``low_open``: above low)."""
+    number = st.floats(low, high, exclude_min=low_open)
+    pair = st.tuples(number, number)
+    outside = (low - 0.5, high + 0.5) if low_open else (low - 0.5, low - 1e-3, high + 0.5)
+    return arg(st.one_of(number, pair, pair.map(list)),
+               (*outside, *((low,) if low_open else ()), (0.1, high + 0.5), (low - 0.5, 0.1), (0.1,), [0.1],
+                (0.1, 0.2, 0.3), "0.1", None, True, (True, 0.1), (0.1, "0.2"), {}, *NUMBER_BAD[:3], (0.1, NAN),
+                10**400), (np.float32(0.25), (np.float64(0.1), np.float32(0.5)), np.int64(0)))
+
+
+FILL_ARGS = {"fill_mode": arg(("reflect", "wrap", "constant", "nearest", "Constant", "REFLECT"),
+                              ("mirror", "", None, 1, ["wrap"])),
+             "interpolation": arg(("bilinear", "nearest", "Nearest"), ("bicubic", "lanczos3", "area", None, 1, "")),
+             # an astronomic fill value overflows float32 and float16 images: IEEE infinity or a refusal
+             "fill_value": arg((0, 0.5, -1.0, 2, 255.0), NUMBER_BAD, (np.float32(0.5), np.int64(1)), (1e300, -1e300)),
+             "data_format": FORMAT_ARG}
+# (low, high) with low < high; an astronomic range overflows float32 and float16 images: IEEE infinity or a refusal
+VALUE_RANGE_ARG = arg((((0, 255), (0, 1), [0, 1], (-1, 1), (0.0, 1.5), (-2.5, 0))),
+                      ((1, 0), (0, 0), [0], (0, 1, 2), None, 1, "0,1", (0, NAN), (0, INF), (-INF, 0), (0, "1"),
+                       (True, 2), (None, 1), {}, (0, 10**400)),
+                      ((np.float32(0), np.float32(1)), (np.int64(0), np.int64(255))), ((-1e300, 1e300), (0, 1e300)))
+
+
 def _scale_array(spec):
     """A Rescaling ``scale``/``offset`` array of the drawn shape (as an ndarray or as nested lists)."""
     shape, as_list = spec
@@ -1134,17 +1159,33 @@ LAYER_ARGS = {
     "Multiply": {},
     "Subtract": {},
     "Concatenate": {"axis": arg(st.integers(-3, 3), (1.5, "1", None, True), (), (2**70,))},
+    "RandomFlip": {"mode": arg(("horizontal", "vertical", "horizontal_and_vertical", "HORIZONTAL"),
+                               ("diagonal", "horizontal-and-vertical", "", None, 1, ["vertical"])),
+                   "data_format": FORMAT_ARG},
+    "RandomRotation": {"factor": factor_arg(), **FILL_ARGS},
+    "RandomTranslation": {"height_factor": factor_arg(), "width_factor": factor_arg(), **FILL_ARGS},
+    "RandomZoom": {"height_factor": factor_arg(low_open=True), "width_factor": arg((None,)) | factor_arg(low_open=True),
+                   **FILL_ARGS},
+    # height and width: the output size, as an astronomic one is the generic guard's (SIZE_ARGUMENTS)
+    "RandomCrop": {"height": arg(st.integers(1, 5), POS_INT_BAD, (np.int64(2),), HUGE),
+                   "width": arg(st.integers(1, 5), POS_INT_BAD, (np.int64(3),), HUGE), "data_format": FORMAT_ARG},
+    "RandomContrast": {"factor": factor_arg(0.0, 1.0), "value_range": VALUE_RANGE_ARG, "data_format": FORMAT_ARG},
+    "RandomBrightness": {"factor": factor_arg(), "value_range": VALUE_RANGE_ARG, "data_format": FORMAT_ARG},
 }
 SIZE_ARGUMENTS = ("filters", "units", "kernel_size", "strides", "padding", "dilation_rate", "pool_size",
-                  "depth_multiplier", "size", "cropping")
+                  "depth_multiplier", "size", "cropping", "height", "width")
 REQUIRED = {"Conv2D": ("filters", "kernel_size"), "DepthwiseConv2D": ("kernel_size",),
             "SeparableConv2D": ("filters", "kernel_size"), "Conv2DTranspose": ("filters", "kernel_size"),
             "Conv1D": ("filters", "kernel_size"), "Dense": ("units",), "Reshape": ("target_shape",),
             "Permute": ("dims",), "Rescaling": ("scale",), "Activation": ("activation",), "Dropout": ("rate",),
-            "SpatialDropout2D": ("rate",)}
+            "SpatialDropout2D": ("rate",), "RandomRotation": ("factor",),
+            "RandomTranslation": ("height_factor", "width_factor"), "RandomZoom": ("height_factor",),
+            "RandomCrop": ("height", "width"), "RandomContrast": ("factor",), "RandomBrightness": ("factor",)}
 CONV_2D = {"Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose"}
-FOUR_D = CONV_2D | {"MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
-                    "ZeroPadding2D", "Cropping2D", "UpSampling2D", "SpatialDropout2D"}
+AUGMENTATION = {"RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "RandomCrop", "RandomContrast",
+                "RandomBrightness"}
+FOUR_D = CONV_2D | AUGMENTATION | {"MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
+                                   "ZeroPadding2D", "Cropping2D", "UpSampling2D", "SpatialDropout2D"}
 THREE_D = {"Conv1D", "MaxPooling1D", "AveragePooling1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D"}
 MERGE = {"Add", "Multiply", "Subtract", "Concatenate"}
 POOL = {"MaxPooling2D", "AveragePooling2D", "MaxPooling1D", "AveragePooling1D"}
@@ -1355,8 +1396,11 @@ def expected_image_output(class_name, kwargs, shape):
     if len(shape) != rank:
         return None, {f"{rank}D"}
     last, n, spatial, c = _image_layout(kwargs, shape)
-    if class_name in ("SpatialDropout2D",):
+    if class_name in ("SpatialDropout2D",) or class_name in AUGMENTATION - {"RandomCrop"}:
         return shape, None
+    if class_name == "RandomCrop":  # a window of every image, resized to height x width: no pixel, no window
+        out = (kwargs["height"], kwargs["width"])
+        return (None, {"pixel"}) if 0 in spatial else (_laid_out(last, n, out, c), None)
     if class_name in ("ZeroPadding2D", "Cropping2D"):
         margins = spec_margins(kwargs.get("padding", 1) if class_name == "ZeroPadding2D" else kwargs.get("cropping", 0))
         sign = 1 if class_name == "ZeroPadding2D" else -1
@@ -1541,7 +1585,8 @@ def test_fuzz_layer(class_name, data):
         assert [np.shape(d) for d in dx] == [np.shape(a) for a in x]
     else:
         assert np.shape(dx) == np.shape(x)
-    assert sorted(layer.grads) == sorted(layer.params)
+    # a frozen layer keeps no weight gradients (PyTorch's requires_grad=False)
+    assert sorted(layer.grads) == (sorted(layer.params) if layer.trainable else [])
     for name, grad in layer.grads.items():
         assert grad.shape == layer.params[name].shape
     if finite:
@@ -2913,3 +2958,26 @@ def test_cross_entropy_from_logits_is_a_bool(cls, from_logits):
     _, error = outcome(lambda: losses.deserialize({"class_name": cls, "config": {"from_logits": from_logits}}))
     assert error is not None, f"from_logits={from_logits!r} accepted from a config"
     assert_clear_error(error, {"`from_logits`"})
+
+
+@pytest.mark.parametrize("make", [lambda: L.RandomRotation(0.3), lambda: L.RandomTranslation(0.2, 0.2),
+                                  lambda: L.RandomZoom(0.5), lambda: L.RandomCrop(5, 6)],  # resized
+                         ids=["RandomRotation", "RandomTranslation", "RandomZoom", "RandomCrop"])
+def test_bug_warps_of_images_with_no_channel(make):
+    """The warp's backward reshaped dy to (-1, 0), which NumPy cannot do."""
+    layer = make()
+    y = layer(np.ones((2, 3, 4, 0)), training=True)
+    assert y.shape == layer.compute_output_shape((2, 3, 4, 0))
+    dx, error = outcome(lambda: layer.backward(np.ones(y.shape)))
+    assert error is None, f"{type(error).__name__}: {error}"
+    assert dx.shape == (2, 3, 4, 0)
+
+
+@pytest.mark.parametrize("shape", [(2, 0, 3, 1), (2, 3, 0, 1)], ids=["no-row", "no-column"])
+@pytest.mark.parametrize("training", [False, True])
+def test_bug_random_crop_of_images_with_no_pixel(shape, training):
+    """No window to crop or resize: refused by name, formerly an IndexError from the crop."""
+    _, error = outcome(lambda: L.RandomCrop(2, 2)(np.ones(shape), training=training))
+    assert error is not None
+    assert_clear_error(error)
+    assert "at least one pixel" in str(error)

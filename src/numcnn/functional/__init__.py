@@ -71,6 +71,22 @@ from .pooling import (
     GlobalPoolCache,
 )
 from .reference import conv2d_backward_reference, conv2d_reference, pool2d_reference
+from .augmentation import (
+    affine_transform,
+    affine_transform_backward,
+    affine_transform_forward,
+    brightness_backward,
+    brightness_forward,
+    contrast_backward,
+    contrast_forward,
+    crop_resize_backward,
+    crop_resize_forward,
+    flip_backward,
+    flip_forward,
+    rotation_transform,
+    translation_transform,
+    zoom_transform,
+)
 from .arithmetic import multiply, multiply_backward, multiply_forward, subtract, subtract_backward, subtract_forward
 from .conv_transpose import (
     Conv2DTransposeCache,

@@ -38,7 +38,9 @@ Pad, Cropping2D -> Slice, UpSampling2D -> Resize, Permute -> Transpose, Multiply
 Subtract -> Sub (``onnx_layers_shape``); ReLU (every option) -> Relu, Clip, LeakyRelu,
 ThresholdedRelu, Min or Where; PReLU -> PRelu; Clip -> Clip (Identity without bounds);
 LocalResponseNormalization -> LRN (or its AveragePool form); SpatialDropout2D -> nothing
-(``onnx_layers_misc``).
+(``onnx_layers_misc``). The random augmentation layers RandomFlip, RandomRotation,
+RandomTranslation, RandomZoom, RandomContrast and RandomBrightness -> nothing, RandomCrop ->
+Slice + Resize: what they do at inference.
 
 ``onnx`` is an optional dependency: ``pip install "numcnn[onnx]"``.
 """
@@ -49,6 +51,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..functional.augmentation import center_crop_box
 from ..functional.geometry import resolve_padding
 from ..layers import (
     Activation,
@@ -64,6 +67,13 @@ from ..layers import (
     GlobalMaxPooling2D,
     LeakyReLU,
     MaxPooling2D,
+    RandomBrightness,
+    RandomContrast,
+    RandomCrop,
+    RandomFlip,
+    RandomRotation,
+    RandomTranslation,
+    RandomZoom,
     ReLU,
     Rescaling,
     Reshape,
@@ -331,6 +341,28 @@ def _dropout(t, layer, x, path):
     return x.name  # the identity at inference
 
 
+def _random_crop(t, layer, x, path):
+    # at inference: the largest centred window of the output's aspect ratio, resized (half-pixel, edges clamped)
+    axes = [1, 2] if layer.data_format == "channels_last" else [2, 3]
+    h, w = (x.shape[a] for a in axes)
+    top, left, crop_h, crop_w = center_crop_box(h, w, layer.height, layer.width)
+    y = x.name
+    if (crop_h, crop_w) != (h, w):
+        starts, ends = [top, left], [top + crop_h, left + crop_w]
+        y = t.node("Slice", [y, t.ints(f"{path}/starts", starts), t.ints(f"{path}/ends", ends),
+                             t.ints(f"{path}/axes", axes)], path)
+    if (crop_h, crop_w) == (layer.height, layer.width):
+        return y
+    last = layer.data_format == "channels_last"
+    y = t.node("Transpose", [y], f"{path}/to_nchw", perm=_TO_NCHW) if last else y
+    # sizes, not scales: floor(size * scale) could miss the size by one
+    shape = t.node("Shape", [y], path)
+    batch_channels = t.node("Slice", [shape, t.ints(f"{path}/zero", [0]), t.ints(f"{path}/two", [2])], path)
+    sizes = t.node("Concat", [batch_channels, t.ints(f"{path}/size", [layer.height, layer.width])], path, axis=0)
+    y = t.node("Resize", [y, "", "", sizes], path, mode="linear", coordinate_transformation_mode="half_pixel")
+    return t.node("Transpose", [y], f"{path}/to_nhwc", perm=_TO_NHWC) if last else y
+
+
 def _add(t, layer, xs, path):
     return t.node("Add" if len(xs) == 2 else "Sum", [x.name for x in xs], path)
 
@@ -345,6 +377,8 @@ _HANDLERS = {
     BatchNormalization: _batch_normalization, Flatten: _flatten, Reshape: _reshape, Rescaling: _rescaling,
     Activation: _activation, ReLU: _activation, LeakyReLU: _activation, Softmax: _activation, Dropout: _dropout,
     Add: _add, Concatenate: _concatenate, InputLayer: _dropout,
+    RandomFlip: _dropout, RandomRotation: _dropout, RandomTranslation: _dropout, RandomZoom: _dropout,
+    RandomContrast: _dropout, RandomBrightness: _dropout, RandomCrop: _random_crop,  # their inference behaviour
     **onnx_layers_conv.HANDLERS, **onnx_layers_shape.HANDLERS, **onnx_layers_1d.HANDLERS, **onnx_layers_misc.HANDLERS,
 }
 

@@ -5,6 +5,15 @@ from .base import Layer
 from .conv import Conv2D
 from .input_layer import Input, InputLayer
 from .arithmetic import Multiply, Subtract
+from .augmentation import (
+    RandomBrightness,
+    RandomContrast,
+    RandomCrop,
+    RandomFlip,
+    RandomRotation,
+    RandomTranslation,
+    RandomZoom,
+)
 from .conv_variants import Conv2DTranspose, DepthwiseConv2D, SeparableConv2D
 from .core import (
     Activation,
@@ -33,6 +42,8 @@ for _cls in (Activation, Add, AveragePooling1D, AveragePooling2D, BatchNormaliza
              GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, InputLayer, LeakyReLU,
              LocalResponseNormalization, MaxPooling1D, MaxPooling2D, Multiply, Permute, PReLU, ReLU, Rescaling, Reshape,
              SeparableConv2D, Softmax, SpatialDropout2D, Subtract, UpSampling2D, ZeroPadding2D):
+    LAYERS.register(_cls)
+for _cls in (RandomBrightness, RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom):
     LAYERS.register(_cls)
 del _cls
 

@@ -179,7 +179,13 @@ class MPIStrategy(OneProcess):
         """
         if self.rank == 0:
             return
-        for path, rng in model.random_generators().items():
+        generators = model.random_generators()
+        # augmentation layers draw for the whole global batch and keep their share: the same stream everywhere
+        shared = {id(layer.rng) for _, layer in model.flat_layers()
+                  if getattr(type(layer), "same_on_every_rank", False)}
+        for path, rng in generators.items():
+            if id(rng) in shared:
+                continue
             if not hasattr(rng.bit_generator, "jumped"):
                 raise TypeError(f"Distributed training derives each rank's random stream with "
                                 f"bit_generator.jumped(); '{path or model.name}' has a "
