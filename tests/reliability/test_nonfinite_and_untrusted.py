@@ -447,7 +447,7 @@ def test_an_unknown_optimizer_is_refused_in_configs_and_checkpoints(tmp_path, mo
 @pytest.mark.parametrize("name", ["CosineDecayRestarts", "LearningRateSchedule", "PolynomialDecay", "__class__",
                                   CODE, "0.1"])
 def test_an_unknown_schedule_is_refused(name):
-    with pytest.raises(ValueError, match=r"must name one of \['CosineDecay', 'ExponentialDecay', 'StepDecay'\]\. "
+    with pytest.raises(ValueError, match=r"must name one of \['CosineDecay', 'ExponentialDecay', 'FineTuneSchedule', 'StepDecay'\]\. "
                                          r"Received"):
         schedules.deserialize({"class_name": name, "config": {}})
     with pytest.raises(ValueError, match="Received"):

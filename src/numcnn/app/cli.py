@@ -93,6 +93,16 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--image-size", type=_positive_int, nargs=2, metavar=("HEIGHT", "WIDTH"),
                        help="for a folder: the size every image is resized to (default 64 64)")
     train.add_argument("--color-mode", choices=("rgb", "grayscale"), help="for a folder: colour or grey (default rgb)")
+    train.add_argument("--from", dest="base", metavar="RUN_DIR|MODEL.onnx",
+                       help="transfer learning: start from this trained network's base (the layers up to its last "
+                            "Flatten or global pooling) with a new head for this data set's classes")
+    train.add_argument("--freeze", metavar="LAYER",
+                       help="with --from: keep every layer up to and including LAYER (a name or an index) as it is")
+    train.add_argument("--fine-tune-epochs", type=_non_negative_int,
+                       help="with --from: after --epochs, unfreeze the base (batch norm stays in inference mode) "
+                            "and train this many more epochs (default 0)")
+    train.add_argument("--fine-tune-lr", type=_positive_float,
+                       help="the learning rate of the fine-tuning epochs (default 1e-5)")
     train.add_argument("--test-split", type=_test_fraction,
                        help="for a folder without train/ and test/: the fraction of images held out to test, "
                             "drawn with a fixed seed (default 0.2)")

@@ -13,7 +13,7 @@ import numpy as np
 from .._version import __version__
 from .. import functional as F
 from .. import viz
-from ..data import load_dataset
+from ..data import DATASET_NAMES, load_dataset
 from ..data.images import load_image
 from ..filters import apply_kernel, get_kernel, load_kernel, to_display
 from ..io.onnx_export import export_onnx
@@ -25,6 +25,7 @@ from ..utils.files import atomic_path, check_suffix, write_text_atomic
 from .runs import (
     data_dir_of,
     default_out_dir,
+    base_input_shape,
     import_run,
     is_imported,
     load_run,
@@ -67,6 +68,15 @@ SETTING_FLAGS = tuple(field.name for field in dataclasses.fields(RunSettings))
 
 def _settings_and_out(args):
     given = {k: getattr(args, k) for k in SETTING_FLAGS}
+    if (args.base is not None and args.dataset not in (None, *DATASET_NAMES) and args.resume is None
+            and (args.image_size is None or args.color_mode is None)):  # a folder takes the base's image size
+        try:
+            height, width, channels = base_input_shape(args.base)
+        except (OSError, ValueError, KeyError) as e:
+            raise RunError(f"--from {args.base}: not a run directory or ONNX file numcnn can read ({e}). "
+                           f"Received: --from {args.base}") from None
+        given["image_size"] = given["image_size"] or [height, width]
+        given["color_mode"] = given["color_mode"] or ("grayscale" if channels == 1 else "rgb")
     if args.resume is not None:
         if args.out is not None and os.path.abspath(args.out) != os.path.abspath(args.resume):
             raise RunError(f"--resume writes into the run it continues; drop --out. Received: --out {args.out}")

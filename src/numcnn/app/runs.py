@@ -38,7 +38,9 @@ import time
 from .._version import __version__
 from ..data import RandomShift, load_dataset
 from ..data.folders import load_folder_dataset
-from ..models import load_model, model_from_config, zoo
+from ..io.onnx_import import from_onnx
+from ..models import Sequential, load_model, model_from_config, zoo
+from ..models.transfer import FineTune, freeze, unfreeze, with_new_head
 from ..training import BackupAndRestore, Callback, load_checkpoint, losses, optimizers
 from ..training.checkpoint import arrays_under
 from ..training.strategy import OneProcess
@@ -114,6 +116,43 @@ def load_run_dataset(settings: RunSettings, data_dir=None, splits=("train", "tes
         return load_folder_dataset(settings.dataset, settings.image_size, settings.color_mode, settings.test_split,
                                    progress=progress, splits=splits)
     return load_dataset(settings.dataset, data_dir, progress=progress, splits=splits)
+
+
+def _load_base(path):
+    """The trained network at ``path``: a run directory's model, or an ONNX file imported channels-last."""
+    if path.lower().endswith(".onnx"):
+        return from_onnx(path)
+    return load_run(path)[0]
+
+
+def base_input_shape(path) -> tuple:
+    """One sample's shape ``(H, W, C)`` of the network ``--from`` names."""
+    if path.lower().endswith(".onnx"):
+        return tuple(_load_base(path).inputs[0].shape[1:])
+    return tuple(read_config(path)["dataset"]["input_shape"])
+
+
+def transfer_model(settings: RunSettings, input_shape, classes, log=print):
+    """``settings.base``'s base with a new head for ``classes``, frozen up to ``settings.freeze``."""
+    base = _load_base(settings.base)
+    shape = tuple(base.input_shape[1:]) if base.input_shape else None
+    if shape != tuple(input_shape):
+        raise RunError(f"--from {settings.base}: the network takes samples of shape {shape}, the data set has "
+                       f"{tuple(input_shape)}: set --image-size and --color-mode to match. Received: "
+                       f"{tuple(input_shape)}")
+    try:
+        model = with_new_head(base, classes, seed=settings.seed)
+        if settings.freeze is not None:
+            upto = settings.freeze
+            names = [layer.name for layer in model.layers]
+            if upto not in names and upto.lstrip("-").isdigit():
+                upto = int(upto)
+            frozen = freeze(model, upto)
+            log(f"transfer from {settings.base}: {len(frozen)} layers frozen (up to {frozen[-1]}), new head of "
+                f"{classes} classes")
+    except ValueError as e:
+        raise RunError(f"--from / --freeze: {e}") from None
+    return model
 
 
 def is_imported(config: dict) -> bool:
@@ -287,6 +326,12 @@ def claim_out_dir(out_dir) -> None:
         raise RunError(f"--out {out_dir}: the directory is not writable. Received: --out {out_dir}")
 
 
+def _checkpoint_epoch(out_dir) -> int:
+    """The epochs a run's checkpoint has done (0 without one)."""
+    path = os.path.join(out_dir, CHECKPOINT)
+    return load_checkpoint(path)[1]["epoch"] if os.path.exists(path) else 0
+
+
 def _check_resume(out_dir, config, settings: RunSettings, log) -> None:
     old = read_config(out_dir)
     if old["model"] != config["model"]:
@@ -320,8 +365,9 @@ def train_run(settings: RunSettings, out_dir, data_dir=None, verbose="auto", res
             if not resume:
                 claim_out_dir(out_dir)
             remove_stale_temporaries(out_dir)
-        dataset = load_run_dataset(settings, data_dir, progress=strategy.is_root)
-        model = zoo.get(settings.model, dataset.input_shape, dataset.classes, seed=settings.seed)
+        dataset = load_run_dataset(settings, data_dir, progress=strategy.is_root and verbose != 0)
+        model = (transfer_model(settings, dataset.input_shape, dataset.classes, log) if settings.base
+                 else zoo.get(settings.model, dataset.input_shape, dataset.classes, seed=settings.seed))
         n_train = validation_cut(len(dataset.x_train), settings.validation_split)
         optimizer = settings.make_optimizer(math.ceil(n_train / settings.batch_size))
         loss = losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -335,7 +381,8 @@ def train_run(settings: RunSettings, out_dir, data_dir=None, verbose="auto", res
                         "data_dir": dataset.data_dir},
             "preprocessing": dataset.preprocessing.to_json(),
             "training": settings.to_json(),
-            "model": {"class_name": "Sequential", "config": model.get_config()},
+            "model": {"class_name": "Sequential" if isinstance(model, Sequential) else "Functional",
+                      "config": model.get_config()},
             "optimizer": optimizers.serialize(optimizer),
             "loss": losses.serialize(loss),
         }
@@ -344,10 +391,16 @@ def train_run(settings: RunSettings, out_dir, data_dir=None, verbose="auto", res
                 _check_resume(out_dir, config, settings, log)
             write_text_atomic(os.path.join(out_dir, "config.json"), json.dumps(config, indent=2) + "\n")
 
+    if resume and settings.fine_tune_epochs:
+        done = strategy.broadcast_json(_checkpoint_epoch(out_dir) if strategy.is_root else 0, "sharing the epoch")
+        if done >= settings.epochs:
+            unfreeze(model)  # resumed inside the fine-tuning epochs: the checkpoint holds the whole base's state
     title = f"{settings.model} on {settings.dataset}"
     callbacks = [BackupAndRestore(out_dir, delete_checkpoint=False), RunFiles(out_dir, title)] if strategy.is_root else []
+    if settings.fine_tune_epochs:
+        callbacks.append(FineTune(settings.epochs, log if strategy.is_root else None))
     started = time.perf_counter()
-    history = model.fit(dataset.x_train, dataset.y_train, batch_size=settings.batch_size, epochs=settings.epochs,
+    history = model.fit(dataset.x_train, dataset.y_train, batch_size=settings.batch_size, epochs=settings.total_epochs,
                         validation_split=settings.validation_split, seed=settings.seed, verbose=verbose,
                         callbacks=callbacks, augment=RandomShift(settings.augment) if settings.augment else None,
                         distributed=strategy)

@@ -72,6 +72,9 @@ class RunSettings:
         image_size, color_mode, test_split: for a folder data set, ``[height, width]`` of its samples,
             ``"rgb"`` or ``"grayscale"``, and the fraction held out for testing (None when the folder has
             ``train/`` and ``test/``); None for the built-in data sets.
+        base, freeze, fine_tune_epochs, fine_tune_lr: transfer learning (``--from``): the run directory or
+            ONNX file whose base gets a new head, the last layer frozen (a name or an index), and the epochs
+            after ``epochs`` that fine-tune the unfrozen base at ``fine_tune_lr``.
     """
 
     dataset: str
@@ -92,6 +95,10 @@ class RunSettings:
     image_size: list | None = None
     color_mode: str | None = None
     test_split: float | None = None
+    base: str | None = None
+    freeze: str | None = None
+    fine_tune_epochs: int = 0
+    fine_tune_lr: float = 1e-5
 
     def __post_init__(self):
         def one_of(name, allowed):
@@ -121,6 +128,15 @@ class RunSettings:
             ("clipnorm", lambda: self.clipnorm is None or (_is_number(self.clipnorm) and self.clipnorm > 0),
              "a number > 0"),
             *self._folder_checks(),
+            ("base", lambda: self.base is None or (isinstance(self.base, str) and (
+                os.path.isfile(os.path.join(self.base, "config.json")) or (
+                    self.base.lower().endswith(".onnx") and os.path.isfile(self.base)))),
+             "a run directory (with its config.json) or an .onnx file"),
+            ("freeze", lambda: self.freeze is None or (isinstance(self.freeze, str) and self.freeze
+                                                       and self.base is not None), "a layer name or index, with --from"),
+            ("fine_tune_epochs", lambda: _is_json_int(self.fine_tune_epochs) and self.fine_tune_epochs >= 0
+             and (self.fine_tune_epochs == 0 or self.base is not None), "an int >= 0, with --from"),
+            ("fine_tune_lr", lambda: _is_number(self.fine_tune_lr) and self.fine_tune_lr > 0, "a number > 0"),
         ]
         for name, ok, allowed in checks:
             if not ok():
@@ -173,6 +189,8 @@ class RunSettings:
         given = {k: v for k, v in given.items() if v is not None}
         if given.get("dataset") not in (None, *DATASET_NAMES) and isinstance(given["dataset"], str):
             given["dataset"] = os.path.abspath(given["dataset"])  # evaluate and resume work from anywhere
+        if given.get("base") is not None and isinstance(given["base"], str):
+            given["base"] = os.path.abspath(given["base"])
         if isinstance(given.get("image_size"), tuple):
             given["image_size"] = list(given["image_size"])
         if saved is None:
@@ -203,8 +221,14 @@ class RunSettings:
             raise RunError(f"{source}: corrupted training settings ({e})") from None
 
     # -- what they make ------------------------------------------------------------------
+    @property
+    def total_epochs(self) -> int:
+        """``epochs``, then ``fine_tune_epochs``."""
+        return self.epochs + self.fine_tune_epochs
+
     def make_optimizer(self, steps_per_epoch: int) -> optimizers.Optimizer:
-        """The optimizer with the learning-rate schedule these settings name (schedules count steps)."""
+        """The optimizer with the learning-rate schedule these settings name (schedules count steps); with
+        fine-tuning epochs, ``fine_tune_lr`` from the step they start."""
         if self.schedule == "step":
             rate = schedules.StepDecay(self.lr, self.decay_epochs * steps_per_epoch, self.decay_rate)
         elif self.schedule == "cosine":
@@ -214,6 +238,8 @@ class RunSettings:
                     else schedules.CosineDecay(self.lr, decay))
         else:
             rate = self.lr
+        if self.fine_tune_epochs:
+            rate = schedules.FineTuneSchedule(rate, self.epochs * steps_per_epoch, self.fine_tune_lr)
         kwargs = {"learning_rate": rate}
         if self.weight_decay is not None:
             kwargs["weight_decay"] = float(self.weight_decay)

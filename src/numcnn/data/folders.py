@@ -162,7 +162,7 @@ def scan_directory(directory, follow_links=False, progress=False) -> FolderScan:
     if progress and candidates:
         from tqdm.auto import tqdm
 
-        iterator = tqdm(candidates, desc=f"scanning {directory}", unit="image", leave=False)
+        iterator = tqdm(candidates, desc=f"scanning {directory}", unit="image", leave=False, disable=None)
     for path, label in iterator:
         reason = _check_image(path)
         if reason is None:
@@ -193,7 +193,7 @@ def _decoded(paths, preprocessing, progress, what):
     if progress and paths:
         from tqdm.auto import tqdm
 
-        iterator = tqdm(paths, desc=f"decoding {what}", unit="image", leave=False)
+        iterator = tqdm(paths, desc=f"decoding {what}", unit="image", leave=False, disable=None)
     samples, kept = [], []
     files = ImageFiles((), preprocessing)
     for k, path in enumerate(iterator):

@@ -285,6 +285,8 @@ class Layer:
 
     def _backward_accumulate(self, dy, cache):
         dx, grads = self._backward(dy, cache)
+        if not self.trainable:  # frozen: no weight gradients kept, as PyTorch's requires_grad=False
+            grads = {}
         token = current_pass()
         if self._grad_pass is not token or token is None:
             self.grads = {k: np.array(v, dtype=self.dtype) for k, v in grads.items()}

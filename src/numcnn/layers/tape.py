@@ -20,6 +20,7 @@ right, and the model's input gradient is None.)
 from __future__ import annotations
 
 import contextvars
+import numbers
 from dataclasses import dataclass, field
 
 _CURRENT_TAPE: contextvars.ContextVar = contextvars.ContextVar("numcnn_tape", default=None)
@@ -107,6 +108,12 @@ def run_backward(tape: Tape, output, dy, owner: str):
                 f"Received: dy with shape {getattr(g, 'shape', None)}")
         grads[id(out)] = g
     produced = {id(a) for a in tape.inputs} | {id(n.output) for n in tape.nodes}
+    # as PyTorch's requires_grad: an array needs a gradient if a trainable weight, or an input whose
+    # gradient is wanted, lies behind it; the calls behind none (a frozen base) are not gone back through
+    requires = dict.fromkeys((id(a) for a in tape.inputs), _INPUT_GRADIENT.get())
+    for node in tape.nodes:
+        requires[id(node.output)] = (bool(node.layer.trainable_variables)
+                                     or any(requires.get(id(a), False) for a in node.inputs))
     starved, cut = [], []
     for node in reversed(tape.nodes):
         g = grads.pop(id(node.output), None)
@@ -114,14 +121,20 @@ def run_backward(tape: Tape, output, dy, owner: str):
             if node.layer.trainable_variables:
                 starved.append(node.layer.name)
             continue
-        dx = node.layer._backward_accumulate(g, node.cache)
+        if not requires[id(node.output)]:
+            continue
+        wanted = [requires.get(id(a), False) for a in node.inputs]
+        with input_gradient(any(wanted)):  # a nested model asks for its inputs' gradients only if wanted here
+            dx = node.layer._backward_accumulate(g, node.cache)
         dxs = dx if node.multi_input else [dx]
-        for array, d in zip(node.inputs, dxs):
+        for array, d, want in zip(node.inputs, dxs, wanted):
             if d is None:
                 continue
             if id(array) not in produced:
                 if d.any():
                     cut.append(node.layer.name)
+                continue
+            if not want:
                 continue
             grads[id(array)] = d if id(array) not in grads else grads[id(array)] + d
     if cut and starved:
@@ -131,6 +144,25 @@ def run_backward(tape: Tape, output, dy, owner: str):
             f"reached layer(s) {sorted(set(starved))}. Use layers for such steps: Add, Concatenate, Rescaling, "
             "Reshape, Flatten. Received: a gradient chain cut before those layers")
     return [grads.get(id(a)) for a in tape.inputs]
+
+
+_INPUT_GRADIENT: contextvars.ContextVar = contextvars.ContextVar("numcnn_input_gradient", default=True)
+
+
+class input_gradient:
+    """Context manager: whether ``Model.backward`` computes the gradient of its inputs (default True;
+    ``fit`` turns it off, so no layer goes back further than the first trainable weight needs)."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = bool(enabled)
+
+    def __enter__(self):
+        self._token = _INPUT_GRADIENT.set(self.enabled)
+        return self
+
+    def __exit__(self, *exc):
+        _INPUT_GRADIENT.reset(self._token)
+        return False
 
 
 _INFERENCE: contextvars.ContextVar = contextvars.ContextVar("numcnn_inference", default=False)
@@ -174,4 +206,33 @@ class training_mode:
 
     def __exit__(self, *exc):
         _TRAINING.reset(self._token)
+        return False
+
+
+_GLOBAL_BATCH: contextvars.ContextVar = contextvars.ContextVar("numcnn_global_batch", default=None)
+
+
+def current_batch_part():
+    """``(total, start)`` set by :class:`global_batch`, or None: the calls run on a whole batch."""
+    return _GLOBAL_BATCH.get()
+
+
+class global_batch:
+    """Context manager: the batch being run is rows ``start:start + len(x)`` of a global batch of ``total``
+    samples (data parallelism gives each process a share). Random augmentation layers then draw their
+    parameters for all ``total`` samples and keep their rows, so that every process's share is augmented
+    as one process would augment the whole batch."""
+
+    def __init__(self, total, start):
+        if not (isinstance(total, numbers.Integral) and isinstance(start, numbers.Integral) and 0 <= start <= total):
+            raise ValueError("The `total` and `start` arguments must be ints with 0 <= start <= total. "
+                             f"Received: total={total!r}, start={start!r}")
+        self.part = (int(total), int(start))
+
+    def __enter__(self):
+        self._token = _GLOBAL_BATCH.set(self.part)
+        return self
+
+    def __exit__(self, *exc):
+        _GLOBAL_BATCH.reset(self._token)
         return False

@@ -135,8 +135,28 @@ class CosineDecay(LearningRateSchedule):
                 "alpha": self.alpha, "warmup_target": self.warmup_target, "warmup_steps": self.warmup_steps}
 
 
+class FineTuneSchedule(LearningRateSchedule):
+    """``schedule`` up to step ``boundary``, then the constant ``fine_tune_rate``: a head trained first, then
+    the whole network fine-tuned at a small rate (``numcnn train --from ... --fine-tune-epochs``)."""
+
+    def __init__(self, schedule, boundary, fine_tune_rate):
+        self.schedule = deserialize(schedule) if isinstance(schedule, dict) else schedule
+        if not isinstance(self.schedule, (LearningRateSchedule, float)):
+            raise ValueError(f"The `schedule` argument must be a schedule or a float. Received: {_short(schedule)}")
+        self.boundary = _positive_int(boundary, "boundary", allow_zero=True)
+        self.fine_tune_rate = _positive_number(fine_tune_rate, "fine_tune_rate")
+
+    def __call__(self, step):
+        if int(step) >= self.boundary:
+            return self.fine_tune_rate
+        return self.schedule(step) if isinstance(self.schedule, LearningRateSchedule) else self.schedule
+
+    def get_config(self):
+        return {"schedule": serialize(self.schedule), "boundary": self.boundary, "fine_tune_rate": self.fine_tune_rate}
+
+
 SCHEDULES = Registry("schedule", LearningRateSchedule, "learning_rate")
-for _cls in (StepDecay, ExponentialDecay, CosineDecay):
+for _cls in (StepDecay, ExponentialDecay, CosineDecay, FineTuneSchedule):
     SCHEDULES.register(_cls)
 del _cls
 

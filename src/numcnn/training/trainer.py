@@ -32,7 +32,7 @@ import numpy as np
 
 from ..data.batching import batch_indices
 from ..data.folders import ImageFiles
-from ..layers.tape import inference
+from ..layers.tape import global_batch, inference, input_gradient
 from ..utils.validation import _short, allocation_guard, as_array, check_finite, check_int, check_number
 from . import losses, optimizers
 from . import metrics as numcnn_metrics
@@ -146,7 +146,8 @@ class Trainer:
         """Forward and backward pass: ``(logs, None, loss)``, or ``(None, stage, loss)`` at the first
         non-finite stage (``loss`` NaN when the output already was not finite). With ``check_targets``,
         ``y`` is checked against the outputs first (``train_on_batch``; ``fit`` checked all of them)."""
-        if len(x) == 0:  # a rank's share of a short last batch may be empty
+        if len(x) == 0:  # a rank's share of a short last batch may be empty: its forward pass still runs, so
+            self.model(x, training=True)  # random layers draw for the global batch and stay in step with the others
             return None, None, math.nan
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # a diverging step is named below
             y_pred = self.model(x, training=True)
@@ -157,7 +158,8 @@ class Trainer:
             loss_value, cache = self.loss.forward(y, y_pred, check=False)
             if not np.isfinite(loss_value):
                 return None, STAGES[1], float(loss_value)
-            self.model.backward(self.loss.backward(cache))
+            with input_gradient(False):  # nothing needs the gradient of the images
+                self.model.backward(self.loss.backward(cache))
         return self._logs(y, y_pred, loss_value), None, float(loss_value)
 
     def _snapshot(self):
@@ -310,7 +312,8 @@ class Trainer:
                 # generator stays in step and the result equals one process's
                 xb = x[index] if augment is None else augment(x[index], state.data_rng)
                 hooks.on_train_batch_begin(step)
-                logs = self.train_step(xb[part], y[index[part]], strategy, len(index))
+                with global_batch(len(index), part.start):
+                    logs = self.train_step(xb[part], y[index[part]], strategy, len(index))
                 if "failed" in logs:
                     state.stop_reason = (f"loss is {logs['loss']:.4g} at epoch {epoch + 1}, step {step + 1} "
                                          f"({logs['failed']}): training stopped; the weights are those before "
