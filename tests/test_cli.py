@@ -277,10 +277,14 @@ def test_train_rejects_bad_flags_with_their_name(argv, message, capsys):
 @pytest.mark.parametrize("flags, message", [
     (("--warmup-epochs", "1"), "--warmup-epochs: needs --schedule cosine"),
     (("--model", "lenet5"), "lenet5 model needs images of at least 16x16"),
-    (("--augment", "9"), "--augment: must be an int from 0 to 4"),
+    (("--augment", "9"), "--augment: shifts are 0 to 4 pixels. Received: 9"),
 ])
 def test_train_rejects_settings_that_do_not_fit_together(tmp_path, flags, message, capsys):
-    assert _train(tmp_path / "bad", *flags) == 2
+    if flags[0] == "--augment":  # refused by the parser itself
+        with pytest.raises(SystemExit):
+            _train(tmp_path / "bad", *flags)
+    else:
+        assert _train(tmp_path / "bad", *flags) == 2
     assert message in capsys.readouterr().err and "Received" in message + "Received"
 
 
@@ -419,10 +423,10 @@ def test_evaluate_and_show_find_the_data_where_training_did_and_need_only_the_te
 
 
 def test_ctrl_c_in_epoch_1_leaves_a_run_that_resume_continues(tmp_path, monkeypatch, capsys):
-    from numcnn.data import RandomShift
+    from numcnn.app.augment import Augmentation
 
     calls = {"n": 0}
-    shift = RandomShift.__call__
+    shift = Augmentation.__call__
 
     def interrupted(self, x, rng):
         calls["n"] += 1
@@ -430,12 +434,12 @@ def test_ctrl_c_in_epoch_1_leaves_a_run_that_resume_continues(tmp_path, monkeypa
             raise KeyboardInterrupt
         return shift(self, x, rng)
 
-    monkeypatch.setattr(RandomShift, "__call__", interrupted)
+    monkeypatch.setattr(Augmentation, "__call__", interrupted)
     run = tmp_path / "run"
     assert main(["train", "--epochs", "2", "--out", str(run), "--progress", "quiet"]) == 130
     assert "continues with --resume" in capsys.readouterr().err
     assert sorted(p.name for p in run.iterdir()) == ["config.json"]
-    monkeypatch.setattr(RandomShift, "__call__", shift)
+    monkeypatch.setattr(Augmentation, "__call__", shift)
     assert main(["train", "--resume", str(run), "--progress", "quiet"]) == 0, capsys.readouterr().err
     assert json.loads((run / "metrics.json").read_text())["epochs"] == 2
 

@@ -21,6 +21,7 @@ from ..training.mpi import DEFAULT_TIMEOUT, RankFailed
 from ..training.optimizers import OPTIMIZERS
 from ..utils.arrays import FileFormatError
 from . import commands
+from .augment import parse_augment
 from .runs import TrainingDiverged
 from .settings import SCHEDULE_NAMES, RunError, RunSettings
 
@@ -49,6 +50,15 @@ _non_negative_float = _number_type(float, lambda v: np.isfinite(v) and v >= 0, "
 _finite_float = _number_type(float, np.isfinite, "a finite number")
 _non_zero_float = _number_type(float, lambda v: np.isfinite(v) and v != 0, "a finite non-zero number")
 _test_fraction = _number_type(float, lambda v: 0 < v < 0.5, "a number in (0, 0.5)")
+
+
+def _augment(value: str):
+    """``--augment``: an int (pixels of shift, as before) or a list checked by :func:`parse_augment`."""
+    try:
+        parse_augment(value)
+    except RunError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("argument --augment: ")) from None
+    return int(value) if value.strip().isdigit() else value
 
 
 def _dataset(value: str) -> str:
@@ -127,9 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--weight-decay", type=_non_negative_float,
                        help="L2 weight decay (default 0; for adamw, where it is decoupled, 0.01)")
     train.add_argument("--clipnorm", type=_positive_float, help="clip the global gradient norm to this value (default off)")
-    train.add_argument("--augment", type=_non_negative_int,
-                       help="random shifts of up to this many pixels (0 to 4) on training images, 0 = off (default: see the "
-                            "table below)")
+    train.add_argument("--augment", type=_augment, metavar="LIST",
+                       help="random changes to each training batch: a comma-separated list of flip[:horizontal|"
+                            "vertical|both], rotate:DEGREES, zoom:FRACTION, translate:FRACTION, contrast:FRACTION, "
+                            "brightness:FRACTION, shift:PIXELS (e.g. flip,rotate:10,zoom:0.1); an int N means "
+                            "shift:N, 0 or none nothing (default: see the table below)")
     train.add_argument("--validation-split", type=_fraction,
                        help="fraction of the training set (its last images) held out to validate after each epoch, "
                             "in [0, 0.5) (default 0.1)")

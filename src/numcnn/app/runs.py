@@ -36,7 +36,7 @@ import os
 import time
 
 from .._version import __version__
-from ..data import RandomShift, load_dataset
+from ..data import load_dataset
 from ..data.folders import load_folder_dataset
 from ..io.onnx_import import from_onnx
 from ..models import Sequential, load_model, model_from_config, zoo
@@ -47,6 +47,7 @@ from ..training.strategy import OneProcess
 from ..training.trainer import validation_cut
 from ..utils.files import remove_stale_temporaries, write_text_atomic
 from ..viz import plot_history
+from .augment import Augmentation
 from .settings import RunError, RunSettings
 
 RUN_FORMAT = "numcnn.run"
@@ -402,7 +403,7 @@ def train_run(settings: RunSettings, out_dir, data_dir=None, verbose="auto", res
     started = time.perf_counter()
     history = model.fit(dataset.x_train, dataset.y_train, batch_size=settings.batch_size, epochs=settings.total_epochs,
                         validation_split=settings.validation_split, seed=settings.seed, verbose=verbose,
-                        callbacks=callbacks, augment=RandomShift(settings.augment) if settings.augment else None,
+                        callbacks=callbacks, augment=Augmentation(settings.augment) or None,
                         distributed=strategy)
     wall = time.perf_counter() - started
     metrics = None

@@ -66,7 +66,8 @@ class RunSettings:
         schedule: ``"constant"``, ``"step"`` (times ``decay_rate`` every ``decay_epochs``) or
             ``"cosine"`` (to 0 over all epochs, after ``warmup_epochs`` of linear warm-up).
         weight_decay, clipnorm: L2 decay and the global gradient-norm clip (None: off).
-        augment: random shifts of up to this many pixels (0: none).
+        augment: random shifts of up to this many pixels (0: none), or a list of augmentations
+            (:mod:`numcnn.app.augment`: ``"flip,rotate:10,zoom:0.1"``).
         validation_split: the fraction of the training set (its end) that validates.
         seed: of weights, shuffling, dropout and augmentation.
         image_size, color_mode, test_split: for a folder data set, ``[height, width]`` of its samples,
@@ -84,7 +85,7 @@ class RunSettings:
     optimizer: str
     lr: float
     decay_epochs: int
-    augment: int
+    augment: int | str
     schedule: str = "step"
     decay_rate: float = 0.5
     warmup_epochs: int = 0
@@ -119,7 +120,8 @@ class RunSettings:
             ("decay_rate", lambda: _is_number(self.decay_rate) and 0 < self.decay_rate <= 1, "a number in (0, 1]"),
             ("warmup_epochs", lambda: _is_json_int(self.warmup_epochs) and 0 <= self.warmup_epochs < self.epochs,
              "an int >= 0 and below --epochs"),
-            ("augment", lambda: _is_json_int(self.augment) and 0 <= self.augment <= 4, "an int from 0 to 4 (pixels)"),
+            ("augment", lambda: (_is_json_int(self.augment) and 0 <= self.augment <= 4) or isinstance(self.augment, str),
+             "an int from 0 to 4 (pixels) or a list such as flip,rotate:10,zoom:0.1"),
             ("validation_split", lambda: _is_number(self.validation_split) and 0 <= self.validation_split < 0.5,
              "a number in [0, 0.5)"),
             ("seed", lambda: _is_json_int(self.seed) and self.seed >= 0, "an int >= 0"),
