@@ -27,6 +27,23 @@ _CURRENT_TAPE: contextvars.ContextVar = contextvars.ContextVar("numcnn_tape", de
 _BACKWARD_PASS: contextvars.ContextVar = contextvars.ContextVar("numcnn_backward_pass", default=None)
 
 
+class _Setting:
+    """A context manager that sets the context variable ``VAR`` to ``value`` inside its block."""
+
+    VAR: contextvars.ContextVar
+
+    def __init__(self, value):
+        self.value = value
+
+    def __enter__(self):
+        self._token = self.VAR.set(self.value)
+        return self.value
+
+    def __exit__(self, *exc):
+        self.VAR.reset(self._token)
+        return False
+
+
 @dataclass
 class Node:
     layer: object
@@ -51,19 +68,10 @@ def current_tape():
     return _CURRENT_TAPE.get()
 
 
-class recording:
+class recording(_Setting):
     """Context manager: record layer calls onto ``tape`` (nested models stack)."""
 
-    def __init__(self, tape):
-        self.tape = tape
-
-    def __enter__(self):
-        self._token = _CURRENT_TAPE.set(self.tape)
-        return self.tape
-
-    def __exit__(self, *exc):
-        _CURRENT_TAPE.reset(self._token)
-        return False
+    VAR = _CURRENT_TAPE
 
 
 class backward_pass:
@@ -149,20 +157,14 @@ def run_backward(tape: Tape, output, dy, owner: str):
 _INPUT_GRADIENT: contextvars.ContextVar = contextvars.ContextVar("numcnn_input_gradient", default=True)
 
 
-class input_gradient:
+class input_gradient(_Setting):
     """Context manager: whether ``Model.backward`` computes the gradient of its inputs (default True;
     ``fit`` turns it off, so no layer goes back further than the first trainable weight needs)."""
 
+    VAR = _INPUT_GRADIENT
+
     def __init__(self, enabled: bool):
-        self.enabled = bool(enabled)
-
-    def __enter__(self):
-        self._token = _INPUT_GRADIENT.set(self.enabled)
-        return self
-
-    def __exit__(self, *exc):
-        _INPUT_GRADIENT.reset(self._token)
-        return False
+        super().__init__(bool(enabled))
 
 
 _INFERENCE: contextvars.ContextVar = contextvars.ContextVar("numcnn_inference", default=False)
@@ -173,18 +175,15 @@ def in_inference() -> bool:
     return _INFERENCE.get()
 
 
-class inference:
+class inference(_Setting):
     """Context manager, as ``torch.inference_mode``: models record no tape and layers keep no cache, so
     each layer's input and cache are freed as soon as the next layers have read them (``predict`` and
     ``evaluate`` run in it). A ``backward`` after such a call has nothing to go back through."""
 
-    def __enter__(self):
-        self._token = _INFERENCE.set(True)
-        return self
+    VAR = _INFERENCE
 
-    def __exit__(self, *exc):
-        _INFERENCE.reset(self._token)
-        return False
+    def __init__(self):
+        super().__init__(True)
 
 
 _TRAINING: contextvars.ContextVar = contextvars.ContextVar("numcnn_training", default=None)
@@ -195,18 +194,13 @@ def current_training():
     return _TRAINING.get()
 
 
-class training_mode:
+class training_mode(_Setting):
     """Context manager: layers called without ``training=`` inherit ``flag``."""
 
+    VAR = _TRAINING
+
     def __init__(self, flag):
-        self.flag = bool(flag)
-
-    def __enter__(self):
-        self._token = _TRAINING.set(self.flag)
-
-    def __exit__(self, *exc):
-        _TRAINING.reset(self._token)
-        return False
+        super().__init__(bool(flag))
 
 
 _GLOBAL_BATCH: contextvars.ContextVar = contextvars.ContextVar("numcnn_global_batch", default=None)
@@ -217,22 +211,16 @@ def current_batch_part():
     return _GLOBAL_BATCH.get()
 
 
-class global_batch:
+class global_batch(_Setting):
     """Context manager: the batch being run is rows ``start:start + len(x)`` of a global batch of ``total``
     samples (data parallelism gives each process a share). Random augmentation layers then draw their
     parameters for all ``total`` samples and keep their rows, so that every process's share is augmented
     as one process would augment the whole batch."""
 
+    VAR = _GLOBAL_BATCH
+
     def __init__(self, total, start):
         if not (isinstance(total, numbers.Integral) and isinstance(start, numbers.Integral) and 0 <= start <= total):
             raise ValueError("The `total` and `start` arguments must be ints with 0 <= start <= total. "
                              f"Received: total={total!r}, start={start!r}")
-        self.part = (int(total), int(start))
-
-    def __enter__(self):
-        self._token = _GLOBAL_BATCH.set(self.part)
-        return self
-
-    def __exit__(self, *exc):
-        _GLOBAL_BATCH.reset(self._token)
-        return False
+        super().__init__((int(total), int(start)))
