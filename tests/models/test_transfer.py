@@ -196,3 +196,39 @@ def test_transfer_flags_are_checked(tmp_path, capsys):
     for k, (flags, message) in enumerate(cases):
         code = main(["train", "--dataset", str(data), *flags, "--out", str(tmp_path / f"bad{k}"), "--progress", "quiet"])
         assert code == 2 and message in capsys.readouterr().err, flags
+
+
+def test_fit_never_computes_the_first_convolutions_input_gradient(monkeypatch):
+    from numcnn.functional import conv as conv_module
+
+    calls = []
+    original = conv_module._input_gradient_by_taps
+    monkeypatch.setattr(conv_module, "_input_gradient_by_taps", lambda *a: calls.append(1) or original(*a))
+    model = numcnn.Sequential([Conv2D(3, 3, input_shape=(6, 6, 2)), Conv2D(2, 3), Flatten(), Dense(2)], seed=0)
+    model.compile("sgd", numcnn.losses.SparseCategoricalCrossentropy(from_logits=True))
+    rng = np.random.default_rng(6)
+    x, y = rng.standard_normal((8, 6, 6, 2)).astype(np.float32), rng.integers(0, 2, 8)
+    model.fit(x, y, epochs=1, batch_size=4, verbose=0)
+    assert len(calls) == 2  # two steps, the second convolution's only
+    model(x, training=True)
+    dx = model.backward(np.ones((8, 2), np.float32))
+    assert len(calls) == 4 and dx.shape == x.shape  # asked for: both
+    kernel_grad = model.layers[0].grads["kernel"].copy()
+    model(x, training=True)
+    with input_gradient(False):
+        assert model.backward(np.ones((8, 2), np.float32)) is None
+    assert len(calls) == 5
+    np.testing.assert_array_equal(model.layers[0].grads["kernel"], kernel_grad)
+
+
+def test_conv2d_backward_without_the_input_gradient():
+    from numcnn.functional import conv2d_backward, conv2d_forward
+
+    rng = np.random.default_rng(7)
+    y, cache = conv2d_forward(rng.standard_normal((2, 5, 5, 3)), rng.standard_normal((3, 3, 3, 4)),
+                              rng.standard_normal(4), strides=2, padding="same")
+    dy = rng.standard_normal(y.shape)
+    full, skipped = conv2d_backward(dy, cache), conv2d_backward(dy, cache, input_gradient=False)
+    assert skipped[0] is None and full[0].shape == (2, 5, 5, 3)
+    np.testing.assert_array_equal(skipped[1], full[1])
+    np.testing.assert_array_equal(skipped[2], full[2])

@@ -194,16 +194,16 @@ def _decoded(paths, preprocessing, progress, what):
         from tqdm.auto import tqdm
 
         iterator = tqdm(paths, desc=f"decoding {what}", unit="image", leave=False, disable=None)
-    samples, kept = [], []
+    x = np.empty((len(paths), *preprocessing.input_shape), np.float32)  # filled in place: no second copy
+    kept = []
     files = ImageFiles((), preprocessing)
     for k, path in enumerate(iterator):
         try:
-            samples.append(files._decode(path))
+            x[len(kept)] = files._decode(path)
             kept.append(k)
         except FolderError as error:
             warnings.warn(f"{path}: skipped, {error}", UserWarning, stacklevel=3)
-    x = np.stack(samples) if samples else np.zeros((0, *preprocessing.input_shape), np.float32)
-    return x, np.asarray(kept, np.int64)
+    return x[:len(kept)], np.asarray(kept, np.int64)
 
 
 def folder_preprocessing(image_size=(256, 256), color_mode="rgb", fit="stretch", interpolation="bilinear"):

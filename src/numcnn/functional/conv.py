@@ -286,13 +286,14 @@ def conv2d(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1, gr
     return conv2d_forward(x, kernel, bias, strides, padding, dilation_rate, groups, data_format)[0]
 
 
-def conv2d_backward(dy, cache: Conv2DCache, *, check=True):
+def conv2d_backward(dy, cache: Conv2DCache, *, check=True, input_gradient=True):
     """Gradients of a convolution with respect to its input, kernel and bias.
 
     Args:
         dy: gradient of the loss with respect to the output of :func:`conv2d_forward`.
         cache: the cache that call returned.
         check: check ``dy`` (an array of the output's shape); layers pass False.
+        input_gradient: False skips ``dx`` (None then): a network's first layer needs none in training.
 
     Returns:
         ``(dx, dkernel, dbias)``; ``dbias`` is None when the forward had no bias.
@@ -320,6 +321,8 @@ def conv2d_backward(dy, cache: Conv2DCache, *, check=True):
         dx = crop_nhwc(dxp, cache.pads, cache.input_hw)
     else:
         dkernel = _kernel_gradient(dyl, cache)
+        if not input_gradient:
+            return None, dkernel, dbias
         dx = crop_nhwc(_input_gradient_by_taps(dyl, cache), cache.pads, cache.input_hw)
     return from_channels_last(np.ascontiguousarray(dx), cache.data_format), dkernel, dbias
 

@@ -6,6 +6,7 @@ from .. import functional as F
 from ..utils.validation import _is_int, _short, check_int, standardize_data_format, standardize_padding, standardize_tuple
 from ..functional.geometry import output_hw, resolve_padding
 from .base import Layer, check_axis_size
+from .tape import input_gradient_wanted
 
 
 class Conv2D(Layer):
@@ -100,7 +101,7 @@ class Conv2D(Layer):
     def _backward(self, dy, cache):
         conv_cache, act_cache = cache
         dz = self._act_backward(dy, act_cache, check=False)
-        dx, dkernel, dbias = F.conv2d_backward(dz, conv_cache, check=False)
+        dx, dkernel, dbias = F.conv2d_backward(dz, conv_cache, check=False, input_gradient=input_gradient_wanted())
         grads = {"kernel": dkernel}
         if self.use_bias:
             grads["bias"] = dbias

@@ -131,7 +131,8 @@ def run_backward(tape: Tape, output, dy, owner: str):
             continue
         if not requires[id(node.output)]:
             continue
-        wanted = [requires.get(id(a), False) for a in node.inputs]
+        # an array no layer made (NumPy between layers) is asked for, so that the cut is seen below
+        wanted = [requires.get(id(a), True) for a in node.inputs]
         with input_gradient(any(wanted)):  # a nested model asks for its inputs' gradients only if wanted here
             dx = node.layer._backward_accumulate(g, node.cache)
         dxs = dx if node.multi_input else [dx]
@@ -155,6 +156,12 @@ def run_backward(tape: Tape, output, dy, owner: str):
 
 
 _INPUT_GRADIENT: contextvars.ContextVar = contextvars.ContextVar("numcnn_input_gradient", default=True)
+
+
+def input_gradient_wanted() -> bool:
+    """Whether the backward pass being run needs the gradient of the layer's input (see :class:`input_gradient`):
+    a layer may skip computing it when not."""
+    return _INPUT_GRADIENT.get()
 
 
 class input_gradient(_Setting):
