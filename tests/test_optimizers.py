@@ -540,3 +540,34 @@ def test_optimizers_train_a_dense_model(name, kwargs):
     assert all(value.dtype == np.float32 for value in model.params.values())
     assert losses[-1] < 0.05 * losses[0], losses
     assert np.array_equal(np.argmax(model(x), axis=1), labels)
+
+
+def test_adam_in_place_update_has_the_bits_of_the_formula():
+    """The update runs through scratch arrays; each product keeps the formula's order, so the bits are those
+    of the expression with temporaries (AdamW's decoupled decay and AMSGrad included)."""
+    import math
+
+    from numcnn.optimizers import Adam, AdamW
+
+    rng = np.random.default_rng(0)
+    p0 = rng.standard_normal((50, 7)).astype(np.float32)
+    grads = [rng.standard_normal((50, 7)).astype(np.float32) for _ in range(6)]
+    for cls, kwargs in ((Adam, {}), (Adam, {"amsgrad": True}), (AdamW, {"weight_decay": 0.1})):
+        opt, p = cls(0.01, **kwargs), p0.copy()
+        for g in grads:
+            opt.apply({"w": g}, {"w": p})
+        b1, b2, eps, lr = 0.9, 0.999, opt.epsilon, 0.01
+        q, m, v, v_max = p0.copy(), np.zeros_like(p0), np.zeros_like(p0), np.zeros_like(p0)
+        for t, g in enumerate(grads, 1):
+            if cls is AdamW:
+                q *= 1 - lr * 0.1
+            m *= b1
+            m += (1 - b1) * g
+            v *= b2
+            v += (1 - b2) * g * g
+            denominator = v
+            if kwargs.get("amsgrad"):
+                np.maximum(v_max, v, out=v_max)
+                denominator = v_max
+            q -= (lr / (1 - b1 ** t)) * m / (np.sqrt(denominator) / math.sqrt(1 - b2 ** t) + eps)
+        np.testing.assert_array_equal(p, q, err_msg=f"{cls.__name__} {kwargs}")

@@ -393,3 +393,33 @@ def test_depthwise_path_matches_reference_loops_forward_and_backward(strides, di
     assert_close(dkernel, rkernel, rtol=1e-12)
     assert_close(dbias, rbias, rtol=1e-12)
     assert dx.dtype == dkernel.dtype == np.float64
+
+
+def test_kept_patches_give_the_same_forward_and_gradients(monkeypatch, rng):
+    from numcnn.functional import conv as conv_module
+
+    x = rng.standard_normal((3, 7, 6, 4)).astype(np.float32)
+    kernel = rng.standard_normal((3, 3, 2, 6)).astype(np.float32)
+    bias = rng.standard_normal(6).astype(np.float32)
+    args = dict(strides=(2, 1), padding="same", groups=2)
+    y, cache = conv2d_forward(x, kernel, bias, **args)
+    y_kept, kept = conv2d_forward(x, kernel, bias, **args, keep_patches=True)
+    assert cache.cols is None and kept.cols.shape == (2, 3 * 4 * 6, 3 * 3 * 2)
+    np.testing.assert_allclose(y_kept, y, rtol=1e-6, atol=1e-6)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    for a, b in zip(conv2d_backward(dy, kept), conv2d_backward(dy, cache)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    monkeypatch.setattr(conv_module, "KEEP_PATCHES_BYTES", 100)  # too large to keep: built in pieces again
+    assert conv2d_forward(x, kernel, bias, **args, keep_patches=True)[1].cols is None
+
+
+def test_a_conv_layer_keeps_its_patches_in_training_only(rng):
+    import numcnn
+    from numcnn.layers import Conv2D
+
+    layer = Conv2D(2, 3, input_shape=(5, 5, 1))
+    x = rng.standard_normal((2, 5, 5, 1)).astype(np.float32)
+    layer(x, training=True)
+    assert layer._last_cache[0][0].cols is not None
+    layer(x, training=False)
+    assert layer._last_cache[0][0].cols is None

@@ -18,6 +18,7 @@ in :mod:`numcnn.functional.reference` are what the tests check this path against
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,6 +49,9 @@ from .threads import over_batch
 #: the patch matrix is built and multiplied a few images at a time, in pieces of about this
 #: many bytes: small enough to stay in the CPU cache, large enough for an efficient GEMM
 PATCH_BYTES = 2 << 20
+#: a forward pass told to keep its patch matrix (``keep_patches``, training) builds it whole when it
+#: takes at most this many bytes, and the backward pass reuses it for the kernel gradient
+KEEP_PATCHES_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,7 @@ class Conv2DCache:
     groups: int
     data_format: str
     has_bias: bool
+    cols: np.ndarray | None = None  # the whole patch matrix (groups, N*OH*OW, kh*kw*Cg), when kept
 
     @property
     def pointwise(self) -> bool:
@@ -168,23 +173,29 @@ def _per_group(rows: np.ndarray, groups: int) -> np.ndarray:
     return rows.reshape(m, groups, f // groups).transpose(1, 0, 2)
 
 
-def _gemm_forward(cache: Conv2DCache) -> np.ndarray:
-    """``y = cols @ kernel`` per group, a few images at a time through one reused patch buffer.
+def _gemm_forward(cache: Conv2DCache, keep_patches=False):
+    """``y = cols @ kernel`` per group, a few images at a time through one reused patch buffer; or, with
+    ``keep_patches`` and a patch matrix of at most :data:`KEEP_PATCHES_BYTES`, in one piece that is
+    returned for the backward pass. Returns ``(y, cols or None)``.
 
     Shape:
-        output: (N, OH, OW, F)
+        y: (N, OH, OW, F); cols: (groups, N*OH*OW, kh*kw*Cg)
     """
     kernel, g = cache.kernel, cache.groups
-    filters = cache.out_shape[3]
+    n, oh, ow, filters = cache.out_shape
     kh, kw, cg, _ = kernel.shape
     y = np.empty(cache.out_shape, dtype=cache.padded.dtype)
     if cache.pointwise:  # one GEMM on the input itself, no patch copy
         np.matmul(cache.padded.reshape(-1, cg), kernel.reshape(cg, filters), out=y.reshape(-1, filters))
-        return y
+        return y, None
     kernel_mat = kernel.reshape(kh, kw, cg, g, filters // g).transpose(3, 0, 1, 2, 4).reshape(g, kh * kw * cg, -1)
+    if keep_patches and n * oh * ow * kh * kw * cg * g * cache.padded.itemsize <= KEEP_PATCHES_BYTES:
+        cols = _patches(cache, 0, n, np.empty(n * oh * ow * kh * kw * cg * g, dtype=cache.padded.dtype))
+        np.matmul(cols, kernel_mat, out=_per_group(y.reshape(-1, filters), g))
+        return y, cols
     for start, stop, cols in _patch_pieces(cache):
         np.matmul(cols, kernel_mat, out=_per_group(y[start:stop].reshape(-1, filters), g))
-    return y
+    return y, None
 
 
 def _depthwise_nhwc(xp, k, strides, dilation_rate, out_hw):
@@ -210,12 +221,14 @@ def _depthwise_nhwc(xp, k, strides, dilation_rate, out_hw):
 
 
 def conv2d_forward(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1, groups=1,
-                   data_format="channels_last", *, check=True):
+                   data_format="channels_last", *, check=True, keep_patches=False):
     """Convolution forward pass that also returns the cache for the backward pass.
 
     Same arguments as :func:`conv2d`, and ``check``: check and normalise the arguments (the
     default). numcnn's layers, which checked theirs once, pass False with arrays of the right
-    rank, int tuples, a padding from ``standardize_padding`` and a lower-case data format.
+    rank, int tuples, a padding from ``standardize_padding`` and a lower-case data format. And
+    ``keep_patches``: keep the patch matrix in the cache (up to :data:`KEEP_PATCHES_BYTES`) so that
+    the backward pass does not build it again (layers pass True in training).
 
     Returns:
         ``(y, cache)``; pass ``cache`` to :func:`conv2d_backward`.
@@ -225,7 +238,7 @@ def conv2d_forward(x, kernel, bias=None, strides=1, padding="valid", dilation_ra
         received = (f"x with shape {args[0].shape}, kernel with shape {args[1].shape}, strides={args[3]}, "
                     f"padding={_short(padding)}, dilation_rate={args[5]}")
         with allocation_guard("conv2d", received):
-            return conv2d_forward(*args, check=False)
+            return conv2d_forward(*args, check=False, keep_patches=keep_patches)
     dtype = float_dtype(x, kernel, bias)
     xl = to_channels_last(x, data_format).astype(dtype, copy=False)
     n, h, w, c = xl.shape
@@ -241,7 +254,9 @@ def conv2d_forward(x, kernel, bias=None, strides=1, padding="valid", dilation_ra
     elif cache.depthwise:
         y = _depthwise_nhwc(xp, kernel.reshape(kh, kw, c), strides, dilation_rate, (oh, ow))
     else:
-        y = _gemm_forward(cache)
+        y, cols = _gemm_forward(cache, keep_patches)
+        if cols is not None:
+            cache = dataclasses.replace(cache, cols=cols)
     if bias is not None:
         y += bias.astype(dtype, copy=False)
     return from_channels_last(y, data_format), cache
@@ -339,6 +354,9 @@ def _kernel_gradient(dyl, cache: Conv2DCache) -> np.ndarray:
     kh, kw, cg, _ = kernel.shape
     if cache.pointwise:
         return (cache.padded.reshape(-1, cg).T @ dyl.reshape(-1, filters)).reshape(kernel.shape)
+    if cache.cols is not None:  # kept by the forward pass: one GEMM per group
+        dkernel_mat = np.matmul(cache.cols.transpose(0, 2, 1), _per_group(dyl.reshape(-1, filters), g))
+        return dkernel_mat.reshape(g, kh, kw, cg, filters // g).transpose(1, 2, 3, 0, 4).reshape(kernel.shape)
     dkernel_mat = np.zeros((g, kh * kw * cg, filters // g), dtype=cache.padded.dtype)
     for start, stop, cols in _patch_pieces(cache):
         dkernel_mat += np.matmul(cols.transpose(0, 2, 1), _per_group(dyl[start:stop].reshape(-1, filters), g))

@@ -6,7 +6,7 @@ from .. import functional as F
 from ..utils.validation import _is_int, _short, check_int, standardize_data_format, standardize_padding, standardize_tuple
 from ..functional.geometry import output_hw, resolve_padding
 from .base import Layer, check_axis_size
-from .tape import input_gradient_wanted
+from .tape import in_inference, input_gradient_wanted
 
 
 class Conv2D(Layer):
@@ -94,7 +94,8 @@ class Conv2D(Layer):
         self._check_rank(x.shape)
         check_axis_size(self, x, self._channel_axis(), self.params["kernel"].shape[2] * self.groups, "input channels")
         z, conv_cache = F.conv2d_forward(x, self.params["kernel"], self.params.get("bias"), self.strides, self.padding,
-                                         self.dilation_rate, self.groups, self.data_format, check=False)
+                                         self.dilation_rate, self.groups, self.data_format, check=False,
+                                         keep_patches=bool(training) and not in_inference())
         y, act_cache = self._act_forward(z, check=False)
         return y, (conv_cache, act_cache)
 

@@ -312,15 +312,31 @@ class Adam(Optimizer):
             else:
                 grad = grad + self.weight_decay * param
         m, v = slots["m"], slots["v"]
+        # in place through two scratch arrays, each product in the order of the formula above (the same
+        # bits as the expression with temporaries, without allocating five arrays per weight per step)
+        tmp, step_size = self._scratch(param)
         m *= self.beta_1
-        m += (1 - self.beta_1) * grad
+        m += np.multiply(grad, 1 - self.beta_1, out=tmp)
         v *= self.beta_2
-        v += (1 - self.beta_2) * grad * grad
+        np.multiply(grad, 1 - self.beta_2, out=tmp)
+        v += np.multiply(tmp, grad, out=tmp)
         if self.amsgrad:
             np.maximum(slots["v_max"], v, out=slots["v_max"])
             v = slots["v_max"]
         bias_1, bias_2 = 1 - self.beta_1 ** step, 1 - self.beta_2 ** step
-        param -= (lr / bias_1) * m / (np.sqrt(v) / math.sqrt(bias_2) + self.epsilon)
+        np.sqrt(v, out=tmp)
+        tmp /= math.sqrt(bias_2)
+        tmp += self.epsilon
+        np.multiply(m, lr / bias_1, out=step_size)
+        param -= np.divide(step_size, tmp, out=step_size)
+
+    def _scratch(self, param):
+        """Two arrays like ``param`` for the update's intermediates, kept from step to step (not state)."""
+        key = (param.shape, param.dtype.str)
+        scratch = self.__dict__.setdefault("_scratch_arrays", {})
+        if key not in scratch:
+            scratch[key] = (np.empty_like(param), np.empty_like(param))
+        return scratch[key]
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
