@@ -360,3 +360,37 @@ def test_keras_torch_backend_avg_pool_same_disagrees_with_tensorflow():
     theirs = keras.ops.average_pool(x, (1, 3), (1, 2), padding="same").numpy()  # a torch tensor
     assert_allclose(theirs.reshape(-1), [50 / 3], rtol=1e-6)  # mean(10, 20, 20): the 20 copied into the pad
     assert_array_equal(avg_pool2d(x, (1, 3), (1, 2), padding="same").reshape(-1), [15.0])
+
+
+@pytest.mark.parametrize("shape, pool", [((3, 4, 6, 2), 2), ((2, 6, 6, 3), 3), ((2, 4, 6, 1), (2, 3))])
+def test_tiling_windows_take_the_fast_path_with_the_same_first_maxima(monkeypatch, rng, shape, pool):
+    """Ties everywhere (small integers, whole windows of zeros as after a ReLU, -inf): the tiling path
+    sends each window's gradient to its first maximum exactly as the general one, and as PyTorch."""
+    from numcnn.functional import pooling
+
+    x = rng.integers(-2, 3, shape).astype(np.float32)
+    x[0, :2, :2] = 0.0
+    x[-1, -2:, -2:, 0] = -np.inf
+    y, cache = max_pool2d_forward(x, pool)
+    assert pooling._tiles(cache)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    fast = max_pool2d_backward(dy, cache)
+    monkeypatch.setattr(pooling, "_tiles", lambda cache: False)
+    np.testing.assert_array_equal(fast, max_pool2d_backward(dy, cache))
+    torch = import_torch()
+    xt = torch.tensor(x.transpose(0, 3, 1, 2), requires_grad=True)
+    torch.nn.functional.max_pool2d(xt, pool).backward(torch.tensor(dy.transpose(0, 3, 1, 2)))
+    np.testing.assert_array_equal(fast, xt.grad.numpy().transpose(0, 2, 3, 1))
+
+
+def test_a_nan_maximum_or_padding_keeps_the_general_path(rng):
+    from numcnn.functional import pooling
+
+    x = rng.standard_normal((1, 4, 4, 1)).astype(np.float32)
+    assert not pooling._tiles(max_pool2d_forward(x, 2, padding=1)[1])
+    assert not pooling._tiles(max_pool2d_forward(x, 2, strides=1)[1])
+    assert not pooling._tiles(max_pool2d_forward(x[:, :3], 2)[1])  # a row left over
+    x[0, 0, 0, 0] = np.nan
+    y, cache = max_pool2d_forward(x, 2)
+    dx = max_pool2d_backward(np.ones_like(y), cache)
+    assert dx[0, 0, 0, 0] == 1 and dx[0, :2, :2].sum() == 1  # the NaN takes its window's gradient
