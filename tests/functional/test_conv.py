@@ -423,3 +423,26 @@ def test_a_conv_layer_keeps_its_patches_in_training_only(rng):
     assert layer._last_cache[0][0].cols is not None
     layer(x, training=False)
     assert layer._last_cache[0][0].cols is None
+
+
+@pytest.mark.parametrize("channels, kwargs", [
+    (1, dict()), (2, dict(strides=(2, 1), padding="same")), (3, dict(dilation_rate=(1, 2), padding=((1, 0), (2, 1)))),
+])
+def test_patches_of_few_channels_built_tap_by_tap_are_the_general_ones(monkeypatch, rng, channels, kwargs):
+    from numcnn.functional import conv as conv_module
+
+    x = rng.standard_normal((3, 7, 8, channels)).astype(np.float32)
+    kernel = rng.standard_normal((3, 2, channels, 4)).astype(np.float32)
+    _, cache = conv2d_forward(x, kernel, None, **kwargs)
+    n, oh, ow, _ = cache.out_shape
+    size = n * oh * ow * 3 * 2 * channels
+    by_tap = conv_module._patches(cache, 0, n, np.empty(size, np.float32))
+    monkeypatch.setattr(conv_module, "FEW_CHANNELS", 0)
+    general = conv_module._patches(cache, 0, n, np.empty(size, np.float32))
+    np.testing.assert_array_equal(by_tap, general)
+    y, kept = conv2d_forward(x, kernel, None, **kwargs, keep_patches=True)
+    monkeypatch.setattr(conv_module, "FEW_CHANNELS", 3)
+    y_tap, kept_tap = conv2d_forward(x, kernel, None, **kwargs, keep_patches=True)
+    np.testing.assert_allclose(y_tap, y, rtol=1e-6, atol=1e-6)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    np.testing.assert_allclose(conv2d_backward(dy, kept_tap)[1], conv2d_backward(dy, kept)[1], rtol=1e-5, atol=1e-5)

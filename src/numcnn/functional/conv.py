@@ -52,6 +52,8 @@ PATCH_BYTES = 2 << 20
 #: a forward pass told to keep its patch matrix (``keep_patches``, training) builds it whole when it
 #: takes at most this many bytes, and the backward pass reuses it for the kernel gradient
 KEEP_PATCHES_BYTES = 64 << 20
+#: inputs of at most this many channels build their patch matrix tap by tap (:func:`_patches_by_tap`)
+FEW_CHANNELS = 3
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,8 @@ def _patches(cache: Conv2DCache, start: int, stop: int, out: np.ndarray) -> np.n
     kh, kw, cg, _ = cache.kernel.shape
     _, oh, ow, _ = cache.out_shape
     g, count = cache.groups, stop - start
+    if g == 1 and cg <= FEW_CHANNELS:
+        return _patches_by_tap(cache, start, stop, out)
     win = windows_nhwc(cache.padded[start:stop], (kh, kw), cache.strides, cache.dilation_rate, (oh, ow))
     cols = out.reshape(-1)[:g * count * oh * ow * kh * kw * cg].reshape(g, count, oh, ow, kh, kw, cg)
     if g == 1:
@@ -153,6 +157,26 @@ def _patches(cache: Conv2DCache, start: int, stop: int, out: np.ndarray) -> np.n
     else:
         cols[...] = win.reshape(count, oh, ow, kh, kw, g, cg).transpose(5, 0, 1, 2, 3, 4, 6)
     return cols.reshape(g, count * oh * ow, kh * kw * cg)
+
+
+def _patches_by_tap(cache: Conv2DCache, start: int, stop: int, out: np.ndarray) -> np.ndarray:
+    """:func:`_patches` for an input of few channels (an image's first layer): built tap by tap, each
+    column a copy of one shifted view of the input (rows of whole image lines), where the general
+    copy would move one number at a time. Returns the same matrix, as a transposed view.
+
+    Shape:
+        output: (1, (stop - start)*OH*OW, kh*kw*C), a view of ``out`` laid out (kh*kw*C, rows)
+    """
+    kh, kw, c, _ = cache.kernel.shape
+    _, oh, ow, _ = cache.out_shape
+    count = stop - start
+    cols = out.reshape(-1)[:kh * kw * c * count * oh * ow].reshape(kh, kw, c, count, oh, ow)
+    part = cache.padded[start:stop]
+    for a in range(kh):
+        for b in range(kw):
+            tap = tap_nhwc(part, a, b, cache.strides, cache.dilation_rate, (oh, ow))  # (count, OH, OW, C)
+            cols[a, b] = tap.transpose(3, 0, 1, 2)
+    return cols.reshape(kh * kw * c, count * oh * ow).T[None]
 
 
 def _patch_pieces(cache: Conv2DCache):
