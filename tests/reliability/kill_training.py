@@ -146,8 +146,11 @@ def wait_for_a_write(child, run_dir, before, of_checkpoint, deadline, rng):
         names = writing()
         if of_checkpoint:
             time.sleep(float(rng.uniform(0, 0.003)))  # somewhere in the 15-60 ms of writing and fsync
+        # frozen before the look, so that the write cannot end between the look and the kill
+        os.kill(child.process.pid, signal.SIGSTOP)
         if any(name in temp_files(run_dir) for name in names):
-            return
+            return  # the kill that follows lands in this write (SIGKILL ends a stopped process too)
+        os.kill(child.process.pid, signal.SIGCONT)
         seen.update(names)  # that write ended in between: wait for the next one
 
 
