@@ -217,3 +217,31 @@ def test_an_update_a_thousand_times_the_weights_stops_at_once():
                         model.stop_reason)
     assert_arrays_equal(snapshot(model), before)
     assert model.optimizer.iterations == 0
+
+
+def test_the_update_check_gives_the_same_verdicts_with_a_scratch_buffer():
+    from numcnn.training.trainer import _check_update
+
+    rng = np.random.default_rng(0)
+    before = [rng.standard_normal((4, 3)).astype(np.float32), rng.standard_normal(5).astype(np.float32)]
+    grads = {"a": np.ones((4, 3), np.float32), "b": np.ones(5, np.float32)}
+    cases = {"ok": lambda a, b: (a + 0.1, b), "nan": lambda a, b: (a, np.where(np.arange(5) == 2, np.nan, b)),
+             "inf": lambda a, b: (np.full_like(a, np.inf), b), "huge": lambda a, b: (a + 1e6, b)}
+    for name, make in cases.items():
+        a, b = make(*[x.copy() for x in before])
+        params = {"a": a.astype(np.float32), "b": b.astype(np.float32)}
+        pairs = list(zip(params.values(), before))
+        plain = _check_update(params, pairs, grads)
+        assert _check_update(params, pairs, grads, np.empty(12, np.float32)) == plain, name
+        assert (plain is None) == (name == "ok"), (name, plain)
+    assert "exploding" in _check_update({"a": before[0] + 1e6}, [(before[0] + 1e6, before[0])], grads)
+
+
+def test_finite_weights_too_far_apart_for_float32_are_exploding_not_non_finite():
+    from numcnn.training.trainer import _check_update
+
+    copy = np.array([-3e38], np.float32)
+    moved = np.array([3e38], np.float32)  # the difference overflows float32; the weights are finite
+    grads = {"w": np.ones(1, np.float32)}
+    for scratch in (None, np.empty(1, np.float32)):
+        assert "exploding" in _check_update({"w": moved}, [(moved, copy)], grads, scratch)

@@ -47,14 +47,22 @@ from .strategy import get_strategy
 MAX_UPDATE = 1e3
 
 
-def _check_update(params, before, grads) -> str | None:
+def _check_update(params, before, grads, scratch=None) -> str | None:
     """What is wrong with an optimizer update of ``params`` with ``grads`` (``before``: ``(array, copy)``
-    pairs of the params, in order), or None. Every process finds the same: they applied the same update."""
-    if not all(np.isfinite(p).all() for p in params.values()):  # non-finite gradients end here too
-        finite = all(np.isfinite(g).all() for g in grads.values())
+    pairs of the params, in order), or None. Every process finds the same: they applied the same update.
+    ``scratch``: a float array at least as large as the largest weight, for the differences."""
+    changes = []
+    for a, copy in before:  # |a - copy| is NaN or inf exactly where an updated weight is (the copy is finite)
+        if a.size:
+            diff = (np.subtract(a, copy, out=scratch[:a.size].reshape(a.shape))
+                    if scratch is not None and scratch.dtype == a.dtype and scratch.size >= a.size else a - copy)
+            changes.append(float(np.max(np.abs(diff, out=diff))))
+    # a non-finite change is a non-finite weight, or finite ones so far apart that float overflows (exploding)
+    if not all(math.isfinite(c) for c in changes) and not all(np.isfinite(p).all() for p in params.values()):
+        finite = all(np.isfinite(g).all() for g in grads.values())  # non-finite gradients end here too
         return "non-finite updated weights" if finite else "non-finite gradients"
-    change = max((float(np.max(np.abs(a - copy))) for a, copy in before if a.size), default=0.0)
-    largest = max((float(np.max(np.abs(copy))) for _, copy in before if copy.size), default=0.0)
+    change = max((c if not math.isnan(c) else math.inf for c in changes), default=0.0)
+    largest = max((max(float(copy.max()), -float(copy.min())) for _, copy in before if copy.size), default=0.0)
     if change > MAX_UPDATE * max(largest, 1.0):
         return f"a weight changed by {change:.3g}, over {MAX_UPDATE:g} x the largest weight: exploding"
     return None
@@ -163,11 +171,33 @@ class Trainer:
         return self._logs(y, y_pred, loss_value), None, float(loss_value)
 
     def _snapshot(self):
-        """Copies of everything one step changes: params, state (moving statistics), optimizer slots."""
+        """Copies of everything one step changes: params, state (moving statistics), optimizer slots; made
+        into the same buffers from step to step (the arrays are updated in place, so they stay the same)."""
         optimizer = self.optimizer
         arrays = [*self.model.params.values(), *self.model.state.values(),
                   *(a for slots in optimizer.slots.values() for a in slots.values())]
-        return [(a, a.copy()) for a in arrays], set(optimizer.slots), optimizer.iterations
+        kept = self.__dict__.setdefault("_snapshot_buffers", {})
+        pairs = []
+        for a in arrays:
+            entry = kept.get(id(a))
+            if entry is None or entry[0] is not a or entry[1].shape != a.shape or entry[1].dtype != a.dtype:
+                entry = kept[id(a)] = (a, np.empty_like(a))
+            np.copyto(entry[1], a)
+            pairs.append((a, entry[1]))
+        if len(kept) > 2 * len(arrays):  # arrays replaced since (a rebuilt model): forget the old ones
+            live = {id(a) for a in arrays}
+            for key in [k for k in kept if k not in live]:
+                del kept[key]
+        return pairs, set(optimizer.slots), optimizer.iterations
+
+    def _scratch(self, params):
+        """A float buffer as large as the largest weight, for :func:`_check_update`."""
+        size = max((p.size for p in params.values()), default=0)
+        dtype = next(iter(params.values())).dtype if params else np.float32
+        buffer = self.__dict__.get("_check_buffer")
+        if buffer is None or buffer.size < size or buffer.dtype != dtype:
+            buffer = self._check_buffer = np.empty(size, dtype)
+        return buffer
 
     def _restore(self, snapshot):
         saved, slot_names, iterations = snapshot
@@ -205,7 +235,7 @@ class Trainer:
             reached = {k: p for k, p in params.items() if k in grads}  # as PyTorch, a weight without a gradient
             with np.errstate(over="ignore", invalid="ignore"):          # this step is left alone
                 self.optimizer.apply(grads, reached, check=False)
-                failed = _check_update(params, snapshot[0][:len(params)], grads)
+                failed = _check_update(params, snapshot[0][:len(params)], grads, self._scratch(params))
             loss_value = logs["loss"]  # the global batch's
         if failed is not None:
             self._restore(snapshot)
