@@ -165,6 +165,8 @@ def test_numcnn_train_from_a_run_freezes_fine_tunes_resumes_and_predicts(tmp_pat
     base_kernel = numcnn.load(base).layers[0].params["kernel"]
     moved = numcnn.load(run).get_layer("conv2d").params["kernel"]
     assert not np.array_equal(moved, base_kernel)  # fine-tuned in epoch 3
+    assert main(["train", "--resume", str(run), "--progress", "quiet"]) == 0  # all 3 done: the total counts both
+    assert json.loads((run / "metrics.json").read_text())["epochs"] == 3
     assert main(["train", "--resume", str(run), "--epochs", "3", "--progress", "quiet"]) == 0
     assert json.loads((run / "metrics.json").read_text())["epochs"] == 4
     capsys.readouterr()

@@ -327,27 +327,25 @@ def claim_out_dir(out_dir) -> None:
         raise RunError(f"--out {out_dir}: the directory is not writable. Received: --out {out_dir}")
 
 
-def _checkpoint_epoch(out_dir) -> int:
-    """The epochs a run's checkpoint has done (0 without one)."""
-    path = os.path.join(out_dir, CHECKPOINT)
-    return load_checkpoint(path)[1]["epoch"] if os.path.exists(path) else 0
-
-
-def _check_resume(out_dir, config, settings: RunSettings, log) -> None:
+def _check_resume(out_dir, config, settings: RunSettings, log) -> int:
+    """Refuse a resume the saved run cannot take; return the epochs its checkpoint has done (0 without one)."""
     old = read_config(out_dir)
     if old["model"] != config["model"]:
         raise RunError(f"--resume {out_dir}: the model built from its settings differs from the saved one "
                        "(made by another numcnn version?). Received: a different architecture")
     if not os.path.exists(os.path.join(out_dir, CHECKPOINT)):
         log(f"note: {out_dir} stopped before its first checkpoint; training starts from the first epoch")
-        return
+        return 0
     done = load_checkpoint(os.path.join(out_dir, CHECKPOINT))[1]["epoch"]
-    if settings.epochs < done:
-        raise RunError(f"--resume {out_dir}: the run has already trained {done} epochs; --epochs is the total "
-                       f"and must be at least {done}. Received: --epochs {settings.epochs}")
+    if settings.total_epochs < done:
+        raise RunError(f"--resume {out_dir}: the run has already trained {done} epochs; --epochs (with "
+                       f"--fine-tune-epochs) is the total and must be at least {done}. Received: --epochs "
+                       f"{settings.epochs}" + (f" --fine-tune-epochs {settings.fine_tune_epochs}"
+                                               if settings.fine_tune_epochs else ""))
     if settings.schedule == "cosine" and settings.epochs != old["training"]["epochs"]:
         log(f"note: the cosine schedule now spans {settings.epochs} epochs instead of "
             f"{old['training']['epochs']}; the learning rate follows the new curve from epoch {done + 1}")
+    return done
 
 
 def train_run(settings: RunSettings, out_dir, data_dir=None, verbose="auto", resume=False, log=print,
@@ -361,6 +359,7 @@ def train_run(settings: RunSettings, out_dir, data_dir=None, verbose="auto", res
         RunError: unusable settings or directory; TrainingDiverged: a non-finite or exploding step.
     """
     strategy = strategy or OneProcess()
+    done = 0  # the epochs a resumed run's checkpoint has done (rank 0 reads it)
     with strategy.together("preparing the run"):
         if strategy.is_root:
             if not resume:
@@ -389,12 +388,11 @@ def train_run(settings: RunSettings, out_dir, data_dir=None, verbose="auto", res
         }
         if strategy.is_root:
             if resume:
-                _check_resume(out_dir, config, settings, log)
+                done = _check_resume(out_dir, config, settings, log)
             write_text_atomic(os.path.join(out_dir, "config.json"), json.dumps(config, indent=2) + "\n")
 
     if resume and settings.fine_tune_epochs:
-        done = strategy.broadcast_json(_checkpoint_epoch(out_dir) if strategy.is_root else 0, "sharing the epoch")
-        if done >= settings.epochs:
+        if strategy.broadcast_json(done, "sharing the epoch") >= settings.epochs:
             unfreeze(model)  # resumed inside the fine-tuning epochs: the checkpoint holds the whole base's state
     title = f"{settings.model} on {settings.dataset}"
     callbacks = [BackupAndRestore(out_dir, delete_checkpoint=False), RunFiles(out_dir, title)] if strategy.is_root else []
