@@ -38,6 +38,15 @@ class FolderError(ValueError):
     """A folder data set cannot be used (no such folder, no classes, an empty class)."""
 
 
+def _decode(path, preprocessing) -> np.ndarray:
+    """One image file as a sample; a file that no longer reads is named."""
+    try:
+        image = load_image(path, grayscale=preprocessing.channels == 1)
+    except ValueError as error:
+        raise FolderError(f"{error} (it opened when the folder was scanned)") from None
+    return preprocessing.image_to_sample(image)
+
+
 class ImageFiles:
     """Image files read as one array of samples, lazily: indexing by an int, slice or index array
     decodes just those images (``x[index]`` in a training loop); a slice is another ``ImageFiles``.
@@ -59,24 +68,17 @@ class ImageFiles:
     def __repr__(self):
         return f"ImageFiles({len(self)} images, sample shape {self.shape[1:]})"
 
-    def _decode(self, path) -> np.ndarray:
-        try:
-            image = load_image(path, grayscale=self.preprocessing.channels == 1)
-        except ValueError as error:
-            raise FolderError(f"{error} (it opened when the folder was scanned)") from None
-        return self.preprocessing.image_to_sample(image)
-
     def __getitem__(self, key):
         if isinstance(key, slice):
             return ImageFiles(self.paths[key], self.preprocessing)
         if isinstance(key, (int, np.integer)):
-            return self._decode(self.paths[key])
+            return _decode(self.paths[key], self.preprocessing)
         index = np.asarray(key)
         if index.dtype == bool:
             index = np.flatnonzero(index)
         out = np.empty((len(index), *self.shape[1:]), np.float32)
         for row, i in enumerate(index.reshape(-1)):
-            out[row] = self._decode(self.paths[i])
+            out[row] = _decode(self.paths[i], self.preprocessing)
         return out
 
     def __array__(self, dtype=None, copy=None):
@@ -103,6 +105,15 @@ class FolderScan:
         if self.ignored:
             text += f"; ignored {len(self.ignored)} files that are not images"
         return text
+
+
+def _progress(items, desc, show):
+    """``items``, with a progress bar on a terminal when ``show``."""
+    if not show or not items:
+        return items
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc=desc, unit="image", leave=False, disable=None)
 
 
 def _check_image(path):
@@ -158,12 +169,7 @@ def scan_directory(directory, follow_links=False, progress=False) -> FolderScan:
                     continue
                 (candidates if file.lower().endswith(IMAGE_SUFFIXES) else ignored).append((path, label))
     paths, labels, skipped = [], [], []
-    iterator = candidates
-    if progress and candidates:
-        from tqdm.auto import tqdm
-
-        iterator = tqdm(candidates, desc=f"scanning {directory}", unit="image", leave=False, disable=None)
-    for path, label in iterator:
+    for path, label in _progress(candidates, f"scanning {directory}", progress):
         reason = _check_image(path)
         if reason is None:
             paths.append(path)
@@ -189,17 +195,11 @@ def _shuffled(scan: FolderScan, seed):
 
 def _decoded(paths, preprocessing, progress, what):
     """Every image as one float32 array, skipping (with a warning) those that fail to decode."""
-    iterator = paths
-    if progress and paths:
-        from tqdm.auto import tqdm
-
-        iterator = tqdm(paths, desc=f"decoding {what}", unit="image", leave=False, disable=None)
     x = np.empty((len(paths), *preprocessing.input_shape), np.float32)  # filled in place: no second copy
     kept = []
-    files = ImageFiles((), preprocessing)
-    for k, path in enumerate(iterator):
+    for k, path in enumerate(_progress(paths, f"decoding {what}", progress)):
         try:
-            x[len(kept)] = files._decode(path)
+            x[len(kept)] = _decode(path, preprocessing)
             kept.append(k)
         except FolderError as error:
             warnings.warn(f"{path}: skipped, {error}", UserWarning, stacklevel=3)
