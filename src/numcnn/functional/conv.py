@@ -84,17 +84,37 @@ class Conv2DCache:
         return self.groups > 1 and self.kernel.shape[2] == 1 and self.kernel.shape[3] == self.groups
 
 
-def _check_conv_args(x, kernel, bias, strides, padding, dilation_rate, groups, data_format):
-    """The door's checks: arrays and normalised hyper-parameters, in :func:`conv2d_forward`'s order."""
+def check_image_conv_args(x, kernel, strides, padding, dilation_rate, data_format, kernel_layout):
+    """The checks every 2D convolution's door starts with (conv2d, conv2d_transpose): ``(x, kernel, strides,
+    padding, dilation_rate, data_format)`` as arrays and normalised hyper-parameters; ``kernel_layout`` names
+    the kernel's axes in the error."""
     data_format = standardize_data_format(data_format)
     padding = standardize_padding(padding)
     x = as_array(x, "x")
     kernel = as_array(kernel, "kernel")
     layout = "(N, H, W, C)" if data_format == "channels_last" else "(N, C, H, W)"
     check_rank(x, 4, "x", f"{layout} for data_format='{data_format}'")
-    check_rank(kernel, 4, "kernel", "(kernel_h, kernel_w, in_channels // groups, filters)")
+    check_rank(kernel, 4, "kernel", kernel_layout)
     strides = standardize_tuple(strides, 2, "strides")
     dilation_rate = standardize_tuple(dilation_rate, 2, "dilation_rate")
+    return x, kernel, strides, padding, dilation_rate, data_format
+
+
+def check_bias(bias, filters):
+    """``bias`` as an array of shape ``(filters,)``, or None."""
+    if bias is None:
+        return None
+    bias = as_array(bias, "bias")
+    if bias.shape != (filters,):
+        raise ValueError(f"The `bias` argument must have shape (filters,) = ({filters},). "
+                         f"Received: bias with shape {bias.shape}")
+    return bias
+
+
+def _check_conv_args(x, kernel, bias, strides, padding, dilation_rate, groups, data_format):
+    """The door's checks: arrays and normalised hyper-parameters, in :func:`conv2d_forward`'s order."""
+    x, kernel, strides, padding, dilation_rate, data_format = check_image_conv_args(
+        x, kernel, strides, padding, dilation_rate, data_format, "(kernel_h, kernel_w, in_channels // groups, filters)")
     if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups < 1:
         raise ValueError(f"The `groups` argument must be a positive int. Received: groups={_short(groups)}")
     groups = int(groups)
@@ -111,12 +131,7 @@ def _check_conv_args(x, kernel, bias, strides, padding, dilation_rate, groups, d
             f"= {channels // groups} (input channels are on axis {-1 if data_format == 'channels_last' else 1} "
             f"for data_format='{data_format}'). Received: kernel with shape {kernel.shape}"
         )
-    if bias is not None:
-        bias = as_array(bias, "bias")
-        if bias.shape != (filters,):
-            raise ValueError(
-                f"The `bias` argument must have shape (filters,) = ({filters},). Received: bias with shape {bias.shape}"
-            )
+    bias = check_bias(bias, filters)
     # nothing to convolve: refused (as Keras refuses filters=0) rather than an output no layer can use
     if channels == 0:
         raise ValueError(

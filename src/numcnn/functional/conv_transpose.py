@@ -33,13 +33,17 @@ from ..utils.validation import (
     _short,
     allocation_guard,
     as_array,
-    check_rank,
     float_dtype,
-    standardize_data_format,
-    standardize_padding,
     standardize_tuple,
 )
-from .conv import Conv2DCache, _input_gradient_by_taps, _kernel_gradient, conv2d_forward
+from .conv import (
+    Conv2DCache,
+    _input_gradient_by_taps,
+    _kernel_gradient,
+    check_bias,
+    check_image_conv_args,
+    conv2d_forward,
+)
 from .windows import from_channels_last, pad_nhwc, shape_from_channels_last, to_channels_last
 
 
@@ -147,15 +151,8 @@ class Conv2DTransposeCache:
 
 def _check_transpose_args(x, kernel, bias, strides, padding, output_padding, dilation_rate, data_format):
     """The door's checks, in :func:`conv2d_transpose_forward`'s order."""
-    data_format = standardize_data_format(data_format)
-    padding = standardize_padding(padding)
-    x = as_array(x, "x")
-    kernel = as_array(kernel, "kernel")
-    layout = "(N, H, W, C)" if data_format == "channels_last" else "(N, C, H, W)"
-    check_rank(x, 4, "x", f"{layout} for data_format='{data_format}'")
-    check_rank(kernel, 4, "kernel", "(kernel_h, kernel_w, filters, in_channels)")
-    strides = standardize_tuple(strides, 2, "strides")
-    dilation_rate = standardize_tuple(dilation_rate, 2, "dilation_rate")
+    x, kernel, strides, padding, dilation_rate, data_format = check_image_conv_args(
+        x, kernel, strides, padding, dilation_rate, data_format, "(kernel_h, kernel_w, filters, in_channels)")
     output_padding = check_output_padding(output_padding, strides)
     axis = -1 if data_format == "channels_last" else 1
     channels = x.shape[axis]
@@ -170,11 +167,7 @@ def _check_transpose_args(x, kernel, bias, strides, padding, output_padding, dil
             f"The `kernel` argument's last axis must equal the input channels ({channels}, axis {axis} for "
             f"data_format='{data_format}'): Keras's layout is (kernel_h, kernel_w, filters, in_channels). "
             f"Received: kernel with shape {kernel.shape}")
-    if bias is not None:
-        bias = as_array(bias, "bias")
-        if bias.shape != (kernel.shape[2],):
-            raise ValueError(f"The `bias` argument must have shape (filters,) = ({kernel.shape[2]},). "
-                             f"Received: bias with shape {bias.shape}")
+    bias = check_bias(bias, kernel.shape[2])
     return x, kernel, bias, strides, padding, output_padding, dilation_rate, data_format
 
 
