@@ -74,6 +74,7 @@ class Optimizer:
         self.iterations = 0
         self.slots: dict[str, dict[str, np.ndarray]] = {}
         self._owners: dict[str, np.ndarray] = {}
+        self._scratch_arrays: dict = {}  # (shape, dtype) -> arrays for an update's intermediates (not state)
 
     # -- the update -------------------------------------------------------------
     def learning_rate_at(self, step: int) -> float:
@@ -333,10 +334,9 @@ class Adam(Optimizer):
     def _scratch(self, param):
         """Two arrays like ``param`` for the update's intermediates, kept from step to step (not state)."""
         key = (param.shape, param.dtype.str)
-        scratch = self.__dict__.setdefault("_scratch_arrays", {})
-        if key not in scratch:
-            scratch[key] = (np.empty_like(param), np.empty_like(param))
-        return scratch[key]
+        if key not in self._scratch_arrays:
+            self._scratch_arrays[key] = (np.empty_like(param), np.empty_like(param))
+        return self._scratch_arrays[key]
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,

@@ -142,6 +142,8 @@ class Trainer:
         self.metrics = [numcnn_metrics.get(m) for m in metrics or []]
         self.data_rng = None
         self.state = None
+        self._snapshot_buffers: dict = {}  # id(array) -> (array, its copy): the undo snapshot's buffers
+        self._check_buffer = None  # the update check's scratch (:meth:`_scratch`)
 
     # -- one step ---------------------------------------------------------------------
     def _logs(self, y_true, y_pred, loss_value) -> dict:
@@ -176,25 +178,22 @@ class Trainer:
         optimizer = self.optimizer
         arrays = [*self.model.params.values(), *self.model.state.values(),
                   *(a for slots in optimizer.slots.values() for a in slots.values())]
-        kept = self.__dict__.setdefault("_snapshot_buffers", {})
-        pairs = []
+        kept, pairs = {}, []
         for a in arrays:
-            entry = kept.get(id(a))
-            if entry is None or entry[0] is not a or entry[1].shape != a.shape or entry[1].dtype != a.dtype:
-                entry = kept[id(a)] = (a, np.empty_like(a))
+            entry = self._snapshot_buffers.get(id(a))
+            if entry is None or entry[0] is not a:  # a new array (first step, new slots, a rebuilt model)
+                entry = (a, np.empty_like(a))
             np.copyto(entry[1], a)
-            pairs.append((a, entry[1]))
-        if len(kept) > 2 * len(arrays):  # arrays replaced since (a rebuilt model): forget the old ones
-            live = {id(a) for a in arrays}
-            for key in [k for k in kept if k not in live]:
-                del kept[key]
+            kept[id(a)] = entry
+            pairs.append(entry)
+        self._snapshot_buffers = kept  # only this step's arrays: replaced ones are let go
         return pairs, set(optimizer.slots), optimizer.iterations
 
     def _scratch(self, params):
         """A float buffer as large as the largest weight, for :func:`_check_update`."""
         size = max((p.size for p in params.values()), default=0)
         dtype = next(iter(params.values())).dtype if params else np.float32
-        buffer = self.__dict__.get("_check_buffer")
+        buffer = self._check_buffer
         if buffer is None or buffer.size < size or buffer.dtype != dtype:
             buffer = self._check_buffer = np.empty(size, dtype)
         return buffer
