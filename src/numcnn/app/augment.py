@@ -19,18 +19,19 @@ from .settings import RunError
 
 FLIP_MODES = {"": "horizontal", "horizontal": "horizontal", "vertical": "vertical",
               "both": "horizontal_and_vertical"}
-#: name -> (what its value is, a check of it, the layer it makes from the value)
+#: name -> (what its value is, a check of it, the layer it makes from the value, drawing from a generator)
 ITEMS = {
     "flip": ("horizontal, vertical or both (default horizontal)", lambda v: v in FLIP_MODES,
-             lambda v: RandomFlip(FLIP_MODES[v])),
-    "rotate": ("degrees in (0, 180]", lambda v: 0 < float(v) <= 180, lambda v: RandomRotation(float(v) / 360)),
-    "zoom": ("a fraction in (0, 1)", lambda v: 0 < float(v) < 1, lambda v: RandomZoom(float(v))),
+             lambda v, rng: RandomFlip(FLIP_MODES[v], seed=rng)),
+    "rotate": ("degrees in (0, 180]", lambda v: 0 < float(v) <= 180,
+               lambda v, rng: RandomRotation(float(v) / 360, seed=rng)),
+    "zoom": ("a fraction in (0, 1)", lambda v: 0 < float(v) < 1, lambda v, rng: RandomZoom(float(v), seed=rng)),
     "translate": ("a fraction in (0, 1)", lambda v: 0 < float(v) < 1,
-                  lambda v: RandomTranslation(float(v), float(v))),
+                  lambda v, rng: RandomTranslation(float(v), float(v), seed=rng)),
     "contrast": ("a fraction in (0, 1)", lambda v: 0 < float(v) < 1,
-                 lambda v: RandomContrast(float(v), value_range=(0, 1))),
+                 lambda v, rng: RandomContrast(float(v), value_range=(0, 1), seed=rng)),
     "brightness": ("a fraction in (0, 1]", lambda v: 0 < float(v) <= 1,
-                   lambda v: RandomBrightness(float(v), value_range=(0, 1))),
+                   lambda v, rng: RandomBrightness(float(v), value_range=(0, 1), seed=rng)),
     "shift": ("pixels, an int from 1 to 4", lambda v: v.isdigit() and 1 <= int(v) <= 4, None),
 }
 
@@ -75,18 +76,19 @@ class Augmentation:
 
     def __init__(self, spec):
         self.items = parse_augment(spec)
-        self.layers = [(name, value, None if name == "shift" else ITEMS[name][2](value))
-                       for name, value in self.items]
+        self._layers, self._rng = [], None
 
     def __bool__(self):
         return bool(self.items)
 
     def __call__(self, x, rng):
-        for name, value, layer in self.layers:
+        if rng is not self._rng:  # the layers draw from the fit's data generator: one stream, checkpointed
+            self._rng = rng
+            self._layers = [None if name == "shift" else ITEMS[name][2](value, rng) for name, value in self.items]
+        for (name, value), layer in zip(self.items, self._layers):
             if layer is None:
                 x = random_shift(x, int(value), rng)
                 continue
-            layer._rng = rng  # the fit's data generator: one stream for the whole run, checkpointed
             with inference():  # no cache kept: nothing goes back through the augmentation
                 x = layer(x, training=True)
         return x
