@@ -1,13 +1,17 @@
-"""One MNIST epoch of seed 002's SimpleConvNet in numcnn and in PyTorch CPU, in one run.
+"""One MNIST epoch of seed 002's SimpleConvNet (or the deep model) in numcnn and in PyTorch CPU, in one run.
 
 Run (needs the test extra for torch, and the MNIST IDX files):
 
-    python benchmarks/train_mnist_vs_torch.py --data-dir ../shared/datasets/mnist [--epochs 1] [--json out.json]
+    python benchmarks/train_mnist_vs_torch.py --data-dir ../shared/datasets/mnist [--model deep] [--epochs 1]
+        [--json out.json]
 
-Both train the identical network (conv 30@5x5 - relu - maxpool 2 - dense 100 - relu -
-dense 10) on all 60,000 training images with the same batch size (100), optimizer
-(Adam, lr 0.001), shuffling each epoch, and thread count (torch.set_num_threads equal
-to the BLAS threads NumPy uses). Each framework runs in its own subprocess so that
+Both train the identical network on all 60,000 training images with the same batch size
+(100), optimizer (Adam, lr 0.001), shuffling each epoch, and thread count
+(torch.set_num_threads equal to the BLAS threads NumPy uses). ``--model simple`` (default):
+conv 30@5x5 - relu - maxpool 2 - dense 100 - relu - dense 10. ``--model deep``: the network of
+``numcnn train --model deep``, three blocks of two 3x3 conv (16, 32, 64, no bias) - batch norm -
+relu, each block ending in 2x2 max pooling (the last "same", which PyTorch writes as
+``ceil_mode=True``), then dense 50 - relu - dropout 0.5 - dense 10; no augmentation in either. Each framework runs in its own subprocess so that
 peak memory (max RSS) is its own. Printed: seconds per epoch, the ratio numcnn / torch,
 peak RSS, and test accuracy on the 10,000 test images. Never run as a timed test.
 """
@@ -38,12 +42,12 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
-def _numcnn(data, epochs, seed):
+def _numcnn(data, epochs, seed, name):
     from numcnn.losses import SparseCategoricalCrossentropy
-    from numcnn.models.zoo import simple_convnet
+    from numcnn.models.zoo import deep_convnet, simple_convnet
     from numcnn.optimizers import Adam
 
-    model = simple_convnet((28, 28, 1), 10, seed=seed)
+    model = (simple_convnet if name == "simple" else deep_convnet)((28, 28, 1), 10, seed=seed)
     model.compile(Adam(LR), SparseCategoricalCrossentropy(from_logits=True), ["accuracy"])
     start = time.perf_counter()
     model.fit(data.x_train, data.y_train, batch_size=BATCH, epochs=epochs, seed=seed, verbose=0)
@@ -52,14 +56,30 @@ def _numcnn(data, epochs, seed):
     return seconds, accuracy
 
 
-def _torch(data, epochs, seed, threads):
+def _torch_model(name):
+    from torch import nn
+
+    if name == "simple":
+        return nn.Sequential(nn.Conv2d(1, 30, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                             nn.Linear(30 * 12 * 12, 100), nn.ReLU(), nn.Linear(100, 10))
+    layers, channels = [], 1
+    for filters, ceil in ((16, False), (32, False), (64, True)):
+        for _ in range(2):
+            layers += [nn.Conv2d(channels, filters, 3, padding=1, bias=False), nn.BatchNorm2d(filters, momentum=0.01,
+                                                                                                eps=1e-3), nn.ReLU()]
+            channels = filters
+        layers.append(nn.MaxPool2d(2, ceil_mode=ceil))
+    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(64 * 4 * 4, 50), nn.ReLU(), nn.Dropout(0.5),
+                         nn.Linear(50, 10))
+
+
+def _torch(data, epochs, seed, threads, name):
     import torch
     from torch import nn
 
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
-    model = nn.Sequential(nn.Conv2d(1, 30, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                          nn.Linear(30 * 12 * 12, 100), nn.ReLU(), nn.Linear(100, 10))
+    model = _torch_model(name)
     optimizer = torch.optim.Adam(model.parameters(), lr=LR)
     x = torch.from_numpy(np.ascontiguousarray(data.x_train.transpose(0, 3, 1, 2)))
     y = torch.from_numpy(data.y_train)
@@ -74,6 +94,7 @@ def _torch(data, epochs, seed, threads):
             loss.backward()
             optimizer.step()
     seconds = time.perf_counter() - start
+    model.eval()
     with torch.no_grad():
         x_test = torch.from_numpy(np.ascontiguousarray(data.x_test.transpose(0, 3, 1, 2)))
         accuracy = float((model(x_test).argmax(1).numpy() == data.y_test).mean())
@@ -86,9 +107,9 @@ def _worker(args):
     data = load_dataset("mnist", args.data_dir, download_missing=False)
     threads = _blas_threads()
     if args.worker == "numcnn":
-        seconds, accuracy = _numcnn(data, args.epochs, args.seed)
+        seconds, accuracy = _numcnn(data, args.epochs, args.seed, args.model)
     else:
-        seconds, accuracy = _torch(data, args.epochs, args.seed, threads)
+        seconds, accuracy = _torch(data, args.epochs, args.seed, threads, args.model)
     print(json.dumps({"framework": args.worker, "seconds_per_epoch": seconds / args.epochs, "test_accuracy": accuracy,
                       "peak_rss_mb": _peak_rss_mb(), "threads": threads, "epochs": args.epochs}))
 
@@ -98,6 +119,7 @@ def main():
     parser.add_argument("--data-dir", default=os.environ.get("NUMCNN_DATA_DIR"), help="directory with the MNIST IDX files")
     parser.add_argument("--epochs", type=int, default=1, help="epochs per framework (default 1)")
     parser.add_argument("--seed", type=int, default=0, help="seed of weights and shuffling (default 0)")
+    parser.add_argument("--model", choices=("simple", "deep"), default="simple", help="the network (default simple)")
     parser.add_argument("--json", help="also write the results to this JSON file")
     parser.add_argument("--worker", choices=("numcnn", "torch"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -106,7 +128,8 @@ def main():
 
     results = {}
     for framework in ("numcnn", "torch"):
-        command = [sys.executable, __file__, "--worker", framework, "--epochs", str(args.epochs), "--seed", str(args.seed)]
+        command = [sys.executable, __file__, "--worker", framework, "--epochs", str(args.epochs), "--seed", str(args.seed),
+                   "--model", args.model]
         if args.data_dir:
             command += ["--data-dir", args.data_dir]
         done = subprocess.run(command, capture_output=True, text=True)
@@ -114,7 +137,7 @@ def main():
             sys.exit(f"{framework} run failed:\n{done.stderr}")
         results[framework] = json.loads(done.stdout.strip().splitlines()[-1])
     ours, theirs = results["numcnn"], results["torch"]
-    print(f"SimpleConvNet, MNIST 60,000 images, batch {BATCH}, Adam lr {LR}, {ours['threads']} threads, "
+    print(f"{'SimpleConvNet' if args.model == 'simple' else 'the deep model'}, MNIST 60,000 images, batch {BATCH}, Adam lr {LR}, {ours['threads']} threads, "
           f"{args.epochs} epoch(s)")
     print(f"{'':<8}{'s/epoch':>10}{'peak RSS MB':>13}{'test acc':>10}")
     for name, r in results.items():

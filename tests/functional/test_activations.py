@@ -379,3 +379,31 @@ def test_relu_options_backward_checks_dy():
     _, cache = relu_forward(np.ones(3), max_value=6)
     with pytest.raises(ValueError, match="`dy`.*Received: dy with shape"):
         relu_backward(np.ones(4), cache)
+
+
+def test_relu_on_a_large_batch_runs_in_pieces_and_in_place_gives_the_same_numbers():
+    """A batch big enough to be cut across threads: every piece gives max(x, 0) and x > 0; in place,
+    the output is x itself; blocked infinite and NaN gradients in any piece are exactly 0."""
+    from numcnn.functional.activations import relu_backward, relu_forward
+    from numcnn.functional.threads import batch_chunks
+
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((40, 12, 12, 30)).astype(np.float32)
+    x[17, 3, 4, 5] = np.nan
+    assert len(batch_chunks(len(x), x.size)) > 1
+    y, positive = relu_forward(x.copy(), check=False)
+    assert_array_equal(y, np.maximum(x, 0))
+    assert_array_equal(positive, x > 0)
+    assert np.isnan(y[17, 3, 4, 5])
+    z = x.copy()
+    y2, positive2 = relu_forward(z, check=False, inplace=True)
+    assert y2 is z and y2.dtype == np.float32
+    assert_array_equal(y2, y)
+    assert_array_equal(positive2, positive)
+    dy = rng.standard_normal(x.shape).astype(np.float32)
+    blocked = np.argwhere(~positive)
+    for k, value in zip((0, len(blocked) // 2, -1), (np.inf, -np.inf, np.nan)):
+        dy[tuple(blocked[k])] = value
+    dx = relu_backward(dy, positive, check=False)
+    assert_array_equal(dx, np.where(positive, dy, 0))
+    assert dx.dtype == np.float32

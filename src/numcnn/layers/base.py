@@ -124,7 +124,7 @@ class Layer:
     def _set_kernel_options(self, activation, use_bias, kernel_initializer, bias_initializer):
         """Shared by Conv2D and Dense: fused activation, bias switch, initializers."""
         self.activation = activation
-        self._act_forward, self._act_backward = get_activation(activation)
+        self._act_forward, self._act_backward = get_activation(activation, inplace=True)  # on the layer's own z
         self.use_bias = check_bool(use_bias, "use_bias")
         self.kernel_initializer = initializers.get(kernel_initializer, "kernel_initializer")
         self.bias_initializer = initializers.get(bias_initializer, "bias_initializer")
