@@ -28,8 +28,10 @@ ALLOWED = {
     "training": {"data", "layers", "functional", "initializers", "utils"},
     "models": {"training", "layers", "functional", "initializers", "utils", "_version"},
     "io": {"models", "training", "layers", "functional", "initializers", "utils", "_version"},
-    "app": {"io", "models", "training", "viz", "data", "filters", "layers", "functional", "initializers", "utils",
-            "_version"},
+    "explain": {"io", "models", "training", "viz", "data", "filters", "layers", "functional", "initializers", "utils",
+                "_version"},
+    "app": {"explain", "io", "models", "training", "viz", "data", "filters", "layers", "functional", "initializers",
+            "utils", "_version"},
 }
 #: re-exports only: they may import anything, and nothing in numcnn imports them
 FACES = {"numcnn", "numcnn.__main__", "numcnn.losses", "numcnn.optimizers", "numcnn.schedules", "numcnn.distributed"}

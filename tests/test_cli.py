@@ -18,6 +18,7 @@ from numcnn.data import load_digits
 from numcnn.data.images import load_image
 from numcnn.data.preprocessing import DATASET_PREPROCESSING
 from numcnn.io import load_arrays, load_model
+from numcnn.training.live_log import read_live_log
 
 
 def test_demo_prints_summary_loss_and_a_lower_loss_after_one_step(capsys):
@@ -53,7 +54,8 @@ def test_console_help_lists_the_demo():
 
 
 # -- numcnn train / evaluate / predict / summary on the embedded digits ------------------------------
-FILES = ("model.safetensors", "config.json", "history.csv", "metrics.json", "curves.png", "checkpoint.safetensors")
+FILES = ("model.safetensors", "config.json", "history.csv", "metrics.json", "curves.png", "checkpoint.safetensors",
+         "live.jsonl")
 
 
 def _train(out, *flags):
@@ -438,7 +440,8 @@ def test_ctrl_c_in_epoch_1_leaves_a_run_that_resume_continues(tmp_path, monkeypa
     run = tmp_path / "run"
     assert main(["train", "--epochs", "2", "--out", str(run), "--progress", "quiet"]) == 130
     assert "continues with --resume" in capsys.readouterr().err
-    assert sorted(p.name for p in run.iterdir()) == ["config.json"]
+    assert sorted(p.name for p in run.iterdir()) == ["config.json", "live.jsonl"]
+    assert read_live_log(run / "live.jsonl").status == "interrupted"
     monkeypatch.setattr(Augmentation, "__call__", shift)
     assert main(["train", "--resume", str(run), "--progress", "quiet"]) == 0, capsys.readouterr().err
     assert json.loads((run / "metrics.json").read_text())["epochs"] == 2

@@ -4,11 +4,14 @@ import os
 
 import numpy as np
 import pytest
+from matplotlib.figure import Figure
 from PIL import Image
 
+import numcnn.viz
 from numcnn.app.cli import main
 from numcnn.data.images import load_image
 from numcnn.filters import apply_kernel, get_kernel, load_kernel, to_display
+from numcnn.viz import cell_texts
 
 
 @pytest.fixture
@@ -58,12 +61,91 @@ def test_filter_writes_the_picture_the_raw_result_and_the_steps(gray_png, tmp_pa
     pixels = _pixels(out)
     assert pixels.shape == shape  # mode L: one channel
     assert_pixels(pixels, filtered, blur)
-    with Image.open(steps) as png:  # seed 000's 7x7: 4 steps and the output, 3.2 * 5 x 3.4 inches
-        assert png.format == "PNG" and png.size == (1600, 340)
+    with Image.open(steps) as png:  # a region of the image: the image, the kernel, the output; 4 steps below
+        assert png.format == "PNG" and png.size == (1520, 820)
     printed = capsys.readouterr().out
     assert f"(20, 30) -> {shape} with a 3x3 kernel, stride {stride}, padding {padding}" in printed
+    assert f"of {gray_png} saved to {steps}" in printed
     assert sorted(os.listdir(tmp_path)) == ["gray.png", "out", "raw.npy", "steps.png"]  # no temp files
     assert os.listdir(tmp_path / "out") == ["blurred.png"]
+
+
+@pytest.fixture
+def steps_drawn(monkeypatch):
+    """``numcnn.viz.plot_sliding_window`` wrapped: ([(args, kwargs, result)], [the Figures it saved])."""
+    calls, figures = [], []
+    original, savefig = numcnn.viz.plot_sliding_window, Figure.savefig
+
+    def wrapper(*args, **kwargs):
+        result = original(*args, **kwargs)
+        calls.append((args, kwargs, result))
+        return result
+
+    def saving(self, *args, **kwargs):
+        figures.append(self)
+        return savefig(self, *args, **kwargs)
+
+    monkeypatch.setattr(numcnn.viz, "plot_sliding_window", wrapper)
+    monkeypatch.setattr(Figure, "savefig", saving)
+    return calls, figures
+
+
+def test_show_steps_slides_over_the_users_own_image(tmp_path, capsys, steps_drawn):
+    image = np.full((24, 32), 30, np.uint8)
+    image[:, 20:] = 220  # a vertical edge at column 20
+    path = tmp_path / "edge.png"
+    Image.fromarray(image).save(path)
+    steps, raw = tmp_path / "steps.png", tmp_path / "r.npy"
+    assert main(["filter", str(path), "--kernel", "sobel-x", "--out", str(tmp_path / "o.png"), "--raw", str(raw),
+                 "--show-steps", str(steps)]) == 0
+    (args, kwargs, drawn), = steps_drawn[0]
+    pixels = load_image(path)
+    np.testing.assert_array_equal(args[0], pixels)  # the user's image, not note 000's 7x7
+    np.testing.assert_array_equal(drawn.output, np.load(raw))
+    rows, cols = drawn.region
+    assert 14 <= cols.start <= 20 < cols.stop  # the picture zooms in on the edge the kernel finds
+    top, left = drawn.origin
+    padded = np.pad(pixels, 1)  # "same" with a 3x3 kernel: one pixel of zeros around
+    np.testing.assert_array_equal(drawn.crop, padded[top + 1:top + 9, left + 1:left + 9])
+    sobel = get_kernel("sobel-x")
+    for (i, j), window in zip(drawn.cells, drawn.windows):
+        np.testing.assert_array_equal(window, padded[i:i + 3, j:j + 3])
+        assert np.sum(window * sobel) == pytest.approx(np.load(raw)[i, j], rel=1e-5, abs=1e-6)
+    figure, = steps_drawn[1][-1:]  # the steps picture is saved last
+    step_axes = [ax for ax in figure.axes if ax.get_title().startswith("step ")]
+    assert len(step_axes) == 4
+    written = [t.get_text() for t in step_axes[0].texts]
+    assert written == list(cell_texts(drawn.crop).ravel())
+    assert "0.86" in written and "0.12" in written  # 220 / 255 and 30 / 255, the image's own numbers
+    assert figure._suptitle.get_text().startswith("edge.png (24x32): a 3x3 kernel, stride 1, padding same")
+    assert (f"the kernel sliding over output rows {rows.start}-{rows.stop - 1}, columns {cols.start}-"
+            f"{cols.stop - 1} of {path} saved to {steps}") in capsys.readouterr().out
+
+
+def test_show_steps_at_a_chosen_cell_of_a_colour_image_uses_its_red_channel(rgb_png, tmp_path, capsys, steps_drawn):
+    steps = tmp_path / "steps.png"
+    assert main(["filter", str(rgb_png), "--kernel", "blur", "--out", str(tmp_path / "o.png"), "--show-steps",
+                 str(steps), "--steps-at", "3", "5"]) == 0
+    (args, kwargs, drawn), = steps_drawn[0]
+    red = load_image(rgb_png, grayscale=False)[..., 0]
+    np.testing.assert_array_equal(args[0], red)
+    assert kwargs["start"] == (3, 5) and drawn.cells == ((3, 5), (3, 6), (3, 7), (3, 8))
+    np.testing.assert_array_equal(drawn.windows[0], red[2:5, 4:7])  # out[3, 5]'s window, inside the image
+    assert ", red channel): a 3x3 kernel" in steps_drawn[1][-1]._suptitle.get_text()
+    assert f"of {rgb_png}, red channel saved to {steps}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--show-steps", "s.png", "--steps-at", "20", "0"],
+     "--steps-at must be an output cell ROW COL of the 20x30 output (from 0). Received: --steps-at 20 0"),
+    (["--steps-at", "1", "1"], "--steps-at says where --show-steps starts; give --show-steps STEPS.png too. "
+                               "Received: --steps-at 1 1 without --show-steps"),
+])
+def test_a_bad_steps_at_is_exit_2_and_writes_nothing(gray_png, tmp_path, capsys, flags, message):
+    flags = [str(tmp_path / f) if f.endswith(".png") else f for f in flags]
+    assert main(["filter", str(gray_png), "--kernel", "blur", "--out", str(tmp_path / "o.png"), *flags]) == 2
+    assert f"numcnn filter: error: {message}" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == ["gray.png"]
 
 
 def test_an_edge_kernel_is_shown_as_abs_over_max(gray_png, tmp_path):
@@ -194,6 +276,8 @@ def test_a_kernel_larger_than_the_image_with_valid_padding_is_exit_2(gray_png, t
     (["--kernel", "sobel"], "invalid choice: 'sobel'"),
     (["--kernel", "blur", "--stride", "0"], "--stride: must be a positive int. Received: '0'"),
     (["--kernel", "blur", "--padding", "full"], "invalid choice: 'full'"),
+    (["--kernel", "blur", "--steps-at", "-1", "0"], "--steps-at: must be a non-negative int"),
+    (["--kernel", "blur", "--steps-at", "1"], "--steps-at: expected 2 arguments"),
 ])
 def test_argparse_rejects_bad_flags(gray_png, tmp_path, capsys, flags, message):
     with pytest.raises(SystemExit) as info:

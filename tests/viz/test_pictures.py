@@ -16,8 +16,11 @@ from numcnn.filters import apply_kernel, get_kernel
 from numcnn.layers import Conv2D, Dense, Flatten
 from numcnn.models import zoo
 from numcnn.viz import (
+    cell_texts,
     conv_feature_maps,
+    mistake_label,
     model_table,
+    page_paths,
     plot_confusion,
     plot_feature_maps,
     plot_filters,
@@ -75,13 +78,14 @@ def drawn(monkeypatch):
     return figures
 
 
-def assert_png(path, size):
+def assert_png(path, size, alone=True):
     """A PNG of ``size`` = (width, height) pixels (figsize * dpi 100), alone in its directory: no temp files."""
     with Image.open(path) as png:
         assert png.format == "PNG"
         assert png.size == size
         png.load()
-    assert os.listdir(os.path.dirname(path)) == [os.path.basename(path)]
+    if alone:
+        assert os.listdir(os.path.dirname(path)) == [os.path.basename(path)]
 
 
 def image_axes(figure):
@@ -89,39 +93,80 @@ def image_axes(figure):
     return [ax for ax in figure.axes if ax.images]
 
 
+def colorbar_labels(figure):
+    """The labels of the figure's colour bars, in the order they were made."""
+    return [ax.get_ylabel() for ax in figure.axes if getattr(ax, "_colorbar", None) is not None]
+
+
+def texts_of(figure):
+    return [t.get_text() for t in figure.texts]
+
+
 # -- plot_filters ---------------------------------------------------------------------------------------
 
-def test_plot_filters_returns_and_draws_the_first_conv_kernel(simple, tmp_path, drawn):
+def test_plot_filters_returns_and_draws_the_first_conv_kernel_on_one_scale(simple, tmp_path, drawn):
     path = tmp_path / "filters.png"
-    kernel = plot_filters(simple, path)
+    result = plot_filters(simple, path)
+    kernel = result.values
     assert kernel.shape == (5, 5, 1, 30)
     assert np.array_equal(kernel, simple.params["conv2d/kernel"])
-    assert_png(path, (720, 620))  # 30 filters: 5 rows of 6, (1.1 * 6 + 0.6) x (1.1 * 5 + 0.7) inches
+    assert result.paths == (str(path),) and result.pages == ((("conv2d", 0, 30),),)
+    assert_png(path, (910, 760))  # 30 filters: 5 rows of 6, (0.3 + 6 * 1.25 + 1.3) x (0.45 + 5 * 1.4 + 0.15) inches
     tiles = image_axes(drawn[0])
     assert len(tiles) == 30
+    limit = np.abs(kernel).max()
     for i, ax in enumerate(tiles):
         np.testing.assert_array_equal(ax.images[0].get_array(), kernel[:, :, 0, i])
-        limit = np.abs(kernel[:, :, 0, i]).max()
-        assert ax.images[0].get_clim() == pytest.approx((-limit, limit))  # zero is white in bwr
-        assert ax.get_title() == str(i)
+        assert ax.images[0].get_clim() == pytest.approx((-limit, limit))  # one scale, zero is white in bwr
+        assert ax.get_title() == str(i) and ax.title.get_fontsize() >= 9
+    assert colorbar_labels(drawn[0]) == ["weight"]
     assert drawn[0]._suptitle.get_text() == "conv2d: 30 filters of 5x5x1"
+
+
+def test_plot_filters_on_pages_draws_every_filter_once(simple, tmp_path, drawn):
+    result = plot_filters(simple, tmp_path / "f.png", per_page=12)
+    assert result.paths == tuple(str(tmp_path / n) for n in ("f.png", "f-2.png", "f-3.png"))
+    assert result.pages == ((("conv2d", 0, 12),), (("conv2d", 12, 24),), (("conv2d", 24, 30),))
+    assert sorted(os.listdir(tmp_path)) == ["f-2.png", "f-3.png", "f.png"]
+    assert len(drawn) == 3
+    titles = [ax.get_title() for figure in drawn for ax in image_axes(figure)]
+    assert titles == [str(i) for i in range(30)]
+    for figure, start in zip(drawn, (0, 12, 24)):
+        for k, ax in enumerate(image_axes(figure)):
+            np.testing.assert_array_equal(ax.images[0].get_array(), result.values[:, :, 0, start + k])
+    assert drawn[2]._suptitle.get_text() == "conv2d: 30 filters of 5x5x1\nfilters 24-29, page 3 of 3"
 
 
 def test_plot_filters_of_an_rgb_model_scales_each_filter_to_0_1(tmp_path, drawn):
     model = zoo.simple_convnet((8, 8, 3), seed=1)
     model.build((None, 8, 8, 3))
-    kernel = plot_filters(model, tmp_path / "rgb.png", title="mine")
+    kernel = plot_filters(model, tmp_path / "rgb.png", title="mine").values
     assert np.array_equal(kernel, model.params["conv2d/kernel"]) and kernel.shape == (5, 5, 3, 30)
     w = kernel[..., 7]
     np.testing.assert_allclose(image_axes(drawn[0])[7].images[0].get_array(), (w - w.min()) / (w.max() - w.min()))
     assert drawn[0]._suptitle.get_text() == "mine"
-    assert_png(tmp_path / "rgb.png", (720, 620))
+    assert colorbar_labels(drawn[0]) == []  # colour is the filter's own RGB, not a value scale
+    assert_png(tmp_path / "rgb.png", (910, 760))
 
 
 def test_plot_filters_shows_the_first_of_several_conv_layers(deep, tmp_path):
-    kernel = plot_filters(deep, tmp_path / "f.png")
+    kernel = plot_filters(deep, tmp_path / "f.png").values
     assert np.array_equal(kernel, deep.params["conv2d/kernel"]) and kernel.shape == (3, 3, 1, 16)
-    assert_png(tmp_path / "f.png", (500, 510))  # 16 filters: 4 x 4 tiles
+    assert_png(tmp_path / "f.png", (660, 620))  # 16 filters: 4 x 4 tiles
+
+
+@pytest.mark.parametrize("per_page", [0, -1, 2.5, True, "8"])
+def test_per_page_must_be_a_positive_int(simple, tmp_path, per_page):
+    with pytest.raises(ValueError, match=r"`per_page` argument must be a positive int\. Received: per_page="):
+        plot_filters(simple, tmp_path / "f.png", per_page=per_page)
+    with pytest.raises(ValueError, match=r"`per_page` argument must be a positive int\. Received: per_page="):
+        plot_feature_maps(simple, np.zeros((8, 8, 1), np.float32), tmp_path / "m.png", per_page=per_page)
+    assert os.listdir(tmp_path) == []
+
+
+def test_page_paths():
+    assert page_paths("out/maps.png", 1) == ["out/maps.png"]
+    assert page_paths("out/maps.png", 3) == ["out/maps.png", "out/maps-2.png", "out/maps-3.png"]
 
 
 def test_a_model_without_conv_layers_has_no_filters_or_feature_maps(tmp_path):
@@ -166,28 +211,83 @@ def test_simple_feature_maps_are_relu_of_the_reference_convolution(simple, image
     assert (maps["conv2d"] == 0).any() and (maps["conv2d"] > 0).any()
 
 
-def test_plot_feature_maps_returns_and_draws_the_maps(deep, image, tmp_path, drawn):
+def _feature_map_tiles(figure):
+    """The map tiles of a feature-map page: every image axes but the input's (the first)."""
+    return image_axes(figure)[1:]
+
+
+def test_plot_feature_maps_draws_every_channel_of_every_layer_on_pages(deep, image, tmp_path, drawn):
     path = tmp_path / "maps.png"
-    maps = plot_feature_maps(deep, image, path, max_maps=4)
+    result = plot_feature_maps(deep, image, path)  # 16 + 16 + 32 + 32 + 64 + 64 = 224 maps, 64 a page
     expected = conv_feature_maps(deep, image)
-    assert list(maps) == list(expected)
-    for name in maps:
-        np.testing.assert_array_equal(maps[name], expected[name])
-    assert_png(path, (550, 780))  # 6 rows of (input + 4 maps): (1.1 * 5) x (1.2 * 6 + 0.6) inches
-    panels = image_axes(drawn[0])
-    assert len(panels) == 6 * 5
-    for row, name in enumerate(maps):
-        np.testing.assert_array_equal(panels[5 * row].images[0].get_array(), image[..., 0])
-        for k in range(4):
-            ax = panels[5 * row + k + 1]
-            np.testing.assert_array_equal(ax.images[0].get_array(), maps[name][..., k])
-            assert ax.get_title() == f"{name}:{k}"
+    assert list(result.values) == list(expected)
+    for name in expected:
+        np.testing.assert_array_equal(result.values[name], expected[name])
+    assert result.pages == (
+        (("conv2d", 0, 16), ("conv2d_1", 0, 16), ("conv2d_2", 0, 32)),
+        (("conv2d_3", 0, 32),),  # conv2d_4's 64 do not fit in the 32 left: a new page
+        (("conv2d_4", 0, 64),),
+        (("conv2d_5", 0, 64),),
+    )
+    assert result.paths == tuple(str(tmp_path / n) for n in ("maps.png", "maps-2.png", "maps-3.png", "maps-4.png"))
+    assert sorted(os.listdir(tmp_path)) == ["maps-2.png", "maps-3.png", "maps-4.png", "maps.png"]
+    assert_png(tmp_path / "maps.png", (1140, 1530), alone=False)  # 8 columns; input + 2 + 2 + 4 rows of tiles
+    seen = []
+    for figure, page in zip(drawn, result.pages):
+        np.testing.assert_array_equal(image_axes(figure)[0].images[0].get_array(), image[..., 0])  # the input
+        tiles = iter(_feature_map_tiles(figure))
+        for name, start, stop in page:
+            m = expected[name]
+            for k in range(start, stop):
+                ax = next(tiles)
+                np.testing.assert_array_equal(ax.images[0].get_array(), m[..., k])
+                assert ax.images[0].get_clim() == pytest.approx((m.min(), m.max()))  # the layer's one scale
+                assert ax.get_title() == str(k)
+                seen.append((name, k))
+        assert next(tiles, None) is None
+        assert colorbar_labels(figure) == ["input value"] + ["output value"] * len(page)
+    assert seen == [(name, k) for name, m in expected.items() for k in range(m.shape[-1])]  # each once, in order
+    assert drawn[1]._suptitle.get_text() == "feature maps of every Conv2D layer: page 2 of 4"
+    low, high = expected["conv2d_3"].min(), expected["conv2d_3"].max()
+    assert f"conv2d_3: 4x4x32, all 32 channels, values {low:.3g} to {high:.3g}" in texts_of(drawn[1])
 
 
-def test_plot_feature_maps_of_a_single_conv_model_default_16(simple, image, tmp_path):
-    maps = plot_feature_maps(simple, image, tmp_path / "m.png")
-    assert list(maps) == ["conv2d"] and maps["conv2d"].shape == (8, 8, 30)
-    assert_png(tmp_path / "m.png", (1870, 180))  # 1 row of input + 16 maps
+def test_a_30_channel_layer_on_pages_of_16_is_two_files(simple, image, tmp_path, drawn):
+    result = plot_feature_maps(simple, image, tmp_path / "m.png", per_page=16)
+    maps = conv_feature_maps(simple, image)["conv2d"]
+    assert result.pages == ((("conv2d", 0, 16),), (("conv2d", 16, 30),))
+    assert sorted(os.listdir(tmp_path)) == ["m-2.png", "m.png"]
+    tiles = _feature_map_tiles(drawn[0]) + _feature_map_tiles(drawn[1])
+    assert len(tiles) == 30
+    for k, ax in enumerate(tiles):
+        np.testing.assert_array_equal(ax.images[0].get_array(), maps[..., k])
+    assert any(t.startswith("conv2d: 8x8x30, channels 16-29 of 30, values 0 to ") for t in texts_of(drawn[1]))
+    assert_png(tmp_path / "m-2.png", (1140, 590), alone=False)  # input + 2 rows of 8
+
+
+def test_plot_feature_maps_of_a_single_conv_model_is_one_page_of_all_30(simple, image, tmp_path, drawn):
+    result = plot_feature_maps(simple, image, tmp_path / "m.png")
+    assert list(result.values) == ["conv2d"] and result.values["conv2d"].shape == (8, 8, 30)
+    assert result.pages == ((("conv2d", 0, 30),),) and len(_feature_map_tiles(drawn[0])) == 30
+    assert_png(tmp_path / "m.png", (1140, 870))  # input + 4 rows of 8 maps
+    assert all(ax.title.get_fontsize() >= 9 for ax in drawn[0].axes if ax.get_title())
+
+
+def test_plot_feature_maps_of_chosen_layers(deep, image, tmp_path, drawn):
+    result = plot_feature_maps(deep, image, tmp_path / "m.png", layers=["conv2d_4", "conv2d_1"])
+    assert list(result.values) == ["conv2d_1", "conv2d_4"]  # in the model's order
+    assert result.pages == ((("conv2d_1", 0, 16),), (("conv2d_4", 0, 64),))
+    np.testing.assert_array_equal(_feature_map_tiles(drawn[1])[63].images[0].get_array(),
+                                  conv_feature_maps(deep, image)["conv2d_4"][..., 63])
+    assert drawn[0]._suptitle.get_text() == "feature maps of conv2d_1, conv2d_4: page 1 of 2"
+
+
+@pytest.mark.parametrize("layers", [["conv2d", "dense"], []])
+def test_plot_feature_maps_refuses_a_layer_that_is_not_a_conv_output(deep, image, tmp_path, layers):
+    with pytest.raises(ValueError, match=r"`layers` argument must name Conv2D outputs of model 'deep_convnet': "
+                                         r"conv2d, conv2d_1, .*conv2d_5\. Received: layers="):
+        plot_feature_maps(deep, image, tmp_path / "m.png", layers=layers)
+    assert os.listdir(tmp_path) == []
 
 
 class _DeclaredOutOfOrder(Model):
@@ -214,21 +314,41 @@ def test_feature_maps_of_a_subclassed_model_follow_its_call(rng):
 
 # -- confusion and mistakes ------------------------------------------------------------------------------
 
-def test_plot_confusion_returns_the_matrix_and_writes_the_counts(tmp_path, drawn):
+def test_plot_confusion_is_row_normalised_with_the_errors_on_their_own_scale(tmp_path, drawn):
     matrix = np.array([[5, 1, 0], [2, 7, 0], [0, 3, 9]])
-    out = plot_confusion(matrix, ["cat", "dog", "a very long class name"], tmp_path / "c.png")
-    np.testing.assert_array_equal(out, matrix)
-    assert_png(tmp_path / "c.png", (415, 330))  # (0.55 * 3 + 2.5) x (0.5 * 3 + 1.8) inches
+    result = plot_confusion(matrix, ["cat", "dog", "a very long class name"], tmp_path / "c.png")
+    np.testing.assert_array_equal(result.counts, matrix)
+    fractions = np.array([[5 / 6, 1 / 6, 0], [2 / 9, 7 / 9, 0], [0, 3 / 12, 9 / 12]])
+    np.testing.assert_allclose(result.fractions, fractions)
+    np.testing.assert_allclose(result.fractions.sum(axis=1), 1)
+    assert_png(tmp_path / "c.png", (606, 405))  # (0.62 * 3 + 4.2) x (0.55 * 3 + 2.4) inches
     ax = drawn[0].axes[0]
-    np.testing.assert_array_equal(ax.images[0].get_array(), matrix)
-    assert sorted(t.get_text() for t in ax.texts) == sorted(str(v) for v in matrix.ravel())
-    assert [t.get_text() for t in ax.get_xticklabels()] == ["cat", "dog", "a very lon"]
+    right, wrong = ax.images
+    diagonal = np.eye(3, dtype=bool)
+    np.testing.assert_array_equal(right.get_array().mask, ~diagonal)
+    np.testing.assert_allclose(right.get_array().data[diagonal], [5 / 6, 7 / 9, 9 / 12])
+    assert right.get_clim() == (0, 1) and right.get_cmap().name == "Greens"
+    np.testing.assert_array_equal(wrong.get_array().mask, diagonal | (matrix == 0))  # no images: white
+    np.testing.assert_allclose(wrong.get_array().data[~diagonal & (matrix > 0)], [1 / 6, 2 / 9, 3 / 12])
+    assert wrong.get_clim() == pytest.approx((0, 3 / 12)) and wrong.get_cmap().name == "Reds"  # the worst error
+    assert sorted(t.get_text() for t in ax.texts) == sorted(["5\n83%", "1\n17%", "2\n22%", "7\n78%", "3\n25%",
+                                                             "9\n75%"])
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["cat", "dog", "a very long "]
+    assert colorbar_labels(drawn[0]) == ["wrong: share of the true class", "right: share of the true class"]
+    assert ax.get_title() == "confusion matrix: 77.8% of 27 right\neach row sums to 100%; errors in red"
+
+
+def test_plot_confusion_a_class_without_images_is_a_row_of_zeros(tmp_path, drawn):
+    matrix = np.array([[3, 1], [0, 0]])
+    result = plot_confusion(matrix, ["a", "b"], tmp_path / "c.png")
+    np.testing.assert_allclose(result.fractions, [[0.75, 0.25], [0, 0]])
+    assert sorted(t.get_text() for t in drawn[0].axes[0].texts) == ["1\n25%", "3\n75%"]
 
 
 def test_plot_confusion_ten_classes_size(tmp_path):
     matrix = np.arange(100).reshape(10, 10)
     assert plot_confusion(matrix, [str(i) for i in range(10)], tmp_path / "c.png") is not None
-    assert_png(tmp_path / "c.png", (800, 680))
+    assert_png(tmp_path / "c.png", (1040, 790))
 
 
 @pytest.mark.parametrize("shape", [(3, 2), (2, 2), (4, 4), (9,)])
@@ -263,19 +383,25 @@ def test_plot_mistakes_draws_the_surest_mistakes_with_their_labels(tmp_path, dra
     names = ["zero", "one", "two"]
     index = plot_mistakes(x, Y_TRUE, PROBS, names, tmp_path / "m.png", count=3)
     np.testing.assert_array_equal(index, [4, 1, 5])
-    assert_png(tmp_path / "m.png", (340, 380))  # 3 images on a 2x2 grid: (1.5 * 2 + 0.4) x (1.6 * 2 + 0.6) inches
+    assert_png(tmp_path / "m.png", (430, 510))  # 3 images on a 2x2 grid: (2.0 * 2 + 0.3) x (2.2 * 2 + 0.7) inches
     panels = image_axes(drawn[0])
-    assert [ax.get_title() for ax in panels] == ["one -> two (0.90)", "one -> zero (0.70)", "two -> zero (0.70)"]
+    assert [ax.get_title() for ax in panels] == ["one → two (0.90)", "one → zero (0.70)", "two → zero (0.70)"]
+    assert all(ax.title.get_fontsize() >= 9 for ax in panels)
     for ax, i in zip(panels, index):
         np.testing.assert_array_equal(ax.images[0].get_array(), x[i, ..., 0])
-    assert drawn[0]._suptitle.get_text() == "the 3 surest mistakes"
+    assert drawn[0]._suptitle.get_text() == "the 3 surest mistakes: true → predicted (confidence)"
+
+
+def test_a_long_mistake_label_goes_over_two_lines():
+    assert mistake_label("cat", "dog", 0.5) == "cat → dog (0.50)"
+    assert mistake_label("automobile", "airplane", 0.987) == "automobile →\nairplane (0.99)"
 
 
 def test_plot_mistakes_with_no_mistakes_still_writes_a_png(tmp_path, drawn, rng):
     x = rng.random((6, 8, 8, 1), dtype=np.float32)
     index = plot_mistakes(x, PROBS.argmax(1), PROBS, ["a", "b", "c"], tmp_path / "none.png")
     assert index.size == 0
-    assert_png(tmp_path / "none.png", (190, 220))
+    assert_png(tmp_path / "none.png", (230, 290))
     assert image_axes(drawn[0]) == [] and drawn[0]._suptitle.get_text() == "no mistakes"
 
 
@@ -292,9 +418,12 @@ def test_model_table_rows_of_the_simple_convnet(simple, tmp_path, drawn):
     ]
     assert sum(r[3] for r in rows) == simple.count_params() == 49_890
     assert plot_model(simple, tmp_path / "model.png") == rows
-    assert_png(tmp_path / "model.png", (750, 310))  # 7.5 x (0.42 * 5 + 1.0) inches
-    texts = [t.get_text() for t in drawn[0].axes[0].texts]
-    assert "simple_convnet: 49,890 parameters" in texts and "dense (Dense)" in texts and "48,100" in texts
+    assert_png(tmp_path / "model.png", (800, 380))  # 8 x (0.5 * 5 + 1.3) inches
+    texts = drawn[0].axes[0].texts
+    words = [t.get_text() for t in texts]
+    assert "simple_convnet: 49,890 parameters" in words and "dense (Dense)" in words and "48,100" in words
+    assert words[1:4] == ["layer (type)", "output shape", "parameters"]
+    assert min(t.get_fontsize() for t in texts) >= 9
 
 
 def test_model_table_of_the_deep_convnet_matches_each_layer(deep):
@@ -342,37 +471,144 @@ def test_plot_im2col_needs_one_2d_channel(tmp_path, shape):
     assert os.listdir(tmp_path) == []
 
 
+def _texts(ax):
+    return [t.get_text() for t in ax.texts]
+
+
 def test_plot_sliding_window_is_seed000s_blur(tmp_path, drawn):
     blur = get_kernel("blur")
-    out = plot_sliding_window(SEED000, blur, tmp_path / "steps.png")
+    result = plot_sliding_window(SEED000, blur, tmp_path / "steps.png")
+    out = result.output
     assert np.array_equal(out, apply_kernel(SEED000, blur, 1, "valid"))
     np.testing.assert_allclose(out[0], [8, 9, 10, 11, 12], rtol=1e-6)
-    assert_png(tmp_path / "steps.png", (1600, 340))  # 4 steps + the output: 3.2 * 5 x 3.4 inches
-    titles = [ax.get_title() for ax in drawn[0].axes]
-    assert titles == ["out[0, 0] = 8", "out[0, 1] = 9", "out[0, 2] = 10", "out[0, 3] = 11", "output 5x5"]
-    np.testing.assert_array_equal(drawn[0].axes[-1].images[0].get_array(), out)
+    assert result.region == (range(0, 5), range(0, 5)) and result.origin == (0, 0)  # all of it fits
+    np.testing.assert_array_equal(result.crop, SEED000)
+    assert result.cells == ((0, 0), (0, 1), (0, 2), (0, 3))  # every row changes alike: the first
+    for (i, j), window in zip(result.cells, result.windows):
+        np.testing.assert_array_equal(window, SEED000[i:i + 3, j:j + 3])
+        assert np.sum(window * blur) == pytest.approx(out[i, j], rel=1e-6)
+    assert_png(tmp_path / "steps.png", (1520, 820))  # 4 steps: (3.6 * 4 + 0.8) x 8.2 inches
+    kernel_ax, output_ax, *steps = image_axes(drawn[0])
+    assert kernel_ax.get_title() == "kernel 3x3" and _texts(kernel_ax) == ["0.111"] * 9
+    assert output_ax.get_title() == "output 5x5 (red: the steps)"
+    np.testing.assert_array_equal(output_ax.images[0].get_array(), out)
+    assert _texts(output_ax) == [str(v) for v in range(8, 41) if v % 7 not in (6, 0)]
+    assert [ax.get_title() for ax in steps] == [
+        "step 1: out[0, 0] = 8\n= sum of window × kernel", "step 2: out[0, 1] = 9\n= sum of window × kernel",
+        "step 3: out[0, 2] = 10\n= sum of window × kernel", "step 4: out[0, 3] = 11\n= sum of window × kernel"]
+    for ax in steps:
+        assert _texts(ax) == [str(v) for v in range(49)]  # the pixel values, row by row
+        np.testing.assert_array_equal(ax.images[0].get_array(), SEED000)
+    assert colorbar_labels(drawn[0]) == ["output value", "pixel value"]
+    assert drawn[0]._suptitle.get_text() == "a 3x3 kernel sliding over the image, stride 1, padding valid"
 
 
-def test_plot_sliding_window_with_padding_and_stride(tmp_path, rng):
-    image = rng.random((5, 6), dtype=np.float32)
+def _bar_image(rng):
+    """A 20x30 noisy dark image with a bright vertical bar at columns 17..19: the edge a kernel finds."""
+    image = rng.uniform(0.0, 0.1, (20, 30)).astype(np.float32)
+    image[:, 17:20] += 0.8
+    return image
+
+
+def _reference_region(out, oh, ow):
+    """The oh x ow output region whose values vary most, the first on a tie: a slow loop."""
+    best, where = -1.0, None
+    for r in range(out.shape[0] - oh + 1):
+        for c in range(out.shape[1] - ow + 1):
+            spread = np.var(out[r:r + oh, c:c + ow].astype(np.float64))
+            if spread > best * (1 + 1e-4) + 1e-12:
+                best, where = spread, (r, c)
+    return where
+
+
+@pytest.mark.parametrize("name", ["sobel-x", "blur"])
+def test_plot_sliding_window_zooms_into_a_larger_image_where_the_kernel_finds_something(tmp_path, drawn, rng, name):
+    image, kernel = _bar_image(rng), get_kernel(name)
+    result = plot_sliding_window(image, kernel, tmp_path / "s.png", padding="same")
+    out = apply_kernel(image, kernel, 1, "same")
+    np.testing.assert_array_equal(result.output, out)
+    rows, cols = result.region
+    assert (len(rows), len(cols)) == (6, 6)  # 8x8 pixels at most: 6x6 outputs of a 3x3 kernel
+    assert (rows.start, cols.start) == _reference_region(out, 6, 6)
+    assert 12 <= cols.start <= 20  # at the bar's edges
+    top, left = result.origin
+    assert (top, left) == (rows.start - 1, cols.start - 1)  # "same": one pixel of padding before
+    padded = np.pad(image, 1)
+    np.testing.assert_array_equal(result.crop, padded[top + 1:top + 9, left + 1:left + 9])
+    for (i, j), window in zip(result.cells, result.windows):
+        assert i in rows and j in cols
+        np.testing.assert_array_equal(window, padded[i:i + 3, j:j + 3])
+        assert np.sum(window * kernel) == pytest.approx(out[i, j], rel=1e-5, abs=1e-6)
+    overview, kernel_ax, output_ax, *steps = image_axes(drawn[0])
+    np.testing.assert_array_equal(overview.images[0].get_array(), image)  # the whole image, boxed
+    (box,) = overview.patches
+    assert (box.get_x(), box.get_y(), box.get_width(), box.get_height()) == (left - 0.5, top - 0.5, 8, 8)
+    np.testing.assert_array_equal(output_ax.images[0].get_array(), out[rows.start:rows.stop, cols.start:cols.stop])
+    assert len(steps) == len(result.cells) == 4
+    for ax, (i, j) in zip(steps, result.cells):
+        assert _texts(ax) == list(cell_texts(result.crop).ravel())  # the image's own numbers
+        assert ax.get_title().startswith(f"step {steps.index(ax) + 1}: out[{i}, {j}] = ")
+    assert drawn[0]._suptitle.get_text() == ("a 3x3 kernel sliding over a 8x8 region of the 20x30 image, stride 1, "
+                                             "padding same")
+
+
+def test_plot_sliding_window_steps_go_where_the_output_changes_most(tmp_path, rng):
+    image = _bar_image(rng)
+    result = plot_sliding_window(image, get_kernel("sobel-x"), tmp_path / "s.png", padding="same")
+    out, (rows, cols) = result.output, result.region
+    first = result.cells[0]
+    assert result.cells == tuple((first[0], first[1] + k) for k in range(4))  # along one row
+    spreads = {(i, j): np.var(out[i, j:j + 4].astype(np.float64)) for i in rows for j in range(cols.start,
+                                                                                                cols.stop - 3)}
+    assert spreads[first] >= max(spreads.values()) * (1 - 1e-4)
+
+
+def test_plot_sliding_window_from_a_chosen_cell_with_padding_and_stride(tmp_path, drawn, rng):
+    image = rng.random((9, 11), dtype=np.float32)
     kernel = rng.standard_normal((3, 3))
-    out = plot_sliding_window(image, kernel, tmp_path / "p.png", strides=2, padding="same", steps=2)
-    assert out.shape == (3, 3)
-    assert np.array_equal(out, apply_kernel(image, kernel, 2, "same"))
-    assert_png(tmp_path / "p.png", (960, 340))
+    result = plot_sliding_window(image, kernel, tmp_path / "p.png", strides=2, padding="same", steps=3, start=(4, 4))
+    out = result.output
+    assert out.shape == (5, 6) and np.array_equal(out, apply_kernel(image, kernel, 2, "same"))
+    assert result.region == (range(2, 5), range(3, 6))  # 3x3 outputs of stride 2 make 7x7 pixels; kept inside
+    assert result.cells == ((4, 4), (4, 5))  # from (4, 4) to the region's end
+    (top, bottom), (left, right) = F.resolve_padding("same", (9, 11), (3, 3), (2, 2))
+    padded = np.pad(image, ((top, bottom), (left, right)))
+    for (i, j), window in zip(result.cells, result.windows):
+        np.testing.assert_array_equal(window, padded[2 * i:2 * i + 3, 2 * j:2 * j + 3])
+        assert np.sum(window * kernel) == pytest.approx(out[i, j], rel=1e-5, abs=1e-6)
+    assert result.origin == (4 - top, 6 - left)
+    assert "zero padding" in drawn[0].subfigs[1]._suptitle.get_text()  # the crop reaches the padding
+    assert_png(tmp_path / "p.png", (1160, 820))  # 3 columns: the image, the kernel, the output
 
 
 def test_plot_sliding_window_with_fewer_outputs_than_steps(tmp_path):
-    out = plot_sliding_window(SEED000, np.ones((7, 7)), tmp_path / "one.png")
-    np.testing.assert_allclose(out, [[SEED000.sum()]])
-    assert_png(tmp_path / "one.png", (640, 340))  # one step and the output
+    result = plot_sliding_window(SEED000, np.ones((7, 7)), tmp_path / "one.png")
+    np.testing.assert_allclose(result.output, [[SEED000.sum()]])
+    assert result.cells == ((0, 0),)
+    assert_png(tmp_path / "one.png", (800, 820))  # one step; the kernel and the output above
 
 
-def test_plot_sliding_window_needs_2d_image_and_kernel(tmp_path):
+def test_cell_texts_fit_a_cell():
+    assert list(cell_texts([0, 7, 48])) == ["0", "7", "48"]
+    assert list(cell_texts([0.0588, -0.0001, 1.0])) == ["0.06", "0.00", "1.00"]
+    assert list(cell_texts([12.345, -3.0])) == ["12.3", "-3.0"]
+    assert list(cell_texts([123.4, 5.5])) == ["123", "6"]
+
+
+def test_plot_sliding_window_needs_2d_image_and_kernel_and_a_start_inside(tmp_path):
     with pytest.raises(ValueError, match="must be 2-D. Received: shapes"):
         plot_sliding_window(np.zeros((7, 7, 1)), np.ones((3, 3)), tmp_path / "x.png")
     with pytest.raises(ValueError, match="must be 2-D. Received: shapes"):
         plot_sliding_window(np.zeros((7, 7)), np.ones(3), tmp_path / "x.png")
+    with pytest.raises(ValueError, match=r"`start` argument must be an output cell \(row, column\) of the 5x5 "
+                                         r"output\. Received: start=\(5, 0\)"):
+        plot_sliding_window(SEED000, np.ones((3, 3)), tmp_path / "x.png", start=(5, 0))
+    for start in [(1,), (1.0, 2), "ab"]:
+        with pytest.raises(ValueError, match=r"`start` argument must be an output cell"):
+            plot_sliding_window(SEED000, np.ones((3, 3)), tmp_path / "x.png", start=start)
+    with pytest.raises(ValueError, match=r"`steps` argument must be a positive int\. Received: steps=0"):
+        plot_sliding_window(SEED000, np.ones((3, 3)), tmp_path / "x.png", steps=0)
+    assert os.listdir(tmp_path) == []
 
 
 # -- training curves ---------------------------------------------------------------------------------------
@@ -391,6 +627,19 @@ def test_plot_history_draws_train_and_validation_curves(tmp_path, drawn):
     assert _lines(acc_ax) == {"train accuracy": history["accuracy"], "validation accuracy": history["val_accuracy"]}
     assert list(loss_ax.lines[0].get_xdata()) == [1, 2, 3]
     assert drawn[0]._suptitle.get_text() == "run"
+
+
+@pytest.mark.parametrize("epochs,expected", [(1, ["1"]), (2, ["1", "2"]), (3, ["1", "2", "3"]), (30, None)])
+def test_plot_history_epoch_ticks_are_whole_numbers(tmp_path, drawn, epochs, expected):
+    plot_history({"loss": list(np.linspace(2, 1, epochs)), "val_accuracy": [0.5] * epochs}, tmp_path / "c.png")
+    for ax in drawn[0].axes:
+        low, high = ax.get_xlim()
+        labels = [t.get_text() for t in ax.get_xticklabels() if low <= t.get_position()[0] <= high]
+        assert labels and all(text.isdigit() for text in labels)  # "1", "2", never "1.5" or "0.960"
+        assert [int(t) for t in labels] == [int(v) for v in ax.get_xticks() if low <= v <= high]
+        if expected is not None:
+            assert labels == expected
+        assert 1 <= int(labels[0]) and int(labels[-1]) <= epochs
 
 
 @pytest.mark.parametrize("history,loss_lines,acc_lines", [

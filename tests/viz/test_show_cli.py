@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 import pytest
+from matplotlib.figure import Figure
 from PIL import Image
 
 import numcnn.viz
@@ -62,12 +63,12 @@ def assert_png(path, size):
 
 # (width, height) in pixels: figsize * dpi 100 for the simple CNN on 8x8 digits
 SIZES = {
-    "filters": (720, 620),        # 30 filters: 5 rows of 6 tiles
-    "feature-maps": (1870, 180),  # one conv layer: the input and 16 of its 30 maps
+    "filters": (910, 760),        # 30 filters: 5 rows of 6 tiles and a colour bar
+    "feature-maps": (1140, 870),  # one conv layer: the input, then all 30 maps in 4 rows of 8
     "curves": (900, 360),
-    "confusion": (800, 680),      # 10 classes
-    "mistakes": (640, 700),       # 16 mistakes (one epoch makes plenty): 4 x 4
-    "model": (750, 310),          # 5 layers
+    "confusion": (1040, 790),     # 10 classes and two colour bars
+    "mistakes": (830, 950),       # 16 mistakes (one epoch makes plenty): 4 x 4
+    "model": (800, 380),          # 5 layers
 }
 
 
@@ -86,20 +87,76 @@ def test_show_writes_a_png_of_every_kind(digits_run, tmp_path, capsys, what):
 def test_show_filters_draws_the_runs_first_conv_kernel(digits_run, trained, tmp_path, spy):
     calls = spy("plot_filters")
     assert _show(digits_run, "filters", tmp_path / "f.png") == 0
-    (_, kernel), = calls
-    assert np.array_equal(kernel, trained.params["conv2d/kernel"])
+    (_, drawn), = calls
+    assert np.array_equal(drawn.values, trained.params["conv2d/kernel"])
+    assert drawn.paths == (str(tmp_path / "f.png"),)
 
 
 def test_show_feature_maps_of_a_test_image_by_index(digits_run, trained, tmp_path, spy):
     calls = spy("plot_feature_maps")
     assert _show(digits_run, "feature-maps", tmp_path / "m.png", "--index", "5") == 0
-    (args, maps), = calls
+    (args, drawn), = calls
+    maps = drawn.values
     image = load_digits().x_test[5]
     np.testing.assert_array_equal(args[1], image)
     expected = conv_feature_maps(trained, image)
     assert list(maps) == ["conv2d"]
     np.testing.assert_allclose(maps["conv2d"], expected["conv2d"], rtol=1e-6, atol=1e-7)
+    assert drawn.pages == ((("conv2d", 0, 30),),)  # all 30 channels on the one page
     assert_png(tmp_path / "m.png", SIZES["feature-maps"])
+
+
+@pytest.fixture
+def figures(monkeypatch):
+    """The figures saved during the test, in order (savefig still runs)."""
+    saved = []
+    original = Figure.savefig
+
+    def savefig(self, *args, **kwargs):
+        saved.append(self)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", savefig)
+    return saved
+
+
+def test_show_feature_maps_on_pages_draws_every_channel_and_says_so(digits_run, trained, tmp_path, capsys, figures):
+    out = tmp_path / "m.png"
+    assert _show(digits_run, "feature-maps", out, "--per-page", "16", "--index", "2") == 0
+    assert sorted(os.listdir(tmp_path)) == ["m-2.png", "m.png"]
+    assert capsys.readouterr().out == (f"feature-maps of {digits_run}: 30 maps of 1 Conv2D layer on 2 pages of up to "
+                                       f"16, saved to {out}, {tmp_path / 'm-2.png'}\n")
+    expected = conv_feature_maps(trained, load_digits().x_test[2])["conv2d"]
+    first, second = ([ax for ax in figure.axes if ax.images][1:] for figure in figures)  # [0]: the input
+    tiles = first + second
+    assert [ax.get_title() for ax in tiles] == [str(k) for k in range(30)]
+    for k, ax in enumerate(tiles):
+        np.testing.assert_allclose(ax.images[0].get_array(), expected[..., k], rtol=1e-6, atol=1e-7)
+    with Image.open(tmp_path / "m-2.png") as png:
+        assert png.size == (1140, 590)  # the input and 2 rows of 8 (14 maps)
+
+
+def test_show_filters_on_pages(digits_run, trained, tmp_path, capsys, figures):
+    out = tmp_path / "f.png"
+    assert _show(digits_run, "filters", out, "--per-page", "12") == 0
+    paths = [out, tmp_path / "f-2.png", tmp_path / "f-3.png"]
+    assert sorted(os.listdir(tmp_path)) == sorted(p.name for p in paths)
+    assert capsys.readouterr().out == (f"filters of {digits_run}: 30 filters on 3 pages of up to 12, saved to "
+                                       + ", ".join(map(str, paths)) + "\n")
+    kernel = trained.params["conv2d/kernel"]
+    tiles = [ax for figure in figures for ax in figure.axes if ax.images]
+    assert [ax.get_title() for ax in tiles] == [str(k) for k in range(30)]
+    for k, ax in enumerate(tiles):
+        np.testing.assert_array_equal(ax.images[0].get_array(), kernel[:, :, 0, k])
+
+
+def test_show_feature_maps_of_an_unknown_layer_is_exit_2(digits_run, tmp_path, capsys):
+    out = tmp_path / "m.png"
+    assert _show(digits_run, "feature-maps", out, "--layer", "dense") == 2
+    err = capsys.readouterr().err
+    assert ("numcnn show: error: --layer: The `layers` argument must name Conv2D outputs of model "
+            "'simple_convnet': conv2d. Received: layers=['dense']") in err
+    assert not out.exists()
 
 
 def test_show_feature_maps_of_an_image_file(digits_run, trained, tmp_path, spy):
@@ -107,8 +164,10 @@ def test_show_feature_maps_of_an_image_file(digits_run, trained, tmp_path, spy):
     path = tmp_path / "digit.png"
     Image.fromarray((255 - digit * 255).astype(np.uint8)).resize((32, 32), Image.Resampling.NEAREST).save(path)
     calls = spy("plot_feature_maps")
-    assert _show(digits_run, "feature-maps", tmp_path / "out" / "m.png", "--image", str(path)) == 0
-    (args, maps), = calls
+    assert _show(digits_run, "feature-maps", tmp_path / "out" / "m.png", "--image", str(path), "--layer",
+                 "conv2d") == 0
+    (args, drawn), = calls
+    maps = drawn.values
     image = DATASET_PREPROCESSING["digits"].image_to_sample(load_image(path))  # dark on light: inverted
     np.testing.assert_array_equal(args[1], image)
     np.testing.assert_allclose(maps["conv2d"], conv_feature_maps(trained, image)["conv2d"], rtol=1e-6, atol=1e-7)
@@ -121,14 +180,28 @@ def test_show_confusion_and_mistakes_use_the_test_set(digits_run, trained, tmp_p
     confusion, mistakes = spy("plot_confusion"), spy("plot_mistakes")
     assert _show(digits_run, "confusion", tmp_path / "c.png") == 0
     assert _show(digits_run, "mistakes", tmp_path / "m.png") == 0
-    (_, matrix), = confusion
+    (_, drawn), = confusion
+    matrix = drawn.counts
     np.testing.assert_array_equal(matrix, confusion_matrix(data.y_test, probs.argmax(1), data.classes))
     assert matrix.sum() == len(data.y_test) == 359
     accuracy = json.loads((digits_run / "metrics.json").read_text())["test_accuracy"]
     assert np.trace(matrix) / matrix.sum() == pytest.approx(accuracy)
+    np.testing.assert_allclose(drawn.fractions, matrix / matrix.sum(axis=1, keepdims=True))
     (_, index), = mistakes
     np.testing.assert_array_equal(index, worst_mistakes(data.y_test, probs))
     assert len(index) == 16 and np.all(probs[index].argmax(1) != data.y_test[index])
+
+
+def test_show_mistakes_labels_read_true_arrow_predicted_confidence(digits_run, trained, tmp_path, figures):
+    data = load_digits()
+    probs = F.softmax(trained.predict(data.x_test, batch_size=256))
+    assert _show(digits_run, "mistakes", tmp_path / "m.png") == 0
+    titles = [ax.get_title() for ax in figures[0].axes if ax.images]
+    index = worst_mistakes(data.y_test, probs)
+    assert len(titles) == 16
+    for title, i in zip(titles, index):
+        p = probs[i].argmax()
+        assert title == f"{data.y_test[i]} → {p} ({probs[i, p]:.2f})"  # the digits' class names are the digits
 
 
 def test_show_curves_draws_the_runs_history(digits_run, tmp_path, spy):
@@ -179,6 +252,7 @@ def test_an_image_that_is_not_an_image_is_exit_2(digits_run, tmp_path, capsys):
     (["--what", "weights", "--out", "x.png"], "invalid choice: 'weights'"),
     (["--what", "filters"], "the following arguments are required: --out"),
     (["--what", "feature-maps", "--index", "-1", "--out", "x.png"], "--index: must be a non-negative int"),
+    (["--what", "filters", "--per-page", "0", "--out", "x.png"], "--per-page: must be a positive int"),
 ])
 def test_argparse_errors_are_exit_2(tmp_path, capsys, argv, message):
     with pytest.raises(SystemExit) as info:

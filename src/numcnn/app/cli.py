@@ -260,8 +260,11 @@ def build_parser() -> argparse.ArgumentParser:
     filt.add_argument("--out", required=True, help="output image file (.png, .jpg, ...)")
     filt.add_argument("--raw", metavar="FILE.npy", help="also save the unclipped float32 result as a .npy file")
     filt.add_argument("--show-steps", metavar="STEPS.png",
-                      help="also draw the kernel sliding over a 7x7 image of the numbers 0..48 (the first study note's "
-                           "example), step by step")
+                      help="also draw the kernel sliding over a region of IMAGE (at most 8x8 pixels; its red channel "
+                           "if in colour), step by step, with the pixel values and the output cells they make")
+    filt.add_argument("--steps-at", type=_non_negative_int, nargs=2, metavar=("ROW", "COL"),
+                      help="with --show-steps: the output cell where the steps start (default: where the output "
+                           "changes most)")
     filt.set_defaults(run=commands.filter_image)
 
     show = subcommands.add_parser(
@@ -279,7 +282,12 @@ def build_parser() -> argparse.ArgumentParser:
                       help="for --image: invert the image (default: as the run's preprocessing says)")
     show.add_argument("--data-dir", help="for feature-maps, confusion and mistakes: directory with the MNIST / "
                                          "Fashion-MNIST test files (default: where the run's training found them)")
-    show.add_argument("--out", required=True, help="output PNG file")
+    show.add_argument("--layer", action="append", metavar="NAME",
+                      help="for feature-maps: only this Conv2D layer (repeat for several; default every one)")
+    show.add_argument("--per-page", type=_positive_int, default=64, metavar="N",
+                      help="for feature-maps and filters: at most N maps a file; more go to OUT-2.png, OUT-3.png, ... "
+                           "(default 64)")
+    show.add_argument("--out", required=True, help="output PNG file (the first page)")
     show.set_defaults(run=commands.show)
 
     demo = subcommands.add_parser(

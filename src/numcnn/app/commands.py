@@ -184,14 +184,13 @@ def _image_preprocessing(config, invert=None):
 
 def _image_sample(preprocessing, path, preprocess=True):
     """One image file as the model takes it: ``(sample, picture in [0, 1] it shows, warnings)``."""
-    image = load_image(path, grayscale=preprocessing.channels == 1)
     if preprocess:
-        picture = preprocessing.frame(image)
-    else:
-        picture = preprocessing.colour(image)
-        if picture.shape[:2] != preprocessing.size:
-            raise RunError(f"--no-preprocess takes images of the model's size, {preprocessing.size[0]}x"
-                           f"{preprocessing.size[1]}. Received: {path}, {picture.shape[0]}x{picture.shape[1]}")
+        return preprocessing.load(path)  # the one way, shared with numcnn.explain
+    image = load_image(path, grayscale=preprocessing.channels == 1)
+    picture = preprocessing.colour(image)
+    if picture.shape[:2] != preprocessing.size:
+        raise RunError(f"--no-preprocess takes images of the model's size, {preprocessing.size[0]}x"
+                       f"{preprocessing.size[1]}. Received: {path}, {picture.shape[0]}x{picture.shape[1]}")
     return preprocessing.normalize(picture), picture, preprocessing.warnings(image)
 
 
@@ -332,6 +331,9 @@ def filter_image(args) -> int:
         check_suffix(args.raw, (".npy",), "--raw")
     if args.show_steps:
         check_suffix(args.show_steps, (".png",), "--show-steps")
+    elif args.steps_at is not None:
+        raise ValueError("--steps-at says where --show-steps starts; give --show-steps STEPS.png too. "
+                         f"Received: --steps-at {args.steps_at[0]} {args.steps_at[1]} without --show-steps")
     if (args.kernel is None) == (args.kernel_file is None):
         raise ValueError("Give exactly one of --kernel NAME and --kernel-file FILE. "
                          f"Received: --kernel {args.kernel}, --kernel-file {args.kernel_file}")
@@ -340,6 +342,9 @@ def filter_image(args) -> int:
     if args.mode == "auto" and image.ndim == 3 and np.allclose(image, image[..., :1], atol=1 / 255):
         image = image[..., 0]  # a gray picture stored as RGB stays one channel
     filtered = apply_kernel(image, kernel, args.stride, args.padding)
+    if args.steps_at is not None and not all(0 <= v < n for v, n in zip(args.steps_at, filtered.shape)):
+        raise ValueError(f"--steps-at must be an output cell ROW COL of the {filtered.shape[0]}x{filtered.shape[1]} "
+                         f"output (from 0). Received: --steps-at {args.steps_at[0]} {args.steps_at[1]}")
     _save_image(args.out, to_display(filtered, kernel, args.normalize))
     print(f"{args.image}: {image.shape} -> {filtered.shape} with a {kernel.shape[0]}x{kernel.shape[1]} kernel, "
           f"stride {args.stride}, padding {args.padding}; values {filtered.min():.4g}..{filtered.max():.4g}; "
@@ -349,10 +354,22 @@ def filter_image(args) -> int:
             np.save(f, filtered, allow_pickle=False)
         print(f"raw float32 result saved to {args.raw}")
     if args.show_steps:
-        small = np.arange(49, dtype=np.float32).reshape(7, 7)  # note 000's 7x7 example
-        viz.plot_sliding_window(small, kernel, args.show_steps, args.stride, args.padding)
-        print(f"the sliding window over note 000's 7x7 image saved to {args.show_steps}")
+        _show_steps(args, image, kernel)
     return 0
+
+
+def _show_steps(args, image, kernel) -> None:
+    """``--show-steps``: the kernel sliding over a region of the user's image (its red channel if in colour)."""
+    channel, which = (image, "") if image.ndim == 2 else (image[..., 0], ", red channel")
+    drawn = viz.plot_sliding_window(
+        channel, kernel, args.show_steps, args.stride, args.padding,
+        start=None if args.steps_at is None else tuple(args.steps_at),
+        title=f"{os.path.basename(args.image)} ({image.shape[0]}x{image.shape[1]}{which}): a {kernel.shape[0]}x"
+              f"{kernel.shape[1]} kernel, stride {args.stride}, padding {args.padding}; the numbers are the "
+              "pixel values (0 to 1) that conv2d reads")
+    rows, cols = drawn.region
+    print(f"the kernel sliding over output rows {rows.start}-{rows.stop - 1}, columns {cols.start}-{cols.stop - 1} "
+          f"of {args.image}{which} saved to {args.show_steps}")
 
 
 SHOW_WHAT = ("filters", "feature-maps", "curves", "confusion", "mistakes", "model")
@@ -362,8 +379,10 @@ def show(args) -> int:
     check_suffix(args.out, (".png",), "--out")
     model, config = load_run(args.run_dir)
     names = config["dataset"]["class_names"]
+    paths = [args.out]
     if args.what == "filters":
-        viz.plot_filters(model, args.out)
+        drawn = viz.plot_filters(model, args.out, per_page=args.per_page)
+        paths, channels = drawn.paths, f"{drawn.values.shape[-1]} filters"
     elif args.what == "feature-maps":
         if args.image is not None:
             image = _image_sample(_image_preprocessing(config, args.invert), args.image)[0]
@@ -372,7 +391,13 @@ def show(args) -> int:
             if args.index >= len(test):
                 raise ValueError(f"--index must be below the {len(test)} test images. Received: --index {args.index}")
             image = test[args.index]
-        viz.plot_feature_maps(model, image, args.out)
+        try:
+            drawn = viz.plot_feature_maps(model, image, args.out, per_page=args.per_page, layers=args.layer)
+        except ValueError as e:
+            raise (RunError(f"--layer: {e}") if "`layers`" in str(e) else e) from None
+        paths = drawn.paths
+        channels = (f"{sum(m.shape[-1] for m in drawn.values.values())} maps of {len(drawn.values)} Conv2D "
+                    f"layer{'s' * (len(drawn.values) > 1)}")
     elif args.what == "curves":
         if is_imported(config):
             raise RunError(f"{args.run_dir} is an imported network: it was not trained here, so it has no curves. "
@@ -389,7 +414,11 @@ def show(args) -> int:
             viz.plot_confusion(confusion_matrix(dataset.y_test, probs.argmax(1), dataset.classes), names, args.out)
         else:
             viz.plot_mistakes(dataset.x_test, dataset.y_test, probs, names, args.out)
-    print(f"{args.what} of {args.run_dir} saved to {args.out}")
+    if len(paths) == 1:
+        print(f"{args.what} of {args.run_dir} saved to {args.out}")
+    else:  # never silently a part: say that there are more pages, and where
+        print(f"{args.what} of {args.run_dir}: {channels} on {len(paths)} pages of up to {args.per_page}, saved to "
+              + ", ".join(paths))
     return 0
 
 

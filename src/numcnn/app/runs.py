@@ -38,11 +38,21 @@ import time
 from .._version import __version__
 from ..data import load_dataset
 from ..data.folders import load_folder_dataset
+from ..data.preprocessing import preprocessing_of  # noqa: F401
 from ..io.onnx_import import from_onnx
-from ..models import Sequential, load_model, model_from_config, zoo
+from ..io.run_dir import (  # noqa: F401  (the commands read runs through this module)
+    CHECKPOINT,
+    RUN_FORMAT,
+    RUN_FORMAT_VERSION,
+    is_imported,
+    load_run,
+    read_config,
+    read_history_csv,
+)
+from ..models import Sequential, zoo
 from ..models.transfer import FineTune, freeze, unfreeze, with_new_head
 from ..training import BackupAndRestore, Callback, load_checkpoint, losses, optimizers
-from ..training.checkpoint import arrays_under
+from ..training.live_log import LIVE_LOG, LiveLog
 from ..training.strategy import OneProcess
 from ..training.trainer import validation_cut
 from ..utils.files import remove_stale_temporaries, write_text_atomic
@@ -50,41 +60,12 @@ from ..viz import plot_history
 from .augment import Augmentation
 from .settings import RunError, RunSettings
 
-RUN_FORMAT = "numcnn.run"
-RUN_FORMAT_VERSION = 1
-CHECKPOINT = BackupAndRestore.filename
-
 
 class TrainingDiverged(RunError):
     """Training stopped on a non-finite or exploding step (see ``Model.fit``); the last good checkpoint is kept."""
 
 
 # -- files of a run ----------------------------------------------------------------------
-def _read_json(path):
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except FileNotFoundError:
-        raise RunError(f"{path}: not found; is this a numcnn run directory? Received: {os.fspath(path)!r}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise RunError(f"{path}: unreadable or corrupted JSON ({e}). Received: {os.fspath(path)!r}") from None
-
-
-def read_config(run_dir) -> dict:
-    """The run's ``config.json``, checked."""
-    path = os.path.join(run_dir, "config.json")
-    config = _read_json(path)
-    if not isinstance(config, dict) or config.get("format") != RUN_FORMAT:
-        raise RunError(f"{path}: not a numcnn run config. Received: format={config.get('format') if isinstance(config, dict) else None!r}")
-    if not isinstance(config.get("format_version"), int) or config["format_version"] > RUN_FORMAT_VERSION:
-        raise RunError(f"{path}: made by a newer numcnn (format version {config.get('format_version')!r}); this one "
-                       f"reads {RUN_FORMAT_VERSION}. Received: {config.get('format_version')!r}")
-    for key in ("training", "model", "dataset"):
-        if not isinstance(config.get(key), dict):
-            raise RunError(f"{path}: the '{key}' section is missing or not an object. Received: {config.get(key)!r}")
-    return config
-
-
 def read_settings(run_dir) -> RunSettings:
     """The training settings in the run's ``config.json``."""
     return RunSettings.from_json(read_config(run_dir)["training"], os.path.join(run_dir, "config.json"))
@@ -93,22 +74,6 @@ def read_settings(run_dir) -> RunSettings:
 def data_dir_of(config: dict, given=None):
     """Where the run's data set files are: ``given`` (a ``--data-dir`` flag), else where training found them."""
     return given if given is not None else config["dataset"].get("data_dir")
-
-
-def load_run(run_dir):
-    """``(model, config)`` of a run: ``model.safetensors``, or the last checkpoint of an unfinished run."""
-    config = read_config(run_dir)
-    final = os.path.join(run_dir, "model.safetensors")
-    if os.path.exists(final):
-        return load_model(final), config
-    checkpoint = os.path.join(run_dir, CHECKPOINT)
-    if not os.path.exists(checkpoint):
-        raise RunError(f"{run_dir}: holds neither model.safetensors nor {CHECKPOINT}: nothing trained "
-                       "yet. Received: " + repr(sorted(os.listdir(run_dir))))
-    model = model_from_config(config["model"], config["dataset"].get("input_shape"), os.path.join(run_dir, "config.json"))
-    arrays, _ = load_checkpoint(checkpoint)
-    model.assign_weights(arrays_under(arrays, "model/"), checkpoint)
-    return model, config
 
 
 def load_run_dataset(settings: RunSettings, data_dir=None, splits=("train", "test"), progress=True):
@@ -154,22 +119,6 @@ def transfer_model(settings: RunSettings, input_shape, classes, log=print):
     except ValueError as e:
         raise RunError(f"--from / --freeze: {e}") from None
     return model
-
-
-def is_imported(config: dict) -> bool:
-    return isinstance(config.get("source"), dict)
-
-
-def preprocessing_of(config: dict):
-    """How an image file becomes one of the run's samples (:class:`~numcnn.data.preprocessing.Preprocessing`):
-    as its ``config.json`` records it, else (runs of older numcnn versions) its data set's; None for an
-    imported network whose input is not an image."""
-    from ..data.preprocessing import DATASET_PREPROCESSING, Preprocessing
-
-    data = config.get("preprocessing")
-    if data is not None:
-        return Preprocessing.from_json(data)
-    return None if is_imported(config) else DATASET_PREPROCESSING.get(config["dataset"]["name"])
 
 
 def import_run(source, out_dir, *, data_format="channels_last", size=None, scale=1 / 255, mean=(0.0,), std=(1.0,),
@@ -260,14 +209,6 @@ def write_history_csv(path, history: dict) -> None:
     for i in range(rows):
         writer.writerow([i + 1, *(repr(float(history[k][i])) if i < len(history[k]) else "" for k in keys)])
     write_text_atomic(path, out.getvalue())
-
-
-def read_history_csv(path) -> dict:
-    """The lists :func:`write_history_csv` wrote, keyed by column (``epoch`` included)."""
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    keys = rows[0].keys() if rows else []
-    return {k: [float(r[k]) for r in rows if r[k] != ""] for k in keys}
 
 
 class RunFiles(Callback):
@@ -395,9 +336,26 @@ def train_run(settings: RunSettings, out_dir, data_dir=None, verbose="auto", res
         if strategy.broadcast_json(done, "sharing the epoch") >= settings.epochs:
             unfreeze(model)  # resumed inside the fine-tuning epochs: the checkpoint holds the whole base's state
     title = f"{settings.model} on {settings.dataset}"
+    live = LiveLog(os.path.join(out_dir, LIVE_LOG)) if strategy.is_root else None
     callbacks = [BackupAndRestore(out_dir, delete_checkpoint=False), RunFiles(out_dir, title)] if strategy.is_root else []
     if settings.fine_tune_epochs:
         callbacks.append(FineTune(settings.epochs, log if strategy.is_root else None))
+    if live is not None:
+        callbacks.append(live)  # last: an epoch's record follows its checkpoint and history.csv
+    try:
+        metrics = _fit_and_finish(model, dataset, settings, n_train, out_dir, title, verbose, callbacks, strategy)
+    except BaseException as error:
+        if live is not None:
+            status = ("stopped" if isinstance(error, TrainingDiverged) else
+                      "interrupted" if isinstance(error, KeyboardInterrupt) else "failed")
+            live.finish(status, str(error) or type(error).__name__)
+        raise
+    if live is not None:
+        live.finish("finished", metrics=metrics)
+    return metrics
+
+
+def _fit_and_finish(model, dataset, settings, n_train, out_dir, title, verbose, callbacks, strategy) -> dict:
     started = time.perf_counter()
     history = model.fit(dataset.x_train, dataset.y_train, batch_size=settings.batch_size, epochs=settings.total_epochs,
                         validation_split=settings.validation_split, seed=settings.seed, verbose=verbose,

@@ -12,6 +12,7 @@ import dataclasses
 import os
 
 from ..data import DATASET_NAMES
+from ..io.run_dir import RunError
 from ..models import zoo
 from ..training import optimizers, schedules
 from ..utils.validation import _is_finite_number, _short
@@ -38,10 +39,6 @@ assert set(DATASET_DEFAULTS) == set(DATASET_NAMES)
 FOLDER_DEFAULTS = {"model": "simple", "epochs": 10, "batch_size": 32, "optimizer": "adam", "lr": 0.001,
                    "decay_epochs": 4, "augment": 0, "image_size": [64, 64], "color_mode": "rgb", "test_split": 0.2}
 FOLDER_ONLY = ("image_size", "color_mode", "test_split")
-
-
-class RunError(ValueError):
-    """A run directory or a training setting is not usable; the message says why."""
 
 
 def _is_json_int(value) -> bool:

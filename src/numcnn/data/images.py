@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 
 import numpy as np
@@ -9,17 +10,29 @@ import numpy as np
 from ..utils.validation import _short
 
 
-def load_image(path, grayscale=True) -> np.ndarray:
+def load_image(path, grayscale=True, max_pixels=None) -> np.ndarray:
     """Read an image file as float32 in [0, 1].
+
+    Args:
+        path: the file's path, or its contents as bytes (an upload).
+        grayscale: one channel (ITU-R 601 luma) instead of RGB.
+        max_pixels: refuse images of more pixels than this (read from the header, before decoding),
+            or None for Pillow's own limit.
 
     Shape:
         returns (H, W) when ``grayscale``, else (H, W, 3).
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
-    path = os.fspath(path)
+    if isinstance(path, (bytes, bytearray, memoryview)):
+        source, path = io.BytesIO(bytes(path)), f"<{len(path)} bytes>"
+    else:
+        source = path = os.fspath(path)
     try:
-        with Image.open(path) as image:  # a GIF or WebP animation: its first frame
+        with Image.open(source) as image:  # a GIF or WebP animation: its first frame
+            if max_pixels is not None and image.width * image.height > max_pixels:
+                raise ValueError(f"{path}: {image.width}x{image.height} pixels, more than the {max_pixels:,} allowed. "
+                                 f"Received: an image of {image.width * image.height:,} pixels")
             image.load()
             image = ImageOps.exif_transpose(image)  # a phone's photo stands as it was taken
             return _to_array(image, grayscale)

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..utils.validation import _is_int, _short, check_number, standardize_data_format
+from .images import load_image
 
 FITS = ("stretch", "crop", "pad", "ink")
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "area")
@@ -237,6 +238,31 @@ class Preprocessing:
         """An image in [0, 1] (``(H, W)`` grey or ``(H, W, 3)``) as one sample of shape :attr:`input_shape`."""
         return self.normalize(self.frame(image))
 
+    def load(self, source, max_pixels=None) -> tuple:
+        """An image file (its path or its bytes, see :func:`~numcnn.data.images.load_image`) or pixels in
+        [0, 1] (``(H, W)`` grey or ``(H, W, 3)``, e.g. a drawing) as ``numcnn predict`` takes it.
+
+        Returns:
+            ``(sample, picture, warnings)``: the sample of shape :attr:`input_shape`, the picture in [0, 1]
+            the model is shown (:meth:`frame`) and what makes a prediction on it meaningless (:meth:`warnings`).
+        """
+        if isinstance(source, np.ndarray):
+            image = np.asarray(source, np.float32)
+            if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3)) or 0 in image.shape:
+                raise ValueError("The `source` argument, as pixels, must be (H, W) or (H, W, 1 or 3) in [0, 1]. "
+                                 f"Received: an array of shape {image.shape}")
+            if max_pixels is not None and image.shape[0] * image.shape[1] > max_pixels:
+                raise ValueError(f"The `source` argument has {image.shape[0]}x{image.shape[1]} pixels, more than the "
+                                 f"{max_pixels:,} allowed. Received: an array of shape {image.shape}")
+            if not np.isfinite(image).all():
+                raise ValueError("The `source` argument, as pixels, must be finite values in [0, 1]. Received: NaN "
+                                 "or infinity")
+            image = np.clip(image, 0, 1)
+        else:
+            image = load_image(source, grayscale=self.channels == 1, max_pixels=max_pixels)
+        picture = self.frame(image)
+        return self.normalize(picture), picture, self.warnings(image)
+
     def warnings(self, image) -> list:
         """What makes a prediction on ``image`` (in [0, 1]) meaningless, in words: a near-uniform
         image, or one much smaller than the model's input."""
@@ -266,3 +292,14 @@ DATASET_PREPROCESSING = {
     "fashion-mnist": Preprocessing((28, 28), 1, fit="ink", centre="box", invert="auto", interpolation="lanczos"),
     "cifar10": Preprocessing((32, 32), 3, interpolation="area"),
 }
+
+
+def preprocessing_of(config: dict):
+    """How an image file becomes one of a run's samples (:class:`Preprocessing`): as its ``config.json``
+    records it, else (runs of older numcnn versions) its data set's; None for an imported network
+    whose input is not an image."""
+    data = config.get("preprocessing")
+    if data is not None:
+        return Preprocessing.from_json(data)
+    imported = isinstance(config.get("source"), dict)
+    return None if imported else DATASET_PREPROCESSING.get(config["dataset"]["name"])

@@ -5,8 +5,14 @@ Every function returns the numbers it drew.
 
 from .curves import plot_history
 from .pictures import (
+    Confusion,
+    Pages,
+    SlidingWindow,
+    cell_texts,
     conv_feature_maps,
+    mistake_label,
     model_table,
+    page_paths,
     plot_confusion,
     plot_feature_maps,
     plot_filters,
@@ -18,6 +24,7 @@ from .pictures import (
 )
 
 __all__ = [
-    "conv_feature_maps", "model_table", "plot_confusion", "plot_feature_maps", "plot_filters", "plot_history",
-    "plot_im2col", "plot_mistakes", "plot_model", "plot_sliding_window", "worst_mistakes",
+    "Confusion", "Pages", "SlidingWindow", "cell_texts", "conv_feature_maps", "mistake_label", "model_table",
+    "page_paths", "plot_confusion", "plot_feature_maps", "plot_filters", "plot_history", "plot_im2col", "plot_mistakes",
+    "plot_model", "plot_sliding_window", "worst_mistakes",
 ]
