@@ -542,16 +542,19 @@ def test_optimizers_train_a_dense_model(name, kwargs):
     assert np.array_equal(np.argmax(model(x), axis=1), labels)
 
 
-def test_adam_in_place_update_has_the_bits_of_the_formula():
+@pytest.mark.parametrize("shape", [(50, 7), (700, 300)])  # the big one is updated in pieces on threads
+def test_adam_in_place_update_has_the_bits_of_the_formula(shape):
     """The update runs through scratch arrays; each product keeps the formula's order, so the bits are those
     of the expression with temporaries (AdamW's decoupled decay and AMSGrad included)."""
     import math
 
+    from numcnn.functional.threads import batch_chunks
     from numcnn.optimizers import Adam, AdamW
 
     rng = np.random.default_rng(0)
-    p0 = rng.standard_normal((50, 7)).astype(np.float32)
-    grads = [rng.standard_normal((50, 7)).astype(np.float32) for _ in range(6)]
+    p0 = rng.standard_normal(shape).astype(np.float32)
+    grads = [rng.standard_normal(shape).astype(np.float32) for _ in range(6)]
+    assert (len(batch_chunks(p0.size, p0.size)) > 1) == (p0.size > 1000)
     for cls, kwargs in ((Adam, {}), (Adam, {"amsgrad": True}), (AdamW, {"weight_decay": 0.1})):
         opt, p = cls(0.01, **kwargs), p0.copy()
         for g in grads:

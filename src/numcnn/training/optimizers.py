@@ -33,6 +33,7 @@ import math
 
 import numpy as np
 
+from ..functional.threads import batch_chunks, run_chunks
 from ..utils.registry import Registry
 from ..utils.validation import _short, as_array, check_bool, check_number
 from . import schedules
@@ -312,19 +313,29 @@ class Adam(Optimizer):
                 param *= 1 - lr * self.weight_decay
             else:
                 grad = grad + self.weight_decay * param
-        m, v = slots["m"], slots["v"]
         # in place through two scratch arrays, each product in the order of the formula above (the same
-        # bits as the expression with temporaries, without allocating five arrays per weight per step)
+        # bits as the expression with temporaries, without allocating five arrays per weight per step);
+        # element by element, so pieces of the flattened weight go to numcnn's threads, each piece
+        # through every step while it is in the cache
         tmp, step_size = self._scratch(param)
+        arrays = [param, grad, slots["m"], slots["v"], slots.get("v_max"), tmp, step_size]
+        bias_1, bias_2 = 1 - self.beta_1 ** step, 1 - self.beta_2 ** step
+        if not all(a is None or a.flags.c_contiguous for a in arrays):
+            return self._update_piece(*arrays, lr, bias_1, bias_2)
+        flat = [None if a is None else a.reshape(-1) for a in arrays]
+        run_chunks(lambda start, stop: self._update_piece(*(None if a is None else a[start:stop] for a in flat), lr,
+                                                          bias_1, bias_2),
+                   batch_chunks(param.size, param.size))
+
+    def _update_piece(self, param, grad, m, v, v_max, tmp, step_size, lr, bias_1, bias_2):
         m *= self.beta_1
         m += np.multiply(grad, 1 - self.beta_1, out=tmp)
         v *= self.beta_2
         np.multiply(grad, 1 - self.beta_2, out=tmp)
         v += np.multiply(tmp, grad, out=tmp)
-        if self.amsgrad:
-            np.maximum(slots["v_max"], v, out=slots["v_max"])
-            v = slots["v_max"]
-        bias_1, bias_2 = 1 - self.beta_1 ** step, 1 - self.beta_2 ** step
+        if v_max is not None:
+            np.maximum(v_max, v, out=v_max)
+            v = v_max
         np.sqrt(v, out=tmp)
         tmp /= math.sqrt(bias_2)
         tmp += self.epsilon
