@@ -1,4 +1,5 @@
-"""Pictures of training and of what a network sees (matplotlib, PNG files written atomically).
+"""Pictures of training, of what a network sees and of how a convolution works (matplotlib, PNG files
+written atomically).
 
 Every function returns the numbers it drew.
 """
@@ -7,8 +8,6 @@ from .curves import plot_history
 from .pictures import (
     Confusion,
     Pages,
-    SlidingWindow,
-    cell_texts,
     conv_feature_maps,
     mistake_label,
     model_table,
@@ -16,12 +15,11 @@ from .pictures import (
     plot_confusion,
     plot_feature_maps,
     plot_filters,
-    plot_im2col,
     plot_mistakes,
     plot_model,
-    plot_sliding_window,
     worst_mistakes,
 )
+from .teaching import SlidingWindow, cell_texts, plot_im2col, plot_sliding_window
 
 __all__ = [
     "Confusion", "Pages", "SlidingWindow", "cell_texts", "conv_feature_maps", "mistake_label", "model_table",
