@@ -290,11 +290,32 @@ class Communicator:
         Returns the thread count, or None when ``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``,
         ``MKL_NUM_THREADS`` or ``NUMCNN_NUM_THREADS`` is set (the user chose). A collective:
         every rank calls it.
+
+        Raises:
+            ValueError: MPI took ranks of different hosts for ranks of one host, which Open MPI
+                does when two hosts share a hostname; its messages between them then fail, hang
+                or deliver wrong data (measured on the test bed of ``tests/distributed``), so
+                no fallback can train correctly.
         """
-        with self._collective("counting the ranks on each host"):
-            local = self.comm.Split_type(mpi().COMM_TYPE_SHARED)
-            ranks_here = local.Get_size()
-            local.Free()
+        MPI = mpi()
+        started_here = os.environ.get("OMPI_COMM_WORLD_LOCAL_SIZE", "")  # what Open MPI's launcher started here
+        mixed_up = np.zeros(self.size, np.int64)
+        with self._collective("counting the ranks on each host (hosts need distinct hostnames)"):
+            try:
+                local = self.comm.Split_type(MPI.COMM_TYPE_SHARED)
+                ranks_here = local.Get_size()
+                local.Free()
+                mixed_up[self.rank] = started_here.isdigit() and ranks_here > int(started_here)
+                self.comm.Allreduce(MPI.IN_PLACE, mixed_up)  # a rank may see it alone: all stop together
+            except MPI.Exception as e:
+                raise _hostname_clash(f"MPI could not group the ranks by host ({e.Get_error_string()})",
+                                      self.rank) from None
+        if mixed_up.any():
+            self.shared_error = _hostname_clash(f"MPI takes ranks of different hosts for ranks of one host (ranks "
+                                                f"{np.flatnonzero(mixed_up).tolist()} see more ranks on their host "
+                                                "than mpirun started there)", self.rank)
+            self.root_failed = True  # so that rank 0 alone reports it
+            raise self.shared_error
         if any(os.environ.get(name) for name in THREAD_VARIABLES):
             return None
         from threadpoolctl import threadpool_limits  # the mpi extra installs it with mpi4py
@@ -303,6 +324,13 @@ class Communicator:
         set_num_threads(threads)
         threadpool_limits(threads)  # BLAS and OpenMP
         return threads
+
+
+def _hostname_clash(what, rank) -> ValueError:
+    """The error of share_cores() when MPI mixes up hosts."""
+    return ValueError(f"{what}. Open MPI tells hosts apart by hostname, and when two hosts share one its messages "
+                      "between them fail, hang or carry wrong data: give every host its own hostname (hostnamectl "
+                      f"set-hostname NAME). Received: hostname {mpi().Get_processor_name()!r} on rank {rank}")
 
 
 def _watch(communicator_ref, period):
