@@ -331,7 +331,7 @@ def test_mnist_without_files_or_network_says_where_to_put_them(tmp_path, monkeyp
     assert "could not be downloaded" in err and "--data-dir" in err and "NUMCNN_DATA_DIR" in err
 
 
-COMMANDS = ["train", "evaluate", "predict", "summary", "filter", "show", "export", "import", "demo"]
+COMMANDS = ["train", "evaluate", "predict", "summary", "filter", "show", "export", "import", "explain", "demo"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -165,6 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--mpi-timeout", type=_positive_float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
                        help="with --distributed: how long a rank waits for the others before it stops the whole "
                             f"job, e.g. when a rank died (default {DEFAULT_TIMEOUT:g})")
+    train.add_argument("--explain", action="store_true",
+                       help="watch it train in the browser: serve numcnn explain on the run directory while it "
+                            "trains (127.0.0.1), and keep serving after training ends until Ctrl+C")
+    train.add_argument("--explain-port", type=_non_negative_int, default=0, metavar="N",
+                       help="with --explain: the port (default 0: a free one; the URL is printed)")
+    train.add_argument("--no-browser", action="store_true", help="with --explain: do not open the browser")
     train.set_defaults(run=commands.train)
 
     evaluate = subcommands.add_parser("evaluate", help="test a trained run: loss, accuracy, confusion matrix",
@@ -289,6 +295,25 @@ def build_parser() -> argparse.ArgumentParser:
                            "(default 64)")
     show.add_argument("--out", required=True, help="output PNG file (the first page)")
     show.set_defaults(run=commands.show)
+
+    explain = subcommands.add_parser(
+        "explain", help="see the network think in the browser: maps, unit details, gradients, live training",
+        description="Serve a run in the browser (127.0.0.1, a free port unless --port): every layer's feature maps "
+                    "for a test image, an upload or a digit you draw; the numbers behind any unit; the gradients "
+                    "of the loss; and the training live while the run trains. With --html, write one "
+                    "self-contained page instead (no server, no network) for --images test images.")
+    explain.add_argument("run_dir", metavar="DIR", help="run directory written by numcnn train (or import)")
+    explain.add_argument("--port", type=_non_negative_int, default=0, help="port to listen on (default 0: a free one)")
+    explain.add_argument("--host", default="127.0.0.1",
+                         help="address to bind (default 127.0.0.1; another one makes the page reachable from the "
+                              "network)")
+    explain.add_argument("--no-browser", action="store_true", help="print the URL but do not open the browser")
+    explain.add_argument("--html", metavar="PAGE.html", help="write a self-contained page to this file and exit")
+    explain.add_argument("--images", type=_positive_int, default=20, metavar="N",
+                         help="with --html: how many test images the page holds (default 20)")
+    explain.add_argument("--data-dir", help="directory with the data set's test files (default: where the run's "
+                                            "training found them)")
+    explain.set_defaults(run=commands.explain)
 
     demo = subcommands.add_parser(
         "demo", help="one forward and backward pass of the simple CNN (train --model simple) on a random batch",

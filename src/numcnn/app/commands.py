@@ -93,6 +93,8 @@ def _settings_and_out(args):
 
 
 def train(args) -> int:
+    if getattr(args, "explain", False):
+        return _train_explained(args)
     if not args.distributed:
         return _train_with(args, OneProcess())
     try:
@@ -107,6 +109,72 @@ def train(args) -> int:
         else:  # the other ranks may be waiting for this one
             communicator.abort_at_exit()
         raise
+
+
+def _explain_server():
+    """numcnn.explain's server module; a clear error when its web framework is missing."""
+    try:
+        from ..explain import server
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as e:
+        raise RunError(f"numcnn explain needs Starlette and uvicorn: pip install starlette uvicorn ({e}). "
+                       "Received: a Python without them") from None
+    return server
+
+
+def _train_explained(args) -> int:
+    """``train --explain``: the explain server on the run directory while it trains, and after, until Ctrl+C."""
+    if args.distributed:
+        raise RunError("--explain watches a run of one process; drop --distributed. Received: --explain --distributed")
+    server = _explain_server()
+    if args.out is None and args.resume is None:
+        args.out = _settings_and_out(args)[1]  # the directory the server watches; training then claims it
+    out = args.resume or args.out  # the server waits for it to hold a trained epoch
+    url, stop, thread = server.serve_in_thread(out, open_browser=not args.no_browser, port=args.explain_port,
+                                               data_dir=args.data_dir, wait=True)
+    code, error = 1, None
+    try:
+        code = _train_with(args, OneProcess())
+    except KeyboardInterrupt:
+        stop.set()
+        raise
+    except Exception as e:  # noqa: BLE001 - raised again once the page is closed, or now if nothing was trained
+        if not any(os.path.exists(os.path.join(out, name)) for name in ("model.safetensors", "checkpoint.safetensors")):
+            stop.set()
+            raise
+        error = e
+        print(f"numcnn train: error: {e}", file=sys.stderr)
+    print(f"training ended; numcnn explain keeps serving {url} - press Ctrl+C to stop", flush=True)
+    try:
+        while thread.is_alive():
+            thread.join(0.5)
+    except KeyboardInterrupt:
+        stop.set()
+        thread.join(5)
+    if error is not None:
+        raise error
+    return code
+
+
+def explain(args) -> int:
+    server = _explain_server()
+    if args.html:
+        from ..explain import Explainer
+
+        check_suffix(args.html, (".html", ".htm"), "--html")
+        explainer = Explainer(args.run_dir, data_dir=args.data_dir)
+        size = server.write_html(explainer, args.html, args.images)
+        print(f"wrote {args.html} ({size / 1e6:.1f} MB, {args.images} test images): open it in a browser, "
+              "no server or network needed")
+        return 0
+    try:
+        server.serve(args.run_dir, host=args.host, port=args.port, open_browser=not args.no_browser,
+                     data_dir=args.data_dir)
+    except KeyboardInterrupt:  # uvicorn stops cleanly on Ctrl+C, then raises it again
+        pass
+    print("numcnn explain: stopped")
+    return 0
 
 
 def _train_with(args, strategy, threads=None) -> int:

@@ -75,6 +75,11 @@ class RequestError(Exception):
         self.status = status
 
 
+def colormaps() -> dict:
+    """The page's colour maps, matplotlib's: 256 RGB rows each of viridis (values), RdBu_r (signed) and gray."""
+    return {name: _lut(name).tolist() for name in ("viridis", "RdBu_r", "gray")}
+
+
 def _thin(records, limit):
     """At most ``limit`` of ``records``, evenly spaced, the last kept."""
     if len(records) <= limit:
@@ -115,6 +120,8 @@ class ExplainServer:
         self.live = read_live_log(os.devnull)
         self._snapshot = None
         self._stop = threading.Event()
+        self.exiting = lambda: False  # serve() makes it uvicorn's "shutting down": event streams end then
+        self.colormaps = colormaps()  # matplotlib is imported now, not on the page's first request
         if isinstance(source, Explainer):
             self.explainer, self.run_dir = source, source.run_dir
             self._first_input()
@@ -125,7 +132,8 @@ class ExplainServer:
             if not wait:
                 read_config(self.run_dir)  # a clear error now for a directory that is not a run
             self._try_load()
-            if self.explainer is None and not wait:
+            running = read_live_log(os.path.join(self.run_dir, LIVE_LOG)).status == "running"
+            if self.explainer is None and not (wait or running):  # a run still in its first epoch: wait for it
                 raise RunError(f"{self.run_dir}: {self.waiting_reason}")
         else:
             raise TypeError(f"The `source` argument must be a run directory or an Explainer. Received: {source!r}")
@@ -255,7 +263,8 @@ def _int_arg(request, name, default=None, low=None, high=None):
     except ValueError:
         raise RequestError(f"The `{name}` query argument must be an int. Received: {name}={text[:40]!r}") from None
     if (low is not None and value < low) or (high is not None and value > high):
-        raise RequestError(f"The `{name}` query argument must be in [{low}, {high}]. Received: {name}={value}")
+        allowed = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise RequestError(f"The `{name}` query argument must be an int {allowed}. Received: {name}={value}")
     return value
 
 
@@ -283,6 +292,11 @@ def _page_payload(pages, start, total, vmin, vmax, extra=None) -> dict:
         data = encode_array(q) | {"min": low, "max": high}
     return {"start": start, "count": int(pages.shape[0]), "total": int(total), "height": int(pages.shape[1]),
             "width": int(pages.shape[2]), "vmin": vmin, "vmax": vmax, "maps": data, **(extra or {})}
+
+
+def _shown(picture):
+    """A picture as a PNG can show it: grey or RGB as they are, the first channel of any other count."""
+    return picture if picture.ndim != 3 or picture.shape[-1] in (1, 3) else picture[..., :1]
 
 
 def _range(array):
@@ -361,7 +375,7 @@ def create_app(source, *, host="127.0.0.1", allowed_hosts=None, data_dir=None, w
             explainer = state.explainer
             payload = {"mode": "server", "limits": {"upload_bytes": MAX_UPLOAD_BYTES,
                                                     "pixels": session_module.MAX_PIXELS},
-                       "colormaps": {name: _lut(name).tolist() for name in ("viridis", "RdBu_r", "gray")},
+                       "colormaps": state.colormaps,
                        "live": state.live_state(0) | {"steps": []}, "waiting": explainer is None,
                        "waiting_reason": state.waiting_reason, "test_error": state.test_error,
                        "model_version": state.model_version}
@@ -431,7 +445,7 @@ def create_app(source, *, host="127.0.0.1", allowed_hosts=None, data_dir=None, w
             picture = state.need().picture()
             if picture is None:
                 raise RequestError("The current input is a raw sample, not a picture. Received: a sample", 404)
-            return png(to_png_picture(picture))
+            return png(to_png_picture(_shown(picture)))
         return locked(work)
 
     def unit(request):
@@ -532,7 +546,7 @@ def create_app(source, *, host="127.0.0.1", allowed_hosts=None, data_dir=None, w
             text = request.path_params["index"]
             if not text.isdigit():
                 raise RequestError(f"A test image is named by its index. Received: {text[:40]!r}", 404)
-            return png(to_png_picture(explainer.test_picture(int(text))))
+            return png(to_png_picture(_shown(explainer.test_picture(int(text)))))
         return locked(work)
 
     async def _json_body(request, limit=MAX_UPLOAD_BYTES * 2):
@@ -589,14 +603,14 @@ def create_app(source, *, host="127.0.0.1", allowed_hosts=None, data_dir=None, w
             while True:
                 s = state.live_state(sent_steps)
                 messages = []
+                if s["step_count"] > sent_steps:  # before an epoch event: the page's curve is complete when it reloads
+                    messages.append(("steps", {"steps": s["steps"], "step_count": s["step_count"],
+                                               "steps_per_epoch": s["steps_per_epoch"]}))
+                    sent_steps = s["step_count"]
                 if s["status"] != status or len(s["epochs"]) != epochs or s["model_version"] != version:
                     kind = "epoch" if version is not None and s["model_version"] != version else "status"
                     messages.append((kind, {k: v for k, v in s.items() if k != "steps"}))
                     status, epochs, version = s["status"], len(s["epochs"]), s["model_version"]
-                if s["step_count"] > sent_steps:
-                    messages.append(("steps", {"steps": s["steps"], "step_count": s["step_count"],
-                                               "steps_per_epoch": s["steps_per_epoch"]}))
-                    sent_steps = s["step_count"]
                 for kind, data in messages:
                     yield f"event: {kind}\ndata: {json.dumps(jsonable(data), allow_nan=False)}\n\n"
                 if once:
@@ -606,7 +620,7 @@ def create_app(source, *, host="127.0.0.1", allowed_hosts=None, data_dir=None, w
                     beat = time.monotonic()
                 elif messages:
                     beat = time.monotonic()
-                if await request.is_disconnected() or state._stop.is_set():
+                if await request.is_disconnected() or state._stop.is_set() or state.exiting():
                     return
                 await asyncio.sleep(0.25)
 
@@ -671,7 +685,7 @@ async def _read_limited(request, limit) -> bytes:
     """The request body, refused with 413 past ``limit`` bytes (by its Content-Length, else while reading)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise RequestError(f"The upload is {int(declared):,} bytes, more than the {limit:,} allowed. "
+        raise RequestError(f"The upload is {int(declared):,} bytes, more than the {limit:,} bytes allowed. "
                            f"Received: Content-Length {declared}", 413)
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -753,6 +767,7 @@ def serve(source, *, host="127.0.0.1", port=0, open_browser=True, data_dir=None,
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # accepted sockets inherit it: no 40 ms Nagle waits
     try:
         sock.bind((host.strip("[]"), port))
     except OSError as e:
@@ -763,8 +778,10 @@ def serve(source, *, host="127.0.0.1", port=0, open_browser=True, data_dir=None,
     bound = sock.getsockname()[1]
     shown = f"[{host.strip('[]')}]" if ":" in host else host
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else shown}:{bound}/"
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
+                            timeout_graceful_shutdown=2)  # an open page's event stream must not hold Ctrl+C
     server = uvicorn.Server(config)
+    app.state.explain.exiting = lambda: server.should_exit
     if threading.current_thread() is not threading.main_thread():
         server.install_signal_handlers = lambda: None  # older uvicorn
     say(f"numcnn explain: serving {app.state.explain.run_dir or 'the model'} at {url}  (Ctrl+C to stop)")
@@ -799,6 +816,7 @@ def html_page(bundle: dict) -> str:
     """The self-contained page of ``--html``: the assets inlined, ``bundle``
     (:func:`~numcnn.explain.bundle.write_html_bundle_data`) as JSON in a script element."""
     page = read_asset("index.html")
+    bundle = {**bundle, "colormaps": colormaps()}
     data = json.dumps(jsonable(bundle), separators=(",", ":"), allow_nan=False)
     data = data.replace("</", "<\\/").replace("<!--", "<\\!--")
     css, js = read_asset("style.css"), read_asset("app.js")
@@ -826,4 +844,30 @@ def write_html(explainer, path, n_images=20) -> int:
     return len(page.encode("utf-8"))
 
 
-__all__ = ["ExplainServer", "MAX_UPLOAD_BYTES", "create_app", "html_page", "serve", "write_html"]
+
+
+def serve_in_thread(source, *, host="127.0.0.1", port=0, open_browser=True, data_dir=None, wait=False, say=print,
+                    timeout=30.0):
+    """:func:`serve` in a daemon thread (``numcnn train --explain``). Returns ``(url, stop, thread)``: set
+    ``stop`` (a ``threading.Event``) to end it. Raises the server's own error if it could not start."""
+    ready, stop, failure = threading.Event(), threading.Event(), []
+
+    def run():
+        try:
+            serve(source, host=host, port=port, open_browser=open_browser, data_dir=data_dir, wait=wait, say=say,
+                  ready=ready, stop=stop)
+        except BaseException as e:  # noqa: BLE001 - handed to the caller
+            failure.append(e)
+            ready.set()
+
+    thread = threading.Thread(target=run, name="numcnn-explain", daemon=True)
+    thread.start()
+    if not ready.wait(timeout):
+        stop.set()
+        raise RunError(f"the explain server did not start within {timeout:g} s. Received: {source}")
+    if failure:
+        raise failure[0]
+    return ready.url, stop, thread
+
+
+__all__ = ["ExplainServer", "MAX_UPLOAD_BYTES", "create_app", "html_page", "serve", "serve_in_thread", "write_html"]

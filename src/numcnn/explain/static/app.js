@@ -106,9 +106,10 @@
   }
 
   // the scale of a map of h x w pixels shown in the columns
-  function mapScale(h, w) {
+  function mapScale(h, w, count = 1) {
     const side = Math.max(h, w);
-    return Math.max(1, Math.min(12, Math.round(72 / side)));
+    const target = count > 16 ? 56 : 72;
+    return Math.max(1, Math.min(12, Math.round(target / side)));
   }
 
   // a layer's maps as the page reads them, whatever their source
@@ -175,6 +176,7 @@
       if (p.kind === "vector") return { ...p, values: decode(p.values).data };
       return mapPage(p);
     }
+    summary(layer) { return this.get("/api/summary", { layer }); }
     unit(layer, channel, y, x, extra = {}) { return this.get("/api/unit", { layer, channel, y, x, ...extra }); }
     sliding(layer, channel) { return this.get("/api/sliding_window", { layer, channel }); }
     im2col(layer, start, count) { return this.get("/api/im2col", { layer, start, count }); }
@@ -225,17 +227,9 @@
       return { layers, prediction: img.prediction };
     }
     // a layer's output for the current image, decoded once
-    arr(name, exactOnly = false) {
-      const img = this.image();
-      const key = `${this.current}/${name}/${exactOnly}`;
-      if (!this.cache.has(key)) {
-        let enc = img.maps[name];
-        if (exactOnly && enc.dtype !== "float32") {
-          const owner = Object.entries(img.exact_parts || {}).find(([, p]) => p.output && name === p.__name);
-          enc = owner ? owner[1].output : enc;
-        }
-        this.cache.set(key, decode(enc));
-      }
+    arr(name) {
+      const key = `${this.current}/${name}`;
+      if (!this.cache.has(key)) this.cache.set(key, decode(this.image().maps[name]));
       return this.cache.get(key);
     }
     // the exact input and output of a layer (its exact parts when the maps are quantised)
@@ -255,6 +249,12 @@
       const stop = Math.min(acc.channels, start + count);
       return { kind: "maps", layer, start, count: stop - start, total: acc.channels, height: acc.h, width: acc.w,
         vmin, vmax, approx: d.approx, get: (k) => acc.get(start + k) };
+    }
+    async summary(layerName) {
+      const acc = channelAccessor(this.arr(layerName), this.layersByName[layerName].data_format);
+      const mean_abs = [];
+      for (let c = 0; c < acc.channels; c++) mean_abs.push(acc.get(c).reduce((t, v) => t + Math.abs(v), 0) / (acc.h * acc.w));
+      return { layer: layerName, channels: acc.channels, mean_abs };
     }
     async unit(layerName, channel, y, x, extra = {}) {
       const layer = this.layersByName[layerName];
@@ -488,7 +488,7 @@
     source: null, info: null, layers: [], prediction: null, pages: {}, gradPages: {}, selected: null,
     view: "network", gradClass: null, testFilter: { label: "", mistakes: false, start: 0 },
     lastDrawing: null, modelVersion: 0, live: null, steps: [], stepsPerEpoch: null, renderCount: 0,
-    animation: null, busy: 0,
+    animation: null, inputSeq: 0,
   };
   window.numcnnExplain = state; // for the browser tests and the curious
 
@@ -521,10 +521,14 @@
   // ---------------------------------------------------------------- network columns
   const PAGE = 32;
 
+  // the layers and the prediction of the current input; false when a newer input was sent meanwhile
   async function loadLayers() {
+    const seq = state.inputSeq;
     const answer = await state.source.layers();
+    if (seq !== state.inputSeq) return false;
     state.layers = answer.layers;
     renderPrediction(answer.prediction);
+    return true;
   }
 
   async function renderNetwork() {
@@ -558,16 +562,29 @@
       el("div", { class: "range", text: `${gradients ? "grad " : ""}range ${fmt(payload.vmin, 3)} … ${fmt(payload.vmax, 3)}` }),
       scaleBar(payload.vmin, payload.vmax, cmap));
     if (payload.approx) column.append(el("div", { class: "approx", text: "≈ 8-bit maps" }));
-    if (payload.kind === "vector") column.append(vectorView(layer, payload, cmap, gradients));
-    else column.append(...mapsView(layer, payload, cmap, gradients));
+    if (!gradients && payload.kind === "maps" && payload.total > PAGE) {
+      column.append(strengthStrip(layer, (await state.source.summary(layer.name)).mean_abs, payload));
+    }
+    if (payload.kind === "vector") {
+      column.append(vectorView(layer, payload, cmap, gradients));
+      column.style.width = payload.values.length <= 20 ? "180px" : "150px";
+    } else {
+      column.append(...mapsView(layer, payload, cmap, gradients));
+      const scale = mapScale(payload.height, payload.width, payload.total);
+      column.style.width = `${Math.max(124, mapsPerRow(payload) * (payload.width * scale + 8) + 22)}px`;
+    }
     return column;
   }
 
+  function mapsPerRow(payload) {
+    return Math.min(payload.count, payload.total <= 4 ? 1 : payload.total <= 16 ? 2 : payload.total <= 36 ? 3 : 4);
+  }
+
   function mapsView(layer, payload, cmap, gradients) {
-    const scale = mapScale(payload.height, payload.width);
-    const perRow = payload.total <= 6 ? 1 : payload.total <= 16 ? 2 : payload.height * scale > 60 ? 3 : 4;
+    const scale = mapScale(payload.height, payload.width, payload.total);
+    const perRow = mapsPerRow(payload);
     const grid = el("div", { class: "maps" });
-    grid.style.gridTemplateColumns = `repeat(${Math.min(perRow, payload.count)}, auto)`;
+    grid.style.gridTemplateColumns = `repeat(${perRow}, ${payload.width * scale + 2}px)`;
     for (let k = 0; k < payload.count; k++) {
       const channel = payload.start + k;
       const values = payload.get(k);
@@ -605,6 +622,31 @@
     return parts;
   }
 
+  // every channel's mean |activation| as a bar: where the active channels are; a click opens that page
+  function strengthStrip(layer, strengths, payload) {
+    const n = strengths.length, width = 240, height = 40;
+    const canvas = el("canvas", { class: "strip", width, height });
+    const ctx = canvas.getContext("2d");
+    const top = Math.max(...strengths) || 1;
+    ctx.fillStyle = "#e9edf2";
+    ctx.fillRect((payload.start / n) * width, 0, Math.max(2, (payload.count / n) * width), height);
+    ctx.fillStyle = "#2156c9";
+    for (let c = 0; c < n; c++) {
+      const h = (strengths[c] / top) * (height - 2);
+      ctx.fillRect((c / n) * width, height - h, Math.max(1, width / n), h);
+    }
+    const channelAt = (e) => { const r = canvas.getBoundingClientRect(); return Math.min(n - 1, Math.floor(((e.clientX - r.left) / r.width) * n)); };
+    canvas.addEventListener("mousemove", (e) => { const c = channelAt(e); tooltip(e, `channel ${c}: mean |value| ${fmt(strengths[c], 4)} (click: its page)`); });
+    canvas.addEventListener("mouseleave", () => tooltip(null));
+    canvas.addEventListener("click", async (e) => {
+      state.pages[layer.name] = Math.floor(channelAt(e) / PAGE) * PAGE;
+      const column = await layerColumn(layer, false);
+      const old = $(`#columns .column[data-layer="${CSS.escape(layer.name)}"]`);
+      if (old && column) old.replaceWith(column);
+    });
+    return el("div", { class: "strength" }, el("div", { class: "mlabel", text: `all ${n} channels, mean |value| (grey: this page)` }), canvas);
+  }
+
   function vectorView(layer, payload, cmap, gradients) {
     const values = payload.values;
     const last = state.layers[state.layers.length - 1] === layer;
@@ -623,7 +665,7 @@
     const grid = new Float32Array(rows * cols).fill(NaN);
     grid.set(values);
     const canvas = paint(el("canvas"), grid, rows, cols, payload.vmin, payload.vmax, cmap);
-    const scale = Math.max(4, Math.min(14, Math.floor(130 / cols)));
+    const scale = Math.min(14, 112 / cols);
     canvas.style.width = `${cols * scale}px`;
     canvas.style.height = `${rows * scale}px`;
     const unitAt = (event) => {
@@ -838,7 +880,7 @@
       el("p", { class: "hint", text: `Left: ${inputName}, channel ${inputChannel} (grey border: padding). Right: ${unit.layer}, channel ${unit.channel}, filled in step by step.` }),
       el("div", { class: "anim" }, inCanvas, outCanvas),
       el("div", { class: "controls" },
-        el("button", { text: "⏮", title: "first step", onclick: () => stepTo(0) }),
+        el("button", { text: "|◀", title: "first step", onclick: () => stepTo(0) }),
         el("button", { text: "◀", title: "step back", onclick: () => stepTo(k - 1) }), play,
         el("button", { text: "▶|", title: "step forward", onclick: () => stepTo(k + 1) }),
         el("label", {}, "speed ", speed),
@@ -858,7 +900,7 @@
     rows.forEach((r, a) => r.forEach((v, b) => { flat[a * w + b] = v; }));
     const [lo, hi] = rangeOf(flat);
     const bound = Math.max(Math.abs(lo), Math.abs(hi));
-    const base = paint(el("canvas"), flat, h, w, -bound, bound, cmap);
+    const base = lo >= 0 ? paint(el("canvas"), flat, h, w, 0, hi, "viridis") : paint(el("canvas"), flat, h, w, -bound, bound, cmap);
     const s = Math.max(3, Math.min(16, Math.floor(480 / w)));
     const canvas = el("canvas", { width: w * s, height: h * s });
     const ctx = canvas.getContext("2d");
@@ -963,13 +1005,19 @@
 
   // make an input current, then redraw everything
   async function useInput(call) {
+    const t0 = performance.now();
+    const seq = ++state.inputSeq;
     let prediction;
     try {
       prediction = await call();
+      if (seq !== state.inputSeq) return; // a newer input is on its way
     } catch (e) { showError(e.message); return; }
     showError("");
     renderPrediction(prediction);
     await refreshViews();
+    await new Promise((resolve) => requestAnimationFrame(() => resolve()));
+    state.redrawMs = performance.now() - t0; // for benchmarks/explain_latency.py
+    document.body.dataset.redraws = String((Number(document.body.dataset.redraws) || 0) + 1);
     if (prediction.source && prediction.source.startsWith("test:")) {
       const index = Number(prediction.source.slice(5));
       $$(".thumb").forEach((t) => t.classList.toggle("selected", Number(t.dataset.index) === index));
@@ -978,7 +1026,7 @@
 
   async function refreshViews() {
     stopAnimation();
-    await loadLayers();
+    if (!(await loadLayers())) return;
     state.selected = null;
     $("#detail").classList.add("hidden");
     if (state.view === "backward") await renderBackward();
@@ -1003,7 +1051,7 @@
     const pos = (e) => { const r = canvas.getBoundingClientRect(); return [(e.clientX - r.left) * canvas.width / r.width, (e.clientY - r.top) * canvas.height / r.height]; };
     async function send() {
       if (inFlight) { pending = true; return; }
-      inFlight = true; pending = false;
+      inFlight = true; pending = false; state.drawBusy = true;
       const image = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
       const grey = new Uint8Array(canvas.width * canvas.height);
       for (let i = 0; i < grey.length; i++) grey[i] = image[4 * i];
@@ -1012,14 +1060,17 @@
       const b64 = btoa(text);
       state.lastDrawing = { width: canvas.width, height: canvas.height, uint8: b64 };
       const t0 = performance.now();
+      state.inputSeq++;
       try {
         const p = await state.source.draw(canvas.width, canvas.height, b64, $("#invert").value);
         state.lastDrawing.prediction = p;
-        state.lastDrawing.ms = performance.now() - t0;
         renderPrediction(p);
+        state.lastDrawing.ms = performance.now() - t0;
+        (state.strokeMs = state.strokeMs || []).push(state.lastDrawing.ms);
         if (!drawing || !pending) refreshViews();
       } catch (e) { showError(e.message); }
       inFlight = false;
+      state.drawBusy = pending;
       if (pending) send();
       else document.body.dataset.drawn = String((Number(document.body.dataset.drawn) || 0) + 1);
     }
@@ -1052,7 +1103,7 @@
   }
 
   // ---------------------------------------------------------------- live training
-  function lineChart(canvas, series, { yLabel = "", yRange = null, totalEpochs = null } = {}) {
+  function lineChart(canvas, series, { yRange = null, totalEpochs = null } = {}) {
     const ratio = window.devicePixelRatio || 1;
     const W = canvas.clientWidth || 400, H = canvas.clientHeight || 260;
     canvas.width = W * ratio; canvas.height = H * ratio;
@@ -1060,7 +1111,7 @@
     ctx.scale(ratio, ratio);
     ctx.clearRect(0, 0, W, H);
     const all = series.flatMap((s) => s.points);
-    const m = { l: 58, r: 12, t: 12, b: 40 };
+    const m = { l: 58, r: 12, t: 12, b: 64 };
     ctx.font = "14px system-ui, sans-serif";
     ctx.fillStyle = "#59636e";
     if (!all.length) { ctx.fillText("no data yet", W / 2 - 40, H / 2); return; }
@@ -1072,18 +1123,23 @@
     ctx.textAlign = "center";
     const every = Math.max(1, Math.ceil(x1 / 10));
     for (let e = 0; e <= x1; e += every) { ctx.beginPath(); ctx.moveTo(X(e), m.t); ctx.lineTo(X(e), H - m.b); ctx.stroke(); ctx.fillText(String(e), X(e), H - m.b + 16); }
-    ctx.fillText("epoch", (m.l + W) / 2, H - 6);
+    ctx.textAlign = "right";
+    ctx.fillText("epoch", m.l - 12, H - m.b + 16);
     ctx.textAlign = "right";
     for (let k = 0; k <= 4; k++) { const y = y0 + (k / 4) * (y1 - y0); ctx.beginPath(); ctx.moveTo(m.l, Y(y)); ctx.lineTo(W - m.r, Y(y)); ctx.stroke(); ctx.fillText(fmt(y, 3), m.l - 6, Y(y) + 5); }
-    let legendX = m.l + 8;
+    let legendX = m.l, legendY = H - m.b + 40;
     for (const s of series) {
       ctx.strokeStyle = s.color; ctx.fillStyle = s.color; ctx.lineWidth = s.dots ? 2 : 1.6;
       if (!s.dots) { ctx.beginPath(); s.points.forEach((p, i) => (i ? ctx.lineTo(X(p[0]), Y(p[1])) : ctx.moveTo(X(p[0]), Y(p[1])))); ctx.stroke(); }
       else { s.points.forEach((p, i) => { ctx.beginPath(); ctx.arc(X(p[0]), Y(p[1]), 4, 0, 7); ctx.fill(); if (i) { ctx.beginPath(); ctx.moveTo(X(s.points[i - 1][0]), Y(s.points[i - 1][1])); ctx.lineTo(X(p[0]), Y(p[1])); ctx.stroke(); } }); }
-      if (s.points.length) { ctx.textAlign = "left"; ctx.fillRect(legendX, m.t + 4, 14, 4); ctx.fillStyle = "#1b1f24"; ctx.fillText(s.name, legendX + 18, m.t + 11); legendX += ctx.measureText(s.name).width + 40; }
+      if (s.points.length) {
+        const width = ctx.measureText(s.name).width + 36;
+        if (legendX + width > W - m.r) { legendX = m.l + 8; legendY += 18; }
+        ctx.textAlign = "left"; ctx.fillRect(legendX, legendY - 6, 14, 4); ctx.fillStyle = "#1b1f24";
+        ctx.fillText(s.name, legendX + 18, legendY); legendX += width;
+      }
     }
     canvas.dataset.points = String(all.length);
-    void yLabel;
   }
 
   function renderCharts() {
@@ -1241,6 +1297,8 @@
     renderCharts();
     if (state.live && state.live.status === "running" && !start.once) $$('#view-tabs button[data-tab="live"]')[0].click();
     start.once = true;
+    await new Promise((resolve) => requestAnimationFrame(() => resolve()));
+    state.readyAt = performance.now(); // since navigation started: the first meaningful paint
     document.body.dataset.ready = "1";
   }
 
