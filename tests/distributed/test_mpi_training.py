@@ -127,7 +127,9 @@ def test_numcnn_train_distributed_writes_one_run_directory_from_rank_0(tmp_path)
     (run,) = (tmp_path / "runs").iterdir()  # rank 1 created no directory of its own
     assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"]
     assert sorted(p.name for p in run.iterdir()) == ["checkpoint.safetensors", "config.json", "curves.png",
-                                                     "history.csv", "metrics.json", "model.safetensors"]
+                                                     "history.csv", "live.jsonl", "metrics.json", "model.safetensors"]
+    live = [json.loads(line) for line in (run / "live.jsonl").read_text().splitlines()]
+    assert [r["event"] for r in live].count("start") == 1 and live[-1]["status"] == "finished"  # rank 0 alone
     assert result.stdout.count("numcnn 0.1.0: training simple on digits on 2 ranks") == 1
     assert result.stdout.count("Epoch 2/2") == 1 and result.stdout.count("test accuracy") == 1
     metrics = json.loads((run / "metrics.json").read_text())

@@ -295,7 +295,9 @@ def test_cli_a_diverging_run_exits_3_naming_the_step_and_leaves_no_checkpoint(tm
     err = capsys.readouterr().err
     assert re.search(r"numcnn train: error: Training diverged: loss is (nan|inf|[0-9.e+]+) at epoch 1, step \d+", err), err
     assert "no epoch finished, so there is no checkpoint" in err and "Received: --lr 1000000000000.0" in err
-    assert sorted(p.name for p in out.iterdir()) == ["config.json"]  # nothing half-written, no temporary files
+    # nothing half-written, no temporary files; the live log ends in the reason
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "live.jsonl"]
+    assert json.loads((out / "live.jsonl").read_text().splitlines()[-1])["status"] == "stopped"
 
 
 def test_cli_learning_rate_1e8_exits_3(tmp_path, capsys):
