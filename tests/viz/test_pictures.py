@@ -2,13 +2,11 @@
 numbers each function returns (and draws) are the right ones."""
 
 import os
-import sys
 
-import matplotlib
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
-from PIL import Image
+from viz_figures import assert_png, colorbar_labels, image_axes
 
 from numcnn import Model, Sequential
 from numcnn import functional as F
@@ -29,6 +27,9 @@ from numcnn.viz import (
 )
 
 
+pytestmark = pytest.mark.usefixtures("leaves_matplotlib_alone")  # every test here
+
+
 @pytest.fixture(scope="module")
 def simple():
     model = zoo.simple_convnet((8, 8, 1), seed=0)
@@ -43,53 +44,9 @@ def deep():
     return model
 
 
-@pytest.fixture(autouse=True)
-def leaves_matplotlib_alone():
-    """After every test here: matplotlib's global backend is unchanged and pyplot was not imported by numcnn."""
-    backend = matplotlib.rcParams._get("backend")
-    pyplot = sys.modules.get("matplotlib.pyplot")
-    yield
-    assert matplotlib.rcParams._get("backend") is backend
-    assert sys.modules.get("matplotlib.pyplot") is pyplot
-
-
 @pytest.fixture
 def image(rng):
     return rng.random((8, 8, 1), dtype=np.float32)
-
-
-@pytest.fixture
-def drawn(monkeypatch):
-    """The figures saved during the test, in order (savefig still runs)."""
-    figures = []
-    original = Figure.savefig
-
-    def savefig(self, *args, **kwargs):
-        figures.append(self)
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(Figure, "savefig", savefig)
-    return figures
-
-
-def assert_png(path, size, alone=True):
-    """A PNG of ``size`` = (width, height) pixels (figsize * dpi 100), alone in its directory: no temp files."""
-    with Image.open(path) as png:
-        assert png.format == "PNG"
-        assert png.size == size
-        png.load()
-    if alone:
-        assert os.listdir(os.path.dirname(path)) == [os.path.basename(path)]
-
-
-def image_axes(figure):
-    """Axes that show an image, in grid order."""
-    return [ax for ax in figure.axes if ax.images]
-
-
-def colorbar_labels(figure):
-    """The labels of the figure's colour bars, in the order they were made."""
-    return [ax.get_ylabel() for ax in figure.axes if getattr(ax, "_colorbar", None) is not None]
 
 
 def texts_of(figure):

@@ -2,63 +2,18 @@
 (seeds 000 and 002, and slow reference loops)."""
 
 import os
-import sys
 
-import matplotlib
 import numpy as np
 import pytest
-from matplotlib.figure import Figure
-from PIL import Image
+from viz_figures import assert_png, colorbar_labels, image_axes
 
 from numcnn import functional as F
 from numcnn.filters import apply_kernel, get_kernel
 from numcnn.viz import cell_texts, plot_im2col, plot_sliding_window
 
+pytestmark = pytest.mark.usefixtures("leaves_matplotlib_alone")  # every test here
+
 SEED000 = np.arange(49, dtype=np.float32).reshape(7, 7)
-
-
-@pytest.fixture(autouse=True)
-def leaves_matplotlib_alone():
-    """After every test here: matplotlib's global backend is unchanged and pyplot was not imported by numcnn."""
-    backend = matplotlib.rcParams._get("backend")
-    pyplot = sys.modules.get("matplotlib.pyplot")
-    yield
-    assert matplotlib.rcParams._get("backend") is backend
-    assert sys.modules.get("matplotlib.pyplot") is pyplot
-
-
-@pytest.fixture
-def drawn(monkeypatch):
-    """The figures saved during the test, in order (savefig still runs)."""
-    figures = []
-    original = Figure.savefig
-
-    def savefig(self, *args, **kwargs):
-        figures.append(self)
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(Figure, "savefig", savefig)
-    return figures
-
-
-def assert_png(path, size, alone=True):
-    """A PNG of ``size`` = (width, height) pixels (figsize * dpi 100), alone in its directory: no temp files."""
-    with Image.open(path) as png:
-        assert png.format == "PNG"
-        assert png.size == size
-        png.load()
-    if alone:
-        assert os.listdir(os.path.dirname(path)) == [os.path.basename(path)]
-
-
-def image_axes(figure):
-    """Axes that show an image, in grid order."""
-    return [ax for ax in figure.axes if ax.images]
-
-
-def colorbar_labels(figure):
-    """The labels of the figure's colour bars, in the order they were made."""
-    return [ax.get_ylabel() for ax in figure.axes if getattr(ax, "_colorbar", None) is not None]
 
 
 # -- im2col (seed 002) -------------------------------------------------------------------------------------
