@@ -36,8 +36,16 @@ def mpirun():
 
 @pytest.fixture(scope="session")
 def bed(mpirun):
-    """Three hosts ``ncbed1..3`` (10.0.0.1..3), no bandwidth limit; tests use the first 2 or all 3."""
+    """Three hosts ``ncbed1..3`` (10.0.0.1..3), no bandwidth limit, each its own cores if the machine has 3 or
+    more (else shared); tests use the first 2 or all 3."""
     with _bed(hosts=3) as built:
+        yield built
+
+
+@pytest.fixture(scope="session")
+def shared_bed(mpirun):
+    """Two hosts ``ncbed1``, ``ncbed2`` that share all cores, as the hosts of issue 18's first bed did."""
+    with _bed(hosts=2, cores="shared") as built:
         yield built
 
 

@@ -5,12 +5,23 @@ its own ``eth0`` with address ``10.0.0.N/24``, its own hostname (``ncbed1``, ``n
 ...), its own ``/etc/hosts``, ``/dev/shm`` and ``TMPDIR`` (where Open MPI keeps its session
 files), and the machine's files otherwise. A bridge in one more network namespace, the
 *switch*, joins the hosts; ``--bandwidth`` limits each host's link both ways with
-``tc ... tbf`` (netem is not needed). ``mpirun`` runs on host 1 and starts its daemons on
-the others through an rsh agent (``--prtemca plm_ssh_agent AGENT``) that runs the command
-in the target host's namespaces with ``nsenter``, as ssh would on a real host. ``--host``
-names the hosts by address, so the agent knows the host even when two share a hostname.
+``tc ... tbf`` (netem is not needed); ``--mtu`` sets the links' MTU (1500, plain Ethernet's, by
+default). ``mpirun`` runs on host 1 and starts its daemons on the others through an rsh agent
+(``--prtemca plm_ssh_agent AGENT``) that runs the command in the target host's namespaces with
+``nsenter``, as ssh would on a real host. ``--host`` names the hosts by address, so the agent
+knows the host even when two share a hostname.
 
-    python tests/distributed/testbed.py up --hosts 3 --bandwidth 1gbit     # until Ctrl-C
+Cores: when the machine has at least as many cores as the bed has hosts, each host gets its
+own (everything on it runs under ``taskset``), as real hosts have; otherwise (or with
+``--shared-cores``) the hosts share all of them. The bed's ``mpirun`` line does not let Open
+MPI bind ranks to cores (``--bind-to none``) and lets idle ranks yield the core
+(``mpi_yield_when_idle 1``): Open MPI's default binding puts the first rank of every host on
+core 0, so on hosts that share cores two ranks busy-poll one core and each message waits for
+the scheduler's next tick, 4 ms (docs/mpi.md, "Latency between hosts"). ``taskset`` is no
+fence against that: Open MPI's binding moves a host's rank out of its cores onto core 0.
+``--mpi-binding default`` restores Open MPI's own choice, to show that.
+
+    python tests/distributed/testbed.py up --hosts 3 --bandwidth 1gbit --mtu 9000    # until Ctrl-C
     python tests/distributed/testbed.py mpirun --hosts 2 -- numcnn train --distributed
     python tests/distributed/testbed.py run --hosts 2 -- sh -c '$NCBED_MPIRUN hostname'
     python tests/distributed/testbed.py sweep                                # leftovers of old beds
@@ -26,8 +37,9 @@ everything in its PID namespace and removes every namespace and link of the bed:
         whatever runs on the hosts (mpirun, prted, the ranks)
 
 Needs Linux, root, and ``ip``, ``unshare``, ``nsenter``, ``mount`` (util-linux, iproute2);
-``tc`` for ``--bandwidth``. Nothing is created outside the bed's own namespaces except a
-state directory ``$TMPDIR/ncbed-<pid>-*`` (the agent, each host's files).
+``tc`` for ``--bandwidth``, ``taskset`` for hosts with cores of their own. Nothing is created
+outside the bed's own namespaces except a state directory ``$TMPDIR/ncbed-<pid>-*`` (the
+agent, each host's files).
 """
 
 from __future__ import annotations
@@ -53,6 +65,11 @@ BRIDGE = f"{PREFIX}br"
 NETWORK = "10.0.0"  # host i (from 1) is 10.0.0.i/24
 TOOLS = ("ip", "unshare", "nsenter", "mount")
 ALLOW_ROOT = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
+#: the bed's mpirun options per ``binding``: "none" (the default) lets ranks run on any core of their host;
+#: "default" adds nothing (Open MPI binds ranks to cores, host by host, from core 0)
+BINDINGS = {"none": ["--bind-to", "none"], "default": []}
+#: mpi_yield_when_idle per binding (None: not set, Open MPI's 0 unless numcnn sets it)
+YIELD_WHEN_IDLE = {"none": 1, "default": None}
 _PR_SET_PDEATHSIG = 1
 
 
@@ -94,7 +111,7 @@ def unavailable() -> str | None:
 @dataclass
 class Host:
     """One namespaced host: its hostname, address, holder's PID (as the machine sees it, and on the bed), TMPDIR,
-    and the PIDs that hold its namespaces (the holder and its ``unshare``)."""
+    the PIDs that hold its namespaces (the holder and its ``unshare``), and its cores (None: all, shared)."""
 
     name: str
     address: str
@@ -102,6 +119,11 @@ class Host:
     bed_pid: int
     tmpdir: Path
     holders: tuple
+    cores: tuple | None = None
+
+    def pinned(self, args) -> list[str]:
+        """``args`` restricted to this host's cores."""
+        return ["taskset", "-c", ",".join(map(str, self.cores)), *args] if self.cores else list(args)
 
 
 class HostBed:
@@ -111,6 +133,9 @@ class HostBed:
         hosts: number of hosts (1 to 250).
         bandwidth: a ``tc`` rate (``"1gbit"``, ``"100mbit"``) for each host's link, both ways; None: no limit.
         hostnames: one name per host (default ``ncbed1``, ``ncbed2``, ...); may repeat a name.
+        mtu: the links' MTU in bytes (68 to 65535; 1500 as plain Ethernet, 9000 as a cluster's jumbo frames).
+        cores: ``"auto"``: each host its own ``cores // hosts`` of this process's cores when there are at least
+            as many cores as hosts, else all hosts share them; ``"shared"``: all hosts share them.
 
     Example::
 
@@ -118,7 +143,7 @@ class HostBed:
             bed.run(bed.mpirun(mpirun_path, ["hostname"]), timeout=60)
     """
 
-    def __init__(self, hosts=2, *, bandwidth=None, hostnames=None):
+    def __init__(self, hosts=2, *, bandwidth=None, hostnames=None, mtu=1500, cores="auto"):
         if isinstance(hosts, bool) or not isinstance(hosts, int) or not 1 <= hosts <= 250:
             raise ValueError(f"The `hosts` argument must be an int in [1, 250]. Received: hosts={hosts!r}")
         if bandwidth is not None and not re.fullmatch(r"\d+(\.\d+)?[kmg]?(bit|bps)", str(bandwidth)):
@@ -128,7 +153,11 @@ class HostBed:
         if len(hostnames) != hosts or not all(re.fullmatch(r"[a-z0-9][a-z0-9.-]{0,62}", n) for n in hostnames):
             raise ValueError(f"The `hostnames` argument must hold {hosts} hostnames (a-z, 0-9, '.', '-'). "
                              f"Received: hostnames={hostnames!r}")
-        self.names, self.bandwidth = hostnames, bandwidth
+        if isinstance(mtu, bool) or not isinstance(mtu, int) or not 68 <= mtu <= 65535:
+            raise ValueError(f"The `mtu` argument must be an int in [68, 65535]. Received: mtu={mtu!r}")
+        if cores not in ("auto", "shared"):
+            raise ValueError(f"The `cores` argument must be 'auto' or 'shared'. Received: cores={cores!r}")
+        self.names, self.bandwidth, self.mtu, self.cores = hostnames, bandwidth, mtu, cores
         self.hosts: list[Host] = []
         self.state = None  # the bed's directory
         self.agent = None  # the rsh agent for mpirun
@@ -156,7 +185,8 @@ class HostBed:
             others = [f"{a} {n}" for a, n in zip(addresses, self.names) if n != name]
             (self.state / f"h{i + 1}-hosts").write_text("\n".join(["127.0.0.1 localhost", f"{address} {name}",
                                                                    *others]) + "\n")
-        spec = {"names": self.names, "addresses": addresses, "bandwidth": self.bandwidth, "state": str(self.state)}
+        spec = {"names": self.names, "addresses": addresses, "bandwidth": self.bandwidth, "mtu": self.mtu,
+                "state": str(self.state)}
         self._switch = subprocess.Popen(
             ["unshare", "--net", "--pid", "--mount-proc", "--kill-child=SIGKILL", "--", sys.executable, __file__,
              "_switch", json.dumps(spec)],
@@ -169,8 +199,9 @@ class HostBed:
             if "error" in report:
                 raise RuntimeError(f"building the test bed failed: {report['error']}")
             machine = _machine_pids(self._switch.pid)
-            self.hosts = [Host(n, a, machine[p], p, self.state / f"h{i + 1}-tmp", (machine[p], _parent(machine[p])))
-                          for i, (n, a, p) in enumerate(zip(self.names, addresses, report["pids"]))]
+            cores = self._split_cores()
+            self.hosts = [Host(n, a, machine[p], p, self.state / f"h{i + 1}-tmp", (machine[p], _parent(machine[p])),
+                               cores[i]) for i, (n, a, p) in enumerate(zip(self.names, addresses, report["pids"]))]
             self.agent = self.state / "agent"
             self.agent.write_text(self._agent_script())
             self.agent.chmod(0o755)
@@ -201,8 +232,17 @@ class HostBed:
             self.state = None
         self.hosts = []
 
+    def _split_cores(self) -> list:
+        """Each host's cores, or None for all (shared)."""
+        available = sorted(os.sched_getaffinity(0))
+        if self.cores == "shared" or len(available) < len(self.names) or shutil.which("taskset") is None:
+            return [None] * len(self.names)
+        each = len(available) // len(self.names)
+        return [tuple(available[i * each:(i + 1) * each]) for i in range(len(self.names))]
+
     def _agent_script(self):
-        cases = "\n".join(f"  {h.address}|{h.name}) pid={h.bed_pid}; tmp={h.tmpdir} ;;" for h in self.hosts)
+        cases = "\n".join(f"  {h.address}|{h.name}) pid={h.bed_pid}; tmp={h.tmpdir}; "
+                          f"cores={','.join(map(str, h.cores or ()))} ;;" for h in self.hosts)
         known = " ".join(f"{h.address} ({h.name})" for h in self.hosts)
         return f"""#!/bin/sh
 # rsh agent of the test bed in {self.state}: `agent [ssh options] HOST COMMAND...` runs COMMAND on HOST
@@ -218,22 +258,35 @@ case "$host" in
 {cases}
   *) echo "{PREFIX} agent: no host $host on this bed; it has {known}" >&2; exit 255 ;;
 esac
-exec nsenter --target=$pid --net --uts --mount --wd="$PWD" -- env TMPDIR="$tmp" /bin/sh -c "$*"
+exec nsenter --target=$pid --net --uts --mount --wd="$PWD" -- ${{cores:+taskset -c $cores}} env TMPDIR="$tmp" \
+  /bin/sh -c "$*"
 """
 
     # -- running things on the hosts --------------------------------------------------
     def command(self, args, host=0, cwd=None) -> list[str]:
-        """``args`` as a command that runs on host ``host`` (from 0), in ``cwd`` (default the current directory)."""
+        """``args`` as a command that runs on host ``host`` (from 0) and its cores, in ``cwd`` (default the
+        current directory)."""
         h = self.hosts[host]
         return ["nsenter", f"--target={h.pid}", "--net", "--uts", "--mount", "--pid", f"--wd={cwd or os.getcwd()}",
-                "--", "env", f"TMPDIR={h.tmpdir}", *map(str, args)]
+                "--", *h.pinned(["env", f"TMPDIR={h.tmpdir}", *map(str, args)])]
 
-    def mpirun(self, mpirun, args, hosts=None, ranks_per_host=1) -> list[str]:
-        """``mpirun`` over the first ``hosts`` hosts (default all), ``ranks_per_host`` ranks each, running ``args``."""
+    def mpirun(self, mpirun, args, hosts=None, ranks_per_host=1, binding="none", yield_when_idle=None) -> list[str]:
+        """``mpirun`` over the first ``hosts`` hosts (default all), ``ranks_per_host`` ranks each, running ``args``;
+        ``binding`` picks the options of :data:`BINDINGS` ("none", or "default": Open MPI's own), and
+        ``yield_when_idle`` (0 or 1) overrides its ``mpi_yield_when_idle`` (:data:`YIELD_WHEN_IDLE`)."""
+        if binding not in BINDINGS:
+            raise ValueError(f"The `binding` argument must be one of {sorted(BINDINGS)}. Received: binding={binding!r}")
+        if yield_when_idle not in (None, 0, 1):
+            raise ValueError(f"The `yield_when_idle` argument must be None, 0 or 1. Received: "
+                             f"yield_when_idle={yield_when_idle!r}")
+        options = list(BINDINGS[binding])
+        yield_when_idle = YIELD_WHEN_IDLE[binding] if yield_when_idle is None else yield_when_idle
+        if yield_when_idle is not None:
+            options += ["--mca", "mpi_yield_when_idle", str(yield_when_idle)]
         chosen = self.hosts[:hosts or len(self.hosts)]
         listed = ",".join(f"{h.address}:{ranks_per_host}" for h in chosen)
         return [mpirun, "--allow-run-as-root", "--prtemca", "plm_ssh_agent", str(self.agent), "--host", listed,
-                "--bind-to", "none", "-n", str(len(chosen) * ranks_per_host), *map(str, args)]
+                *options, "-n", str(len(chosen) * ranks_per_host), *map(str, args)]
 
     def popen(self, args, host=0, cwd=None, env=None, **kwargs) -> subprocess.Popen:
         """Start ``args`` on a host with environment ``env`` (default this process's), in which Open MPI may
@@ -283,8 +336,10 @@ exec nsenter --target=$pid --net --uts --mount --wd="$PWD" -- env TMPDIR="$tmp" 
                 "up" if up else "down"])
 
     def describe(self) -> str:
-        lines = [f"{PREFIX} test bed in {self.state}, bandwidth {self.bandwidth or 'unlimited'}:"]
-        lines += [f"  host {i + 1}: {h.name} {h.address}, pid {h.pid}" for i, h in enumerate(self.hosts)]
+        lines = [f"{PREFIX} test bed in {self.state}, bandwidth {self.bandwidth or 'unlimited'}, MTU {self.mtu}:"]
+        lines += [f"  host {i + 1}: {h.name} {h.address}, pid {h.pid}, "
+                  f"{'cores ' + ','.join(map(str, h.cores)) if h.cores else 'all cores (shared)'}"
+                  for i, h in enumerate(self.hosts)]
         lines += [f"  rsh agent: {self.agent}", f"  a shell on host 1: {' '.join(self.command(['sh']))}"]
         return "\n".join(lines)
 
@@ -347,7 +402,7 @@ def _switch_main(spec):
     pids = []
     try:
         state = spec["state"]
-        for args in (["link", "set", "lo", "up"], ["link", "add", BRIDGE, "type", "bridge"],
+        for args in (["link", "set", "lo", "up"], ["link", "add", BRIDGE, "mtu", str(spec["mtu"]), "type", "bridge"],
                      ["link", "set", BRIDGE, "up"]):
             _check(["ip", *args])
         for i, name in enumerate(spec["names"]):
@@ -360,7 +415,8 @@ def _switch_main(spec):
             pids.append(_child_of(holder.pid))
         for i, pid in enumerate(pids):
             link, address = f"{PREFIX}{i + 1}", spec["addresses"][i]
-            _check(["ip", "link", "add", link, "type", "veth", "peer", "name", "eth0", "netns", str(pid)])
+            _check(["ip", "link", "add", link, "mtu", str(spec["mtu"]), "type", "veth", "peer", "name", "eth0",
+                    "mtu", str(spec["mtu"]), "netns", str(pid)])
             _check(["ip", "link", "set", link, "master", BRIDGE, "up"])
             inside = ["nsenter", f"--target={pid}", "--net"]
             _check([*inside, "ip", "link", "set", "lo", "up"])
@@ -429,6 +485,13 @@ def main(argv=None) -> int:
         command.add_argument("--hosts", type=int, default=2, help="number of hosts (default 2)")
         command.add_argument("--bandwidth", help="each host's link speed both ways, a tc rate: 1gbit, 100mbit")
         command.add_argument("--same-hostname", action="store_true", help="hosts 1 and 2 share the hostname ncbed1")
+        command.add_argument("--mtu", type=int, default=1500, help="the links' MTU (default 1500, as plain Ethernet; "
+                                                                   "9000: a cluster's jumbo frames)")
+        command.add_argument("--shared-cores", action="store_true",
+                             help="all hosts share the machine's cores (default: each its own, if there are enough)")
+        command.add_argument("--mpi-binding", choices=sorted(BINDINGS), default="none",
+                             help="none (default): mpirun --bind-to none, idle ranks yield; default: Open MPI's "
+                                  "binding, every host's first rank on core 0")
         if name != "up":
             command.add_argument("--ranks-per-host", type=int, default=1, help="ranks on each host (default 1)")
             command.add_argument("args", nargs=argparse.REMAINDER, help="the command, after --")
@@ -446,10 +509,16 @@ def main(argv=None) -> int:
     names = [f"{PREFIX}{i + 1}" for i in range(args.hosts)]
     if args.same_hostname:
         names[1] = names[0]
-    with HostBed(args.hosts, bandwidth=args.bandwidth, hostnames=names) as bed:
+    try:
+        built = HostBed(args.hosts, bandwidth=args.bandwidth, hostnames=names, mtu=args.mtu,
+                        cores="shared" if args.shared_cores else "auto")
+    except ValueError as e:
+        parser.error(str(e))
+    with built as bed:
         if args.command == "up":
             print(bed.describe())
-            print(f"  mpirun on it: {' '.join(bed.command(bed.mpirun(_mpirun_path(), ['hostname'])))}")
+            line = bed.command(bed.mpirun(_mpirun_path(), ["hostname"], binding=args.mpi_binding))
+            print(f"  mpirun on it: {' '.join(line)}")
             print("Ctrl-C tears it down.", flush=True)
             signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
             try:
@@ -460,7 +529,7 @@ def main(argv=None) -> int:
         command = args.args[1:] if args.args[:1] == ["--"] else args.args
         if not command:
             parser.error("give the command after --")
-        mpirun = bed.mpirun(_mpirun_path(), [], ranks_per_host=args.ranks_per_host)
+        mpirun = bed.mpirun(_mpirun_path(), [], ranks_per_host=args.ranks_per_host, binding=args.mpi_binding)
         if args.command == "mpirun":
             command = mpirun + command
         env = {**os.environ, "NCBED_MPIRUN": " ".join(mpirun), "NCBED_AGENT": str(bed.agent),

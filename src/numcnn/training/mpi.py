@@ -14,20 +14,29 @@ Blocking collectives with a watchdog thread are used rather than polling nonbloc
 ones: on one host Open MPI's ``Iallreduce`` took 2.5 times as long (1.0 ms against
 0.4 ms for 1.7 MB).
 
+Start-up check: the first fit on a communicator (:meth:`Communicator.check_startup`) looks
+at how the launcher placed the ranks on cores and times an 8-byte round trip from rank 0 to
+each other rank; rank 0 prints a one-line warning for each problem found (docs/mpi.md,
+"Latency between hosts").
+
 mpi4py's lowercase methods pickle Python objects; only the buffer methods
-(``Bcast``, ``Allreduce`` on NumPy arrays) are used here, small metadata travels as JSON.
+(``Bcast``, ``Allreduce``, ``Send``, ``Recv`` on NumPy arrays) are used here, small metadata
+travels as JSON.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import hashlib
 import json
 import math
 import os
+import socket
 import sys
 import threading
 import time
+import uuid
 import weakref
 from dataclasses import dataclass
 
@@ -46,6 +55,12 @@ EXIT_ABORTED = 4
 INSTALL_HINT = 'pip install "numcnn[mpi]"'
 #: environment variables that set thread counts; when one is set, share_cores() leaves threads alone
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMCNN_NUM_THREADS")
+#: a median 8-byte round trip between two ranks slower than this (seconds) is reported as a slow link;
+#: over TCP between hosts it takes 20-100 us, between namespaces on one machine 20-40 us
+SLOW_ROUND_TRIP = 1e-3
+#: where the start-up warnings send the user
+LATENCY_DOCS = "docs/mpi.md, 'Latency between hosts'"
+_PING_TAG = 0x6E63  # the start-up check's point-to-point messages
 
 
 class RankFailed(RuntimeError):
@@ -53,10 +68,21 @@ class RankFailed(RuntimeError):
 
 
 def mpi():
-    """The ``mpi4py.MPI`` module (initialises MPI on first use), or an ImportError that says what to install."""
+    """The ``mpi4py.MPI`` module (initialises MPI on first use), or an ImportError that says what to install.
+
+    Before the first import it sets ``OMPI_MCA_mpi_yield_when_idle=1`` unless the user set it: Open MPI's
+    waiting ranks then yield their core to the process that has work (another rank, the kernel's network
+    work) instead of spinning through its time slice, which cost 4 ms per message where ranks share a
+    core, and costs ~3 us where they do not. Other MPIs ignore the variable.
+    """
+    yield_set = "mpi4py.MPI" not in sys.modules and "OMPI_MCA_mpi_yield_when_idle" not in os.environ
+    if yield_set:
+        os.environ["OMPI_MCA_mpi_yield_when_idle"] = "1"
     try:
         from mpi4py import MPI
     except ImportError as e:
+        if yield_set:
+            del os.environ["OMPI_MCA_mpi_yield_when_idle"]
         raise ImportError(
             f"Distributed training needs mpi4py and an MPI library: {INSTALL_HINT} installs both from PyPI "
             f"(mpi4py and Open MPI); on a cluster, mpi4py built against the system's MPI works too. Received: {e}"
@@ -127,6 +153,7 @@ class Communicator:
         self.timeout, self.bucket_bytes = float(timeout), bucket_bytes
         self.traffic = Traffic()
         self.shared_error = None  # the last error every rank raised together (see together())
+        self.startup_warnings = None  # what check_startup() found, once it ran (rank 0's list; [] elsewhere)
         self.root_failed = False
         self.context = None  # where training is, e.g. "epoch 2, step 7", for the timeout message
         self._waiting = None  # (deadline, what) while inside a collective
@@ -283,6 +310,63 @@ class Communicator:
             return True
         return not isinstance(error, RankFailed) and not self.root_failed
 
+    def check_startup(self) -> list[str]:
+        """Check, once per communicator, how the ranks sit on cores and how fast rank 0 reaches each rank;
+        rank 0 prints a one-line warning (stderr) for each problem. A collective: every rank calls it
+        (``fit(distributed=...)`` does, before its first step). Warnings only, it never raises.
+
+        - ranks on one machine (the same ``/proc/sys/kernel/random/boot_id``) bound to the same single
+          core: they take turns on it, every message waits for the scheduler (:func:`placement_warnings`);
+        - a rank that its launcher bound to 1 core while its host has cores to spare: it trains on 1 thread;
+        - an 8-byte round trip from rank 0 to some rank (median of up to 20, 0.25 s in all) slower than
+          :data:`SLOW_ROUND_TRIP` (:func:`link_warning`).
+
+        Returns:
+            On rank 0 the warnings (also kept as ``startup_warnings``), on the others an empty list.
+        """
+        if self.startup_warnings is not None:
+            return self.startup_warnings
+        found = []
+        if self.size > 1:
+            places = np.zeros((self.size, 6), np.int64)
+            places[self.rank] = _this_place()
+            with self._collective("checking where MPI placed the ranks and how fast they answer"):
+                self.comm.Allreduce(mpi().IN_PLACE, places)
+                round_trips = self._ping_ranks()
+            if self.rank == 0:
+                found = placement_warnings(places) + [w for w in [link_warning(round_trips)] if w]
+                for warning in found:
+                    print(f"numcnn: warning: {warning}", file=sys.stderr, flush=True)
+        self.startup_warnings = found
+        return found
+
+    def _ping_ranks(self, rounds=20, warmup=2, budget=0.25) -> dict:
+        """Rank 0: ``{rank: [seconds of each 8-byte round trip]}`` for every other rank, at most ``rounds``
+        each (at least 3, then within ``budget`` seconds in all); the others answer and return {}."""
+        message = np.zeros(1, np.int64)
+        if self.rank != 0:
+            while True:
+                self.comm.Recv(message, source=0, tag=_PING_TAG)
+                if message[0] == 0:
+                    return {}
+                self.comm.Send(message, dest=0, tag=_PING_TAG)
+        found = {}
+        for peer in range(1, self.size):
+            seconds, deadline = [], time.perf_counter() + budget / (self.size - 1)
+            for i in range(warmup + rounds):
+                message[0] = 1
+                started = time.perf_counter()
+                self.comm.Send(message, dest=peer, tag=_PING_TAG)
+                self.comm.Recv(message, source=peer, tag=_PING_TAG)
+                if i >= warmup:  # the first messages also open the connection
+                    seconds.append(time.perf_counter() - started)
+                if len(seconds) >= 3 and time.perf_counter() > deadline:
+                    break
+            message[0] = 0
+            self.comm.Send(message, dest=peer, tag=_PING_TAG)
+            found[peer] = seconds
+        return found
+
     def share_cores(self):
         """Give this rank its share of the host's cores: ``cores it may use // ranks on its host``
         BLAS, OpenMP and numcnn threads (ranks that each use every core slow each other down).
@@ -324,6 +408,95 @@ class Communicator:
         set_num_threads(threads)
         threadpool_limits(threads)  # BLAS and OpenMP
         return threads
+
+
+def _this_place() -> np.ndarray:
+    """This process's place as 6 int64: its machine (boot id, 2 numbers), host (hostname hash), its core if
+    it may use one only (else -1), how many cores it may use, and how many its launcher (parent) may use."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as f:
+            machine = np.frombuffer(uuid.UUID(f.read().strip()).bytes, np.int64)
+    except (OSError, ValueError):  # no boot id: every process is a machine of its own
+        machine = np.array([os.getpid(), -1], np.int64)
+    host = np.frombuffer(hashlib.blake2b(socket.gethostname().encode(), digest_size=8).digest(), np.int64)
+    if hasattr(os, "sched_getaffinity"):
+        cores = os.sched_getaffinity(0)
+        try:
+            launcher = len(os.sched_getaffinity(os.getppid()))
+        except OSError:
+            launcher = len(cores)
+    else:  # macOS: no affinity
+        cores, launcher = set(range(os.cpu_count() or 1)), os.cpu_count() or 1
+    core = next(iter(cores)) if len(cores) == 1 else -1
+    return np.concatenate([machine, host, np.array([core, len(cores), launcher], np.int64)])
+
+
+def _ranks(ranks) -> str:
+    ranks = [int(r) for r in ranks]
+    shown = ", ".join(map(str, ranks[:8])) + (f" and {len(ranks) - 8} more" if len(ranks) > 8 else "")
+    return f"rank{'s' * (len(ranks) > 1)} {shown}"
+
+
+def placement_warnings(places) -> list[str]:
+    """What is wrong with where the launcher put the ranks (:meth:`Communicator.check_startup`).
+
+    Args:
+        places: one row per rank, ``(machine, machine, host, core, cores, launcher_cores)``: the machine
+            (two numbers of its boot id), the host (hostname hash), its one core or -1, how many cores it
+            may use and how many the process that started it may use.
+
+    Returns:
+        Up to two one-line warnings: ranks of one machine bound to the same single core; ranks bound to
+        1 core where their host has cores to spare (more than its ranks).
+
+    Example:
+        >>> [w[:46] for w in placement_warnings([(7, 7, 1, 0, 1, 2), (7, 7, 2, 0, 1, 2)])]
+        ['ranks 0, 1 are bound to the same single core (', 'MPI bound ranks 0, 1 to 1 core each, where ran']
+    """
+    places = np.asarray(places, np.int64).reshape(-1, 6)
+    warnings = []
+    single = places[:, 3] >= 0
+    keys = [tuple(row[[0, 1, 3]]) for row in places]
+    shared = [r for r in np.flatnonzero(single) if sum(k == keys[r] for k in keys) > 1]
+    if shared:
+        warnings.append(f"{_ranks(shared)} are bound to the same single core (core {places[shared[0], 3]}) of one "
+                        "machine: they take turns on it and each message waits for the scheduler (ms instead of "
+                        f"us). Start mpirun with --bind-to none (see {LATENCY_DOCS}).")
+    hosts = [tuple(row[:3]) for row in places]
+    narrowed = [r for r in np.flatnonzero(single & (places[:, 5] > 1))
+                if places[r, 5] > sum(h == hosts[r] for h in hosts)]
+    if narrowed:
+        r = narrowed[0]
+        there = sum(h == hosts[r] for h in hosts)
+        whose = "its host" if len(narrowed) == 1 else f"rank {r}'s host"
+        warnings.append(f"MPI bound {_ranks(narrowed)} to 1 core{' each' * (len(narrowed) > 1)}, where {whose} has "
+                        f"{places[r, 5]} cores for {there} rank{'s' * (there > 1)}: "
+                        f"{'it trains' if len(narrowed) == 1 else 'each trains'} on 1 thread. Start mpirun with "
+                        "--bind-to none, or --map-by ppr:N:node:PE=M to give each of N ranks per host M cores "
+                        f"(see {LATENCY_DOCS}).")
+    return warnings
+
+
+def link_warning(round_trips, threshold=SLOW_ROUND_TRIP) -> str | None:
+    """A one-line warning if the median 8-byte round trip from rank 0 to some rank exceeds ``threshold``
+    seconds, naming the slowest; None if every link is fast enough.
+
+    Args:
+        round_trips: ``{rank: [seconds of each round trip]}``, as rank 0 measured them.
+
+    Example:
+        >>> link_warning({1: [20e-6, 30e-6, 25e-6]}) is None
+        True
+    """
+    medians = {rank: float(np.median(seconds)) for rank, seconds in round_trips.items() if len(seconds)}
+    if not medians:
+        return None
+    slowest = max(medians, key=medians.get)
+    if medians[slowest] <= threshold:
+        return None
+    return (f"an 8-byte round trip between rank 0 and rank {slowest} takes {medians[slowest] * 1e3:.2f} ms "
+            f"(median of {len(round_trips[slowest])}; a network does it in well under {threshold * 1e3:g} ms): "
+            f"every step waits for such messages. See {LATENCY_DOCS} (mpirun --bind-to none).")
 
 
 def _hostname_clash(what, rank) -> ValueError:

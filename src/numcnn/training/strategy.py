@@ -105,6 +105,7 @@ class MPIStrategy(OneProcess):
         self.communicator.context = where
 
     def begin(self, model, optimizer, state):
+        self.communicator.check_startup()  # once: rank 0 warns of ranks that share a core or a slow link
         self.share_training_state(model, optimizer, state)
         self.own_random_streams(model)
 
