@@ -6,7 +6,6 @@ import os
 
 import numpy as np
 import pytest
-from matplotlib.figure import Figure
 from PIL import Image
 
 import numcnn.viz
@@ -107,17 +106,9 @@ def test_show_feature_maps_of_a_test_image_by_index(digits_run, trained, tmp_pat
 
 
 @pytest.fixture
-def figures(monkeypatch):
-    """The figures saved during the test, in order (savefig still runs)."""
-    saved = []
-    original = Figure.savefig
-
-    def savefig(self, *args, **kwargs):
-        saved.append(self)
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(Figure, "savefig", savefig)
-    return saved
+def figures(drawn):
+    """The figures saved during the test, in order (``drawn`` of conftest.py)."""
+    return drawn
 
 
 def test_show_feature_maps_on_pages_draws_every_channel_and_says_so(digits_run, trained, tmp_path, capsys, figures):
