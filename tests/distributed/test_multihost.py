@@ -30,7 +30,7 @@ from numcnn.app.cli import main
 from numcnn.distributed import EXIT_ABORTED, Communicator
 from numcnn.io import load_model
 from numcnn.training import load_checkpoint, mpi
-from numcnn.training.mpi import SLOW_ROUND_TRIP, link_warning, placement_warnings
+from numcnn.training.mpi_checks import SLOW_ROUND_TRIP, link_warning, placement_warnings
 
 slow = pytest.mark.slow
 TRAIN = ["-m", "numcnn", "train", "--distributed", "--progress", "lines", "--optimizer", "momentum", "--lr", "0.02"]
