@@ -5,6 +5,7 @@ import io
 import json
 import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,7 +30,7 @@ from numcnn.io import load_model
 from numcnn.io.run_dir import read_history_csv
 from numcnn.models.zoo import simple_convnet
 
-MNIST_DIR = "/work/shared/datasets"
+MNIST_DIR = str(Path(__file__).resolve().parents[2].parent / "shared" / "datasets")  # ../shared beside the repo
 
 
 @pytest.fixture(scope="module")
