@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -32,7 +33,8 @@ from numcnn.data import load_dataset  # noqa: E402
 from numcnn.explain.server import serve_in_thread  # noqa: E402
 from numcnn.io import load_model  # noqa: E402
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "images"
+#: where the screenshots go: NUMCNN_SCREENSHOTS=docs/images renews the documentation's, else a temporary folder
+SHOTS = Path(os.environ.get("NUMCNN_SCREENSHOTS") or Path(tempfile.gettempdir()) / "numcnn-screenshots")
 VIEWPORT = {"width": 1500, "height": 950}
 
 
