@@ -100,13 +100,13 @@ def check_image_conv_args(x, kernel, strides, padding, dilation_rate, data_forma
     return x, kernel, strides, padding, dilation_rate, data_format
 
 
-def check_bias(bias, filters):
-    """``bias`` as an array of shape ``(filters,)``, or None."""
+def check_bias(bias, filters, what="filters"):
+    """``bias`` as an array of shape ``(filters,)``, or None; ``what`` names that size in the error."""
     if bias is None:
         return None
     bias = as_array(bias, "bias")
     if bias.shape != (filters,):
-        raise ValueError(f"The `bias` argument must have shape (filters,) = ({filters},). "
+        raise ValueError(f"The `bias` argument must have shape ({what},) = ({filters},). "
                          f"Received: bias with shape {bias.shape}")
     return bias
 

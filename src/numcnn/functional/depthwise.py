@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..utils.validation import as_array, check_rank, standardize_data_format
-from .conv import Conv2DCache, conv2d_backward, conv2d_forward
+from .conv import Conv2DCache, check_bias, conv2d_backward, conv2d_forward
 from .windows import from_channels_last, shape_from_channels_last, to_channels_last
 
 
@@ -46,16 +46,6 @@ def _check_depthwise_args(x, kernel, data_format):
     return x, kernel, data_format
 
 
-def _check_bias(bias, size, what):
-    if bias is None:
-        return None
-    bias = as_array(bias, "bias")
-    if bias.shape != (size,):
-        raise ValueError(f"The `bias` argument must have shape ({what},) = ({size},). "
-                         f"Received: bias with shape {bias.shape}")
-    return bias
-
-
 def _grouped(kernel):
     """Keras's depthwise kernel ``(kh, kw, C, M)`` as a grouped conv kernel ``(kh, kw, 1, C*M)`` (a view)."""
     kh, kw, c, m = kernel.shape
@@ -75,7 +65,7 @@ def depthwise_conv2d_forward(x, kernel, bias=None, strides=1, padding="valid", d
     """
     if check:
         x, kernel, data_format = _check_depthwise_args(x, kernel, data_format)
-        bias = _check_bias(bias, kernel.shape[2] * kernel.shape[3], "in_channels * depth_multiplier")
+        bias = check_bias(bias, kernel.shape[2] * kernel.shape[3], "in_channels * depth_multiplier")
     return conv2d_forward(x, _grouped(kernel), bias, strides, padding, dilation_rate, kernel.shape[2], data_format,
                           check=check)
 
@@ -151,7 +141,7 @@ def separable_conv2d_forward(x, depthwise_kernel, pointwise_kernel, bias=None, s
                 "The `pointwise_kernel` argument must have shape (1, 1, in_channels * depth_multiplier, filters) = "
                 f"(1, 1, {middle}, filters), filters >= 1. "
                 f"Received: pointwise_kernel with shape {pointwise_kernel.shape}")
-        bias = _check_bias(bias, pointwise_kernel.shape[3], "filters")
+        bias = check_bias(bias, pointwise_kernel.shape[3], "filters")
     # both steps in channels-last: one layout change each way instead of one per step
     z, depthwise = depthwise_conv2d_forward(to_channels_last(x, data_format), depthwise_kernel, None, strides,
                                             padding, dilation_rate, "channels_last", check=check)
