@@ -71,17 +71,13 @@ def batch_norm_forward(x, gamma, beta, axis, epsilon, mean=None, var=None, *, ch
     training = mean is None
     if axis == x.ndim - 1 and x.size:  # channels last: rows of C, sums as matrix products over the rows
         rows = x.reshape(-1, x.shape[-1])
-        xhat = np.empty_like(rows)
         if training:
             mean = _row_sums(rows) / len(rows)
-            np.subtract(rows, mean, out=xhat)
+        xhat = np.subtract(rows, mean)
+        if training:
             var = np.einsum("ij,ij->j", xhat, xhat) / len(rows)  # the biased variance, in one pass
-            inv_std = (1.0 / np.sqrt(var + epsilon)).astype(x.dtype, copy=False)
-            xhat *= inv_std
-        else:
-            inv_std = (1.0 / np.sqrt(var + epsilon)).astype(x.dtype, copy=False)
-            np.subtract(rows, mean, out=xhat)
-            xhat *= inv_std
+        inv_std = (1.0 / np.sqrt(var + epsilon)).astype(x.dtype, copy=False)
+        xhat *= inv_std
         y = xhat * gamma
         y += beta
         cache = BatchNormCache(xhat.reshape(x.shape), inv_std.reshape(shape), gamma.reshape(shape), reduce, training)
