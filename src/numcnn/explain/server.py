@@ -194,6 +194,12 @@ class ExplainServer:
                                f"({self.waiting_reason}).", 503)
         return self.explainer
 
+    def need_test_images(self) -> Explainer:
+        explainer = self.need()
+        if self.test_error:
+            raise RequestError(f"The run's test images cannot be read: {self.test_error}", 404)
+        return explainer
+
     def live_state(self, since_step=0) -> dict:
         live = self.live
         start = live.start or {}
@@ -529,9 +535,7 @@ def create_app(source, *, host="127.0.0.1", allowed_hosts=None, data_dir=None, w
     # -- inputs --------------------------------------------------------------------------------
     def test_images(request):
         def work():
-            explainer = state.need()
-            if state.test_error:
-                raise RequestError(f"The run's test images cannot be read: {state.test_error}", 404)
+            explainer = state.need_test_images()
             label = _optional_int(request, "label")
             mistakes = request.query_params.get("mistakes", "0") in ("1", "true", "yes")
             return ok(explainer.test_images(label, mistakes, _int_arg(request, "start", 0, 0),
@@ -540,9 +544,7 @@ def create_app(source, *, host="127.0.0.1", allowed_hosts=None, data_dir=None, w
 
     def test_png(request):
         def work():
-            explainer = state.need()
-            if state.test_error:
-                raise RequestError(f"The run's test images cannot be read: {state.test_error}", 404)
+            explainer = state.need_test_images()
             text = request.path_params["index"]
             if not text.isdigit():
                 raise RequestError(f"A test image is named by its index. Received: {text[:40]!r}", 404)
