@@ -78,22 +78,21 @@ class LiveLog(Callback):
                 self._write("heartbeat")
 
     def on_train_begin(self, logs=None):
-        state = self.state
-        initial = state.resume.epoch if state is not None and state.resume is not None else 0
-        self._write("start", pid=os.getpid(), host=socket.gethostname(), epochs=state.epochs if state else None,
-                    steps=state.steps if state else None, initial_epoch=initial)
+        state = self.state  # fit sets it before any hook
+        initial = state.resume.epoch if state.resume is not None else 0
+        self._write("start", pid=os.getpid(), host=socket.gethostname(), epochs=state.epochs, steps=state.steps,
+                    initial_epoch=initial)
         self._stop.clear()
         self._beat = threading.Thread(target=self._heartbeat, name="numcnn-live-log", daemon=True)
         self._beat.start()
 
     def on_train_batch_end(self, batch, logs=None):
         now = self.clock()
-        last = self.state is not None and batch == self.state.steps - 1
+        last = batch == self.state.steps - 1
         if not last and now - self._last_step < 1.0 / STEPS_PER_SECOND:
             return
         self._last_step = now
-        epoch = self.state.epoch if self.state is not None else None
-        self._write("step", epoch=epoch, step=batch, **{k: _finite(v) for k, v in (logs or {}).items()})
+        self._write("step", epoch=self.state.epoch, step=batch, **{k: _finite(v) for k, v in (logs or {}).items()})
 
     def on_epoch_end(self, epoch, logs=None):
         self._write("epoch", epoch=epoch, logs={k: _finite(v) for k, v in (logs or {}).items()})
