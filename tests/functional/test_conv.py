@@ -404,13 +404,45 @@ def test_kept_patches_give_the_same_forward_and_gradients(monkeypatch, rng):
     args = dict(strides=(2, 1), padding="same", groups=2)
     y, cache = conv2d_forward(x, kernel, bias, **args)
     y_kept, kept = conv2d_forward(x, kernel, bias, **args, keep_patches=True)
-    assert cache.cols is None and kept.cols.shape == (2, 3 * 4 * 6, 3 * 3 * 2)
+    assert cache.cols is None and [(a, b, c.shape) for a, b, c in kept.cols] == [(0, 3, (2, 3 * 4 * 6, 3 * 3 * 2))]
     np.testing.assert_allclose(y_kept, y, rtol=1e-6, atol=1e-6)
     dy = rng.standard_normal(y.shape).astype(np.float32)
     for a, b in zip(conv2d_backward(dy, kept), conv2d_backward(dy, cache)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    # kept in pieces of at most one image's patches: the same numbers
+    monkeypatch.setattr(conv_module, "KEEP_PIECE_BYTES", 4 * 4 * 6 * 3 * 3 * 2 * 2)
+    y_pieces, pieces = conv2d_forward(x, kernel, bias, **args, keep_patches=True)
+    assert [(a, b, c.shape) for a, b, c in pieces.cols] == [(i, i + 1, (2, 4 * 6, 3 * 3 * 2)) for i in range(3)]
+    np.testing.assert_allclose(y_pieces, y, rtol=1e-6, atol=1e-6)
+    for a, b in zip(conv2d_backward(dy, pieces), conv2d_backward(dy, cache)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
     monkeypatch.setattr(conv_module, "KEEP_PATCHES_BYTES", 100)  # too large to keep: built in pieces again
     assert conv2d_forward(x, kernel, bias, **args, keep_patches=True)[1].cols is None
+
+
+@pytest.mark.parametrize("kernel_hw, padding, dilation, channels", [
+    ((3, 3), "same", (1, 1), 4), ((2, 4), "same", (1, 1), 5), ((3, 3), ((2, 0), (1, 2)), (1, 1), 6),
+    ((3, 2), "valid", (2, 3), 4), ((3, 3), "same", (2, 2), 8),
+    ((3, 3), ((3, 0), (0, 0)), (1, 1), 4),  # wider than the kernel's extent: the tap-by-tap path
+    ((3, 3), "same", (1, 1), 3),  # few channels: the tap-by-tap path
+])
+def test_stride_one_input_gradient_as_a_transposed_convolution(kernel_hw, padding, dilation, channels, rng):
+    from numcnn.functional import conv as conv_module
+    from numcnn.functional.reference import conv2d_backward_reference
+
+    x = rng.standard_normal((2, 7, 6, channels))
+    kernel = rng.standard_normal((*kernel_hw, channels, 3))
+    y, cache = conv2d_forward(x, kernel, padding=padding, dilation_rate=dilation)
+    dy = rng.standard_normal(y.shape)
+    transposed = conv_module._transposed_conv(dy, cache)
+    taps = conv_module.crop_nhwc(conv_module._input_gradient_by_taps(dy, cache), cache.pads, cache.input_hw)
+    expected = conv2d_backward_reference(dy, x, kernel, pads=cache.pads, dilation_rate=dilation)[0]
+    np.testing.assert_allclose(taps, expected, rtol=1e-10, atol=1e-10)
+    small_channels, wide_padding = channels < conv_module.CONV_INPUT_GRADIENT_CHANNELS, padding == ((3, 0), (0, 0))
+    assert (transposed is None) == (small_channels or wide_padding)
+    if transposed is not None:
+        np.testing.assert_allclose(conv_module._gemm_forward(transposed)[0], expected, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(conv2d_backward(dy, cache)[0], expected, rtol=1e-10, atol=1e-10)
 
 
 def test_a_conv_layer_keeps_its_patches_in_training_only(rng):

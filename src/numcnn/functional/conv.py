@@ -5,9 +5,11 @@ The fast path is im2col + matrix multiply, in channels-last layout, a few images
 * forward:  ``cols (M, kh*kw*Cin) @ kernel (kh*kw*Cin, F) -> y (M, F)`` with ``M = N*OH*OW``;
   ``cols`` is copied from a strided view of the padded input into one reused buffer of about
   :data:`PATCH_BYTES`, which stays in the CPU cache, and is never kept;
-* backward: ``dkernel += cols.T @ dy`` with ``cols`` rebuilt the same way, ``dbias`` as one
-  matrix-vector product, and ``dx`` one filter tap at a time: ``dy @ kernel[a, b].T`` added onto
-  the input positions tap ``(a, b)`` read (col2im without the big gradient matrix).
+* backward: ``dkernel += cols.T @ dy`` with ``cols`` rebuilt the same way (or kept by a training
+  forward pass), ``dbias`` as one matrix-vector product, and ``dx`` either as the forward pass of
+  the transposed convolution (stride 1, one group: ``dy`` padded and convolved with the flipped
+  kernel) or one filter tap at a time: ``dy @ kernel[a, b].T`` added onto the input positions tap
+  ``(a, b)`` read (col2im without the big gradient matrix).
 
 Grouped convolution (``groups > 1``) runs the same thing as a batch of ``groups``
 independent matrix multiplies; depthwise convolution (one channel per group) is kh*kw
@@ -49,9 +51,16 @@ from .threads import over_batch
 #: the patch matrix is built and multiplied a few images at a time, in pieces of about this
 #: many bytes: small enough to stay in the CPU cache, large enough for an efficient GEMM
 PATCH_BYTES = 2 << 20
-#: a forward pass told to keep its patch matrix (``keep_patches``, training) builds it whole when it
-#: takes at most this many bytes, and the backward pass reuses it for the kernel gradient
+#: a forward pass told to keep its patch matrix (``keep_patches``, training) keeps it when it takes
+#: at most this many bytes, and the backward pass reuses it for the kernel gradient
 KEEP_PATCHES_BYTES = 64 << 20
+#: a kept patch matrix is built in pieces of the batch of at most about this many bytes, each
+#: below the size above which the C allocator maps fresh pages for every array (32 MiB with
+#: :func:`numcnn.utils.memory.keep_freed_memory`): page faults cost as much as the copy
+KEEP_PIECE_BYTES = 16 << 20
+#: the input gradient of a stride-1 convolution is the transposed convolution's forward pass when
+#: the input has at least this many channels (fewer make its GEMM a thin matrix-vector product)
+CONV_INPUT_GRADIENT_CHANNELS = 4
 #: inputs of at most this many channels build their patch matrix tap by tap (:func:`_patches_by_tap`)
 FEW_CHANNELS = 3
 
@@ -70,7 +79,8 @@ class Conv2DCache:
     groups: int
     data_format: str
     has_bias: bool
-    cols: np.ndarray | None = None  # the whole patch matrix (groups, N*OH*OW, kh*kw*Cg), when kept
+    cols: tuple | None = None  # the patch matrix when kept: ``(start, stop, cols)`` pieces of the batch,
+    # cols (groups, (stop - start)*OH*OW, kh*kw*Cg)
 
     @property
     def pointwise(self) -> bool:
@@ -144,9 +154,9 @@ def _check_conv_args(x, kernel, bias, strides, padding, dilation_rate, groups, d
     return x, kernel, bias, strides, padding, dilation_rate, groups, data_format
 
 
-def image_chunks(n: int, bytes_per_image: int) -> list[tuple[int, int]]:
-    """Cut a batch of ``n`` into ``(start, stop)`` pieces of about :data:`PATCH_BYTES` each."""
-    step = max(1, PATCH_BYTES // max(bytes_per_image, 1))
+def image_chunks(n: int, bytes_per_image: int, piece_bytes: int = PATCH_BYTES) -> list[tuple[int, int]]:
+    """Cut a batch of ``n`` into ``(start, stop)`` pieces of about ``piece_bytes`` each."""
+    step = max(1, piece_bytes // max(bytes_per_image, 1))
     return [(start, min(n, start + step)) for start in range(0, n, step)]
 
 
@@ -228,10 +238,14 @@ def _gemm_forward(cache: Conv2DCache, keep_patches=False):
         np.matmul(cache.padded.reshape(-1, cg), kernel.reshape(cg, filters), out=y.reshape(-1, filters))
         return y, None
     kernel_mat = kernel.reshape(kh, kw, cg, g, filters // g).transpose(3, 0, 1, 2, 4).reshape(g, kh * kw * cg, -1)
-    if keep_patches and n * oh * ow * kh * kw * cg * g * cache.padded.itemsize <= KEEP_PATCHES_BYTES:
-        cols = _patches(cache, 0, n, np.empty(n * oh * ow * kh * kw * cg * g, dtype=cache.padded.dtype))
-        np.matmul(cols, kernel_mat, out=_per_group(y.reshape(-1, filters), g))
-        return y, cols
+    per_image = oh * ow * kh * kw * cg * g
+    if keep_patches and n * per_image * cache.padded.itemsize <= KEEP_PATCHES_BYTES:
+        kept = []
+        for start, stop in image_chunks(n, per_image * cache.padded.itemsize, KEEP_PIECE_BYTES):
+            cols = _patches(cache, start, stop, np.empty((stop - start) * per_image, dtype=cache.padded.dtype))
+            np.matmul(cols, kernel_mat, out=_per_group(y[start:stop].reshape(-1, filters), g))
+            kept.append((start, stop, cols))
+        return y, tuple(kept)
     for start, stop, cols in _patch_pieces(cache):
         np.matmul(cols, kernel_mat, out=_per_group(y[start:stop].reshape(-1, filters), g))
     return y, None
@@ -377,7 +391,11 @@ def conv2d_backward(dy, cache: Conv2DCache, *, check=True, input_gradient=True):
         dkernel = _kernel_gradient(dyl, cache)
         if not input_gradient:
             return None, dkernel, dbias
-        dx = crop_nhwc(_input_gradient_by_taps(dyl, cache), cache.pads, cache.input_hw)
+        transposed = _transposed_conv(dyl, cache)
+        if transposed is not None:
+            dx = _gemm_forward(transposed)[0]
+        else:
+            dx = crop_nhwc(_input_gradient_by_taps(dyl, cache), cache.pads, cache.input_hw)
     return from_channels_last(np.ascontiguousarray(dx), cache.data_format), dkernel, dbias
 
 
@@ -393,13 +411,35 @@ def _kernel_gradient(dyl, cache: Conv2DCache) -> np.ndarray:
     kh, kw, cg, _ = kernel.shape
     if cache.pointwise:
         return (cache.padded.reshape(-1, cg).T @ dyl.reshape(-1, filters)).reshape(kernel.shape)
-    if cache.cols is not None:  # kept by the forward pass: one GEMM per group
-        dkernel_mat = np.matmul(cache.cols.transpose(0, 2, 1), _per_group(dyl.reshape(-1, filters), g))
-        return dkernel_mat.reshape(g, kh, kw, cg, filters // g).transpose(1, 2, 3, 0, 4).reshape(kernel.shape)
     dkernel_mat = np.zeros((g, kh * kw * cg, filters // g), dtype=cache.padded.dtype)
-    for start, stop, cols in _patch_pieces(cache):
+    for start, stop, cols in cache.cols or _patch_pieces(cache):  # kept by the forward pass, or rebuilt
         dkernel_mat += np.matmul(cols.transpose(0, 2, 1), _per_group(dyl[start:stop].reshape(-1, filters), g))
     return dkernel_mat.reshape(g, kh, kw, cg, filters // g).transpose(1, 2, 3, 0, 4).reshape(kernel.shape)
+
+
+def _transposed_conv(dyl, cache: Conv2DCache) -> Conv2DCache | None:
+    """The input gradient of a stride-1 convolution of one group as a convolution to run forward, or
+    None where the tap-by-tap path applies (strides, groups, few input channels, or a padding wider
+    than the kernel).
+
+    ``dx[n, h, w, c] = sum_{a, b, f} dy[n, h + top - a*dh, w + left - b*dw, f] * kernel[a, b, c, f]``:
+    ``dy`` padded by the kernel's extent less the forward padding, convolved with the kernel
+    flipped in both directions and its channel axes swapped, gives ``dx`` at the input's size.
+
+    Shape:
+        dyl: (N, OH, OW, F); the convolution's output: (N, H, W, C)
+    """
+    kh, kw, c, filters = cache.kernel.shape
+    if cache.strides != (1, 1) or cache.groups != 1 or c < CONV_INPUT_GRADIENT_CHANNELS:
+        return None
+    extent = ((kh - 1) * cache.dilation_rate[0], (kw - 1) * cache.dilation_rate[1])
+    pads = tuple((e - before, e - after) for e, (before, after) in zip(extent, cache.pads))
+    if min(map(min, pads)) < 0:
+        return None
+    flipped = np.ascontiguousarray(cache.kernel[::-1, ::-1].transpose(0, 1, 3, 2))
+    n, h, w = cache.out_shape[0], *cache.input_hw
+    return Conv2DCache(pad_nhwc(dyl, pads), flipped, cache.out_shape[1:3], (n, h, w, c), pads, (1, 1),
+                       cache.dilation_rate, 1, "channels_last", False)
 
 
 def _input_gradient_by_taps(dyl, cache: Conv2DCache) -> np.ndarray:

@@ -41,8 +41,10 @@ def pad_nhwc(x: np.ndarray, pads, value: float = 0.0) -> np.ndarray:
     if top == bottom == left == right == 0:
         return x
     n, h, w, c = x.shape
-    out = np.full((n, h + top + bottom, w + left + right, c), value, dtype=x.dtype)
+    out = np.empty((n, h + top + bottom, w + left + right, c), dtype=x.dtype)
     out[:, top:top + h, left:left + w, :] = x
+    out[:, :top] = out[:, top + h:] = value  # only the border is filled: one pass over the output
+    out[:, top:top + h, :left] = out[:, top:top + h, left + w:] = value
     return out
 
 

@@ -33,6 +33,7 @@ import numpy as np
 from ..data.batching import batch_indices
 from ..data.folders import ImageFiles
 from ..layers.tape import global_batch, inference, input_gradient
+from ..utils.memory import keep_freed_memory
 from ..utils.validation import _short, allocation_guard, as_array, check_finite, check_int, check_number
 from . import losses, optimizers
 from . import metrics as numcnn_metrics
@@ -289,6 +290,7 @@ class Trainer:
             raise TypeError(f"The `augment` argument must be a function (x_batch, rng) -> x_batch, e.g. "
                             f"numcnn.data.RandomShift(2). Received: augment={_short(augment)}")
 
+        keep_freed_memory()  # each step reuses the memory the last one freed (no page faults)
         if not self.model.built:  # first, so the layers' generators do not depend on the data generator below
             self.model.build((None, *x.shape[1:]))
         if not self.model.params:
