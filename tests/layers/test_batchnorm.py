@@ -116,7 +116,10 @@ def test_float32_stays_float32(rng):
 
 # -- gradients --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("x_shape", "axis"), [((6, 3), -1), ((3, 3, 2, 2), -1), ((3, 2, 3, 2), 1), ((2, 3, 4), 1)])
+# channels last runs on long rows: (6, 3) as 3 rows of 2x3, 63 rows of 4 as they are (63 is odd), 256 rows
+# of 16 as 8 rows of 32x16
+@pytest.mark.parametrize(("x_shape", "axis"), [((6, 3), -1), ((3, 3, 2, 2), -1), ((7, 3, 3, 4), -1), ((16, 4, 4, 16), -1),
+                                               ((3, 2, 3, 2), 1), ((2, 3, 4), 1)])
 @pytest.mark.parametrize("training", [True, False])
 def test_batchnorm_gradients(x_shape, axis, training, rng):
     x = rng.standard_normal(x_shape) * 2.0 + 0.5
@@ -125,6 +128,13 @@ def test_batchnorm_gradients(x_shape, axis, training, rng):
     _randomize(bn, rng, x_shape[axis])
     dx, grads = check_layer_grads(bn, x, rng, training=training)
     assert set(grads) == {"gamma", "beta"}
+    if training:  # the forward's numbers: each channel normalised with its batch mean and biased variance
+        axes = tuple(i for i in range(x.ndim) if i != axis % x.ndim)
+        shape = [1] * x.ndim
+        shape[axis] = x_shape[axis]
+        gamma, beta = bn.params["gamma"].reshape(shape), bn.params["beta"].reshape(shape)
+        expected = (x - x.mean(axes, keepdims=True)) / np.sqrt(x.var(axes, keepdims=True) + bn.epsilon) * gamma + beta
+        np.testing.assert_allclose(bn(x, training=True), expected, rtol=1e-12, atol=1e-12)
 
 
 def test_training_gradient_sums_to_zero_over_the_batch(rng):

@@ -14,11 +14,14 @@ from ..utils.validation import _is_int, _short, as_array, check_number, float_dt
 class BatchNormCache:
     """What :func:`batch_norm_backward` needs from the forward pass."""
 
-    xhat: np.ndarray  # the normalised input
+    centred: np.ndarray  # x - mean, or x with ``mean`` set: shaped as x, or channels last as long rows (:func:`_long_rows`)
     inv_std: np.ndarray  # 1 / sqrt(var + epsilon), shaped to broadcast against x
     gamma: np.ndarray  # shaped to broadcast against x
     reduce: tuple  # every axis but the channels'
     training: bool  # batch statistics (they depend on x) or given ones (constants)
+    shape: tuple  # of x
+    tiles: int = 0  # channels last: the k of the long rows ``(R / k, k*C)``; 0: ``centred`` is shaped as x
+    mean: np.ndarray | None = None  # given statistics: the backward pass centres x itself (predict never needs it)
 
 
 def _check_batch_norm_args(x, gamma, beta, axis, epsilon, mean, var):
@@ -70,25 +73,52 @@ def batch_norm_forward(x, gamma, beta, axis, epsilon, mean=None, var=None, *, ch
     shape[axis] = x.shape[axis]
     training = mean is None
     if axis == x.ndim - 1 and x.size:  # channels last: rows of C, sums as matrix products over the rows
-        rows = x.reshape(-1, x.shape[-1])
-        if training:
-            mean = _row_sums(rows) / len(rows)
-        xhat = np.subtract(rows, mean)
-        if training:
-            var = np.einsum("ij,ij->j", xhat, xhat) / len(rows)  # the biased variance, in one pass
+        rows, k = _long_rows(x.reshape(-1, x.shape[-1]))
+        m = len(rows) * k
+        if training:  # the mean, and the biased variance in one pass over the centred values
+            mean = _channel_sums(rows, k) / m
+            centred = np.subtract(rows, np.tile(mean, k))
+            var = np.einsum("ij,ij->j", centred, centred).reshape(k, -1).sum(axis=0) / m
         inv_std = (1.0 / np.sqrt(var + epsilon)).astype(x.dtype, copy=False)
-        xhat *= inv_std
-        y = xhat * gamma
-        y += beta
-        cache = BatchNormCache(xhat.reshape(x.shape), inv_std.reshape(shape), gamma.reshape(shape), reduce, training)
+        alpha = gamma * inv_std
+        if training:  # gamma * xhat + beta, in two passes
+            y = np.multiply(centred, np.tile(alpha, k))
+            y += np.tile(beta, k)
+        else:  # as PyTorch's kernel: x * alpha + (beta - mean * alpha)
+            y = np.multiply(rows, np.tile(alpha, k))
+            y += np.tile(beta - mean * alpha, k)
+        cache = BatchNormCache(centred if training else rows, inv_std.reshape(shape), gamma.reshape(shape), reduce,
+                               training, x.shape, k, None if training else mean)
         return y.reshape(x.shape), cache, mean, var
     if training:
         mean = x.mean(axis=reduce)
         var = x.var(axis=reduce)
     inv_std = 1.0 / np.sqrt(var.reshape(shape) + epsilon)
-    xhat = (x - mean.reshape(shape)) * inv_std
-    y = xhat * gamma.reshape(shape) + beta.reshape(shape)
-    return y.astype(x.dtype, copy=False), BatchNormCache(xhat, inv_std, gamma.reshape(shape), reduce, training), mean, var
+    alpha = inv_std * gamma.reshape(shape)
+    if training:
+        centred = x - mean.reshape(shape)
+        y = centred * alpha + beta.reshape(shape)
+    else:
+        y = x * alpha + (beta.reshape(shape) - mean.reshape(shape) * alpha)
+    cache = BatchNormCache(centred if training else x, inv_std, gamma.reshape(shape), reduce, training, x.shape,
+                           mean=None if training else mean)
+    return y.astype(x.dtype, copy=False), cache, mean, var
+
+
+def _long_rows(rows):
+    """``(rows, k)``: channels-last rows ``(R, C)`` viewed as ``(R / k, k*C)`` rows of at least 512 numbers
+    where ``R`` allows (k a power of two), so that NumPy's loops over a channel vector tiled ``k`` times
+    run over long rows: with 16 channels, each pass is about a third faster."""
+    r, c = rows.shape
+    k = 1
+    while c * k < 512 and r % (2 * k) == 0:
+        k *= 2
+    return rows.reshape(r // k, k * c), k
+
+
+def _channel_sums(rows, k):
+    """Per-channel sums of long rows ``(R / k, k*C)``: ``(C,)``."""
+    return _row_sums(rows).reshape(k, -1).sum(axis=0)
 
 
 def _row_sums(rows):
@@ -105,26 +135,32 @@ def batch_norm_backward(dy, cache: BatchNormCache, *, check=True):
     ``gamma * inv_std * (dy - dbeta / m - xhat * dgamma / m)`` (``dxhat = gamma * dy``);
     in inference they are constants and ``dx = dxhat * inv_std``.
     """
-    xhat, inv_std, reduce = cache.xhat, cache.inv_std, cache.reduce
+    centred, inv_std, reduce, k = cache.centred, cache.inv_std, cache.reduce, cache.tiles
     if check:
         dy = as_array(dy, "dy")
-        if dy.shape != xhat.shape:
-            raise ValueError(f"The `dy` argument must have the output's shape {xhat.shape}. "
+        if dy.shape != cache.shape:
+            raise ValueError(f"The `dy` argument must have the output's shape {cache.shape}. "
                              f"Received: dy with shape {dy.shape}")
-    m = math.prod(xhat.shape[i] for i in reduce)  # values per channel (xhat.size // C fails for C == 0)
-    if reduce == tuple(range(xhat.ndim - 1)) and xhat.size and dy.dtype == xhat.dtype:  # channels last
-        c = xhat.shape[-1]
-        rows, dyr = xhat.reshape(-1, c), np.ascontiguousarray(dy).reshape(-1, c)
-        dgamma = np.einsum("ij,ij->j", dyr, rows)
-        dbeta = _row_sums(dyr)
-        scale = (cache.gamma * inv_std).reshape(c)
+    m = math.prod(cache.shape[i] for i in reduce)  # values per channel (size // C fails for C == 0)
+    if k and dy.dtype == centred.dtype:  # channels last, as long rows
+        dyr = np.ascontiguousarray(dy).reshape(centred.shape)
+        inv_std = inv_std.reshape(-1)
+        if cache.mean is not None:
+            centred = centred - np.tile(cache.mean, k)
+        dbeta = _channel_sums(dyr, k)
+        dgamma = np.einsum("ij,ij->j", dyr, centred).reshape(k, -1).sum(axis=0) * inv_std
+        scale = cache.gamma.reshape(-1) * inv_std
         if not cache.training:
-            return (dyr * scale).reshape(dy.shape), dgamma, dbeta
-        dx = np.multiply(rows, dgamma / m)
+            return (dyr * np.tile(scale, k)).reshape(dy.shape), dgamma, dbeta
+        dx = np.multiply(centred, np.tile(inv_std * dgamma / m, k))  # xhat * dgamma / m
         np.subtract(dyr, dx, out=dx)
-        dx -= dbeta / m
-        dx *= scale
+        dx -= np.tile(dbeta / m, k)
+        dx *= np.tile(scale, k)
         return dx.reshape(dy.shape), dgamma, dbeta
+    centred = centred.reshape(cache.shape)
+    if cache.mean is not None:
+        centred = centred - cache.mean.reshape(inv_std.shape)
+    xhat = centred * inv_std
     dgamma = (dy * xhat).sum(axis=reduce)
     dbeta = dy.sum(axis=reduce)
     dxhat = dy * cache.gamma

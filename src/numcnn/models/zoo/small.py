@@ -53,13 +53,15 @@ def lenet5(input_shape=(28, 28, 1), classes=10, seed=0) -> Sequential:
 
 
 def _conv_block(filters, **kwargs):
-    return [Conv2D(filters, 3, padding="same", use_bias=False, **kwargs), BatchNormalization(), ReLU()]
+    return [Conv2D(filters, 3, padding="same", use_bias=False, kernel_initializer="he_normal", **kwargs),
+            BatchNormalization(), ReLU()]
 
 
 def deep_convnet(input_shape=(28, 28, 1), classes=10, seed=0) -> Sequential:
     """The deep network of Deep Learning from Scratch (ch. 8) with batch norm: three blocks of two 3x3 convs (16, 32, 64
     filters, "same" padding) each followed by 2x2 max pooling, then dense 50 - dropout 0.5 -
-    dense ``classes``. Every conv is conv (no bias) - batch norm - relu.
+    dense ``classes``. Every conv is conv (no bias) - batch norm - relu. He's initialisation, as the
+    book, in the ReLU layers.
     """
     _check_input(input_shape, 8, "deep")
     return Sequential([
@@ -67,7 +69,7 @@ def deep_convnet(input_shape=(28, 28, 1), classes=10, seed=0) -> Sequential:
         *_conv_block(32), *_conv_block(32), MaxPooling2D(2),
         *_conv_block(64), *_conv_block(64), MaxPooling2D(2, padding="same"),
         Flatten(),
-        Dense(50, activation="relu"),
+        Dense(50, activation="relu", kernel_initializer="he_normal"),
         Dropout(0.5),
         Dense(classes),
     ], name="deep_convnet", seed=seed)
