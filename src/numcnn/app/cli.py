@@ -69,6 +69,12 @@ def _dataset(value: str) -> str:
                                      f"images per class. Received: {value!r}")
 
 
+def _schedule_words(s: RunSettings) -> str:
+    if s.schedule == "step":
+        return f"x{s.decay_rate} every {s.decay_epochs} epochs"
+    return "cosine to 0" if s.schedule == "cosine" else "constant"
+
+
 def _defaults_table() -> str:
     rows = []
     for dataset in DATASET_NAMES:
@@ -77,7 +83,7 @@ def _defaults_table() -> str:
                 continue
             s = RunSettings.resolve({"dataset": dataset, "model": model})
             rows.append(f"  {dataset:<13} {model:<7} epochs {s.epochs:<3} batch {s.batch_size:<4} "
-                        f"{s.optimizer} lr {s.lr} (x{s.decay_rate} every {s.decay_epochs} epochs), "
+                        f"{s.optimizer} lr {s.lr} ({_schedule_words(s)}), "
                         f"shift {s.augment}")
     return "\n".join(rows)
 

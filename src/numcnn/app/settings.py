@@ -34,6 +34,11 @@ MODEL_DEFAULTS = {
     "deep": {"epochs": 8, "batch_size": 100, "lr": 0.002, "decay_epochs": 2, "augment": 2},
     "lenet5": {"epochs": 10, "batch_size": 64, "lr": 0.001, "decay_epochs": 3},
 }
+#: a data set and model pair whose own defaults go over both (MNIST's deep model: 99.3% within 5 minutes on 2 cores)
+PAIR_DEFAULTS = {
+    ("digits", "deep"): {"batch_size": 32, "epochs": 30, "augment": 1, "decay_epochs": 10},
+    ("mnist", "deep"): {"epochs": 4, "schedule": "cosine", "augment": 1},
+}
 assert set(DATASET_DEFAULTS) == set(DATASET_NAMES)
 #: a folder of your own images (``--dataset PATH``): small images, since numcnn's models are CPU networks
 FOLDER_DEFAULTS = {"model": "simple", "epochs": 10, "batch_size": 32, "optimizer": "adam", "lr": 0.001,
@@ -177,8 +182,7 @@ class RunSettings:
         if model != values["model"]:
             values.update(MODEL_DEFAULTS.get(model, {}))
         values["model"] = model
-        if dataset == "digits" and model == "deep":
-            values.update(batch_size=32, epochs=30, augment=1, decay_epochs=10)
+        values.update(PAIR_DEFAULTS.get((dataset, model), {}))
         return values
 
     @classmethod
