@@ -420,26 +420,27 @@ def test_kept_patches_give_the_same_forward_and_gradients(monkeypatch, rng):
     assert conv2d_forward(x, kernel, bias, **args, keep_patches=True)[1].cols is None
 
 
-@pytest.mark.parametrize("kernel_hw, padding, dilation, channels", [
-    ((3, 3), "same", (1, 1), 4), ((2, 4), "same", (1, 1), 5), ((3, 3), ((2, 0), (1, 2)), (1, 1), 6),
-    ((3, 2), "valid", (2, 3), 4), ((3, 3), "same", (2, 2), 8),
-    ((3, 3), ((3, 0), (0, 0)), (1, 1), 4),  # wider than the kernel's extent: the tap-by-tap path
-    ((3, 3), "same", (1, 1), 3),  # few channels: the tap-by-tap path
+@pytest.mark.parametrize("kernel_hw, padding, dilation, channels, filters", [
+    ((3, 3), "same", (1, 1), 8, 8), ((2, 4), "same", (1, 1), 9, 3), ((3, 3), ((2, 0), (1, 2)), (1, 1), 10, 3),
+    ((3, 2), "valid", (2, 3), 8, 5), ((3, 3), "same", (2, 2), 12, 12),
+    ((3, 3), ((3, 0), (0, 0)), (1, 1), 8, 3),  # wider than the kernel's extent: the tap-by-tap path
+    ((3, 3), "same", (1, 1), 4, 3),  # few channels: the tap-by-tap path
+    ((3, 3), "same", (1, 1), 8, 9),  # more filters than channels: the tap-by-tap path
 ])
-def test_stride_one_input_gradient_as_a_transposed_convolution(kernel_hw, padding, dilation, channels, rng):
+def test_stride_one_input_gradient_as_a_transposed_convolution(kernel_hw, padding, dilation, channels, filters, rng):
     from numcnn.functional import conv as conv_module
     from numcnn.functional.reference import conv2d_backward_reference
 
     x = rng.standard_normal((2, 7, 6, channels))
-    kernel = rng.standard_normal((*kernel_hw, channels, 3))
+    kernel = rng.standard_normal((*kernel_hw, channels, filters))
     y, cache = conv2d_forward(x, kernel, padding=padding, dilation_rate=dilation)
     dy = rng.standard_normal(y.shape)
     transposed = conv_module._transposed_conv(dy, cache)
     taps = conv_module.crop_nhwc(conv_module._input_gradient_by_taps(dy, cache), cache.pads, cache.input_hw)
     expected = conv2d_backward_reference(dy, x, kernel, pads=cache.pads, dilation_rate=dilation)[0]
     np.testing.assert_allclose(taps, expected, rtol=1e-10, atol=1e-10)
-    small_channels, wide_padding = channels < conv_module.CONV_INPUT_GRADIENT_CHANNELS, padding == ((3, 0), (0, 0))
-    assert (transposed is None) == (small_channels or wide_padding)
+    few_channels = channels < max(conv_module.CONV_INPUT_GRADIENT_CHANNELS, filters)
+    assert (transposed is None) == (few_channels or padding == ((3, 0), (0, 0)))
     if transposed is not None:
         np.testing.assert_allclose(conv_module._gemm_forward(transposed)[0], expected, rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(conv2d_backward(dy, cache)[0], expected, rtol=1e-10, atol=1e-10)

@@ -46,7 +46,7 @@ def test_the_environment_variable_turns_it_off():
     assert off["applied"] is False and off["faults"] >= 3 * 1024
 
 
-def test_fit_asks_for_it(monkeypatch, rng):
+def test_fit_and_predict_ask_for_it(monkeypatch, rng):
     import numpy as np
 
     import numcnn
@@ -58,3 +58,5 @@ def test_fit_asks_for_it(monkeypatch, rng):
     model.compile("sgd", "mse")
     model.fit(rng.standard_normal((4, 3)).astype(np.float32), np.zeros((4, 2), np.float32), epochs=1, verbose=0)
     assert calls == [1]
+    model.predict(np.zeros((2, 3), np.float32))
+    assert calls == [1, 1]

@@ -410,6 +410,7 @@ def predict(model, x, *, batch_size=32):
     """
     x, _ = check_samples(x)
     batch_size = check_int(batch_size, "batch_size")
+    keep_freed_memory()  # each layer's output reuses the memory an earlier one freed
     batches = batch_indices(len(x), batch_size, shuffle=False)
     with inference():  # nothing kept for a backward pass: each activation is freed once read
         first = model(x[batches[0]], training=False)

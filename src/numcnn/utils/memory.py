@@ -25,7 +25,7 @@ _done = False
 
 def keep_freed_memory() -> bool:
     """Set glibc's ``M_MMAP_THRESHOLD`` to 32 MiB and ``M_TRIM_THRESHOLD`` to 512 MiB, once per
-    process; ``fit`` calls it. Returns whether the settings are in effect.
+    process; ``fit`` and ``predict`` call it. Returns whether the settings are in effect.
 
     It does nothing (and returns False) on other C libraries and platforms, or when the
     environment variable ``NUMCNN_KEEP_FREED_MEMORY`` is ``0``. Peak memory is unchanged: the
