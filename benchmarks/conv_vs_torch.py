@@ -11,7 +11,8 @@ default the number of cores), each timed in blocks of back-to-back runs after a 
 a warm-up run, two blocks each in alternating order; medians reported. Prints one row per case and the geometric
 mean of the ratios numcnn / torch over the convolution cases. Peak memory of each
 convolution case (RSS added by one forward + backward, each framework in a fresh
-process) is reported beside it on Linux. Never run as a timed test.
+process) is reported beside it on Linux. numcnn runs with the allocator settings `fit` and `predict`
+use (:func:`numcnn.utils.memory.keep_freed_memory`). Never run as a timed test.
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ try:
     from numcnn import set_num_threads
 except ImportError:  # an older numcnn (before its element-wise threads), to compare runs across versions
     set_num_threads = None
+try:
+    from numcnn.utils.memory import keep_freed_memory
+except ImportError:  # an older numcnn, before its allocator settings
+    keep_freed_memory = None
 
 # name, N, H, W, Cin, Cout, k, stride, padding, groups, dilation
 CONV_CASES = [
@@ -199,6 +204,8 @@ def main():
     if args.peak_of:
         print(_peak_mib(int(args.peak_of[0]), args.peak_of[1]))
         return
+    if keep_freed_memory is not None:  # the timings run as fit and predict do (not the memory runs above)
+        keep_freed_memory()
     rng = np.random.default_rng(0)
     rows = []
     cases = ([("conv", case[0], _conv_case(case, rng)) for case in CONV_CASES]

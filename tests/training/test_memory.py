@@ -1,6 +1,7 @@
 """numcnn.utils.memory: fit keeps freed memory for reuse instead of faulting fresh pages every step."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -25,8 +26,6 @@ print(json.dumps({"applied": applied, "faults": resource.getrusage(resource.RUSA
 
 
 def _probe(mode, **env):
-    import os
-
     done = subprocess.run([sys.executable, "-c", PROBE, mode], capture_output=True, text=True, check=True,
                           env={**os.environ, **env})
     return json.loads(done.stdout)
@@ -44,6 +43,12 @@ def test_kept_memory_is_reused_without_page_faults():
 def test_the_environment_variable_turns_it_off():
     off = _probe("tune", NUMCNN_KEEP_FREED_MEMORY="0")
     assert off["applied"] is False and off["faults"] >= 3 * 1024
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt: Linux only")
+def test_glibcs_own_settings_stand():
+    own = _probe("tune", MALLOC_MMAP_THRESHOLD_="131072")
+    assert own["applied"] is False and own["faults"] >= 3 * 1024  # every array of 128 KiB or more mapped afresh
 
 
 def test_fit_and_predict_ask_for_it(monkeypatch, rng):

@@ -27,14 +27,16 @@ def keep_freed_memory() -> bool:
     """Set glibc's ``M_MMAP_THRESHOLD`` to 32 MiB and ``M_TRIM_THRESHOLD`` to 512 MiB, once per
     process; ``fit`` and ``predict`` call it. Returns whether the settings are in effect.
 
-    It does nothing (and returns False) on other C libraries and platforms, or when the
-    environment variable ``NUMCNN_KEEP_FREED_MEMORY`` is ``0``. Peak memory is unchanged: the
-    memory kept is what the step just freed and allocates again.
+    It does nothing (and returns False) on other C libraries and platforms, when the environment
+    variable ``NUMCNN_KEEP_FREED_MEMORY`` is ``0``, or when the process was started with glibc's
+    own ``MALLOC_MMAP_THRESHOLD_`` or ``MALLOC_TRIM_THRESHOLD_`` (the user's choice stands). Peak
+    memory is unchanged: the memory kept is what the step just freed and allocates again.
     """
     global _done
     if _done:
         return True
-    if not sys.platform.startswith("linux") or os.environ.get("NUMCNN_KEEP_FREED_MEMORY", "1") == "0":
+    if (not sys.platform.startswith("linux") or os.environ.get("NUMCNN_KEEP_FREED_MEMORY", "1") == "0"
+            or any(name in os.environ for name in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"))):
         return False
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
