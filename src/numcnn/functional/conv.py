@@ -4,12 +4,13 @@ The fast path is im2col + matrix multiply, in channels-last layout, a few images
 
 * forward:  ``cols (M, kh*kw*Cin) @ kernel (kh*kw*Cin, F) -> y (M, F)`` with ``M = N*OH*OW``;
   ``cols`` is copied from a strided view of the padded input into one reused buffer of about
-  :data:`PATCH_BYTES`, which stays in the CPU cache, and is never kept;
-* backward: ``dkernel += cols.T @ dy`` with ``cols`` rebuilt the same way (or kept by a training
-  forward pass), ``dbias`` as one matrix-vector product, and ``dx`` either as the forward pass of
-  the transposed convolution (stride 1, one group: ``dy`` padded and convolved with the flipped
-  kernel) or one filter tap at a time: ``dy @ kernel[a, b].T`` added onto the input positions tap
-  ``(a, b)`` read (col2im without the big gradient matrix).
+  :data:`PATCH_BYTES`, which stays in the CPU cache; a training forward pass keeps it instead
+  (``keep_patches``, in pieces of :data:`KEEP_PIECE_BYTES`) for the kernel gradient;
+* backward: ``dkernel += cols.T @ dy`` with the kept ``cols`` or ``cols`` rebuilt the same way,
+  ``dbias`` as one matrix-vector product, and ``dx`` either as the forward pass of the transposed
+  convolution (stride 1, one group: ``dy`` padded and convolved with the flipped kernel) or one
+  filter tap at a time: ``dy @ kernel[a, b].T`` added onto the input positions tap ``(a, b)`` read
+  (col2im without the big gradient matrix).
 
 Grouped convolution (``groups > 1``) runs the same thing as a batch of ``groups``
 independent matrix multiplies; depthwise convolution (one channel per group) is kh*kw
