@@ -169,7 +169,7 @@ def test_a_drawn_digit_gets_the_prediction_numcnn_predict_gives(browser, server,
 
 def test_the_live_view_follows_a_running_train(browser, tmp_path):
     out = tmp_path / "live"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1"}  # SIGABRT prints every thread's stack
     process = subprocess.Popen(
         [sys.executable, "-m", "numcnn", "train", "--out", str(out), "--epochs", "6", "--batch-size", "8",
          "--progress", "quiet", "--explain", "--no-browser"],
@@ -213,7 +213,13 @@ def test_the_live_view_follows_a_running_train(browser, tmp_path):
         assert problems == []
         page.close()
         process.send_signal(signal.SIGINT)
-        assert process.wait(20) == 0
+        try:
+            code = process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGABRT)
+            pytest.fail("numcnn train --explain did not stop within 30 s of Ctrl+C; where its threads were:\n"
+                        + process.communicate(timeout=20)[0][-6000:])
+        assert code == 0
     finally:
         if process.poll() is None:
             process.kill()
