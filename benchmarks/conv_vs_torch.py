@@ -11,8 +11,8 @@ default the number of cores), each timed in blocks of back-to-back runs after a 
 a warm-up run, two blocks each in alternating order; medians reported. Prints one row per case and the geometric
 mean of the ratios numcnn / torch over the convolution cases. Peak memory of each
 convolution case (RSS added by one forward + backward, each framework in a fresh
-process) is reported beside it on Linux. numcnn runs with the allocator settings `fit` and `predict`
-use (:func:`numcnn.utils.memory.keep_freed_memory`). Never run as a timed test.
+process) is reported beside it on Linux. numcnn's timings run with the allocator settings of the
+``numcnn`` command (:func:`numcnn.utils.memory.keep_freed_memory`). Never run as a timed test.
 """
 
 from __future__ import annotations
@@ -204,7 +204,7 @@ def main():
     if args.peak_of:
         print(_peak_mib(int(args.peak_of[0]), args.peak_of[1]))
         return
-    if keep_freed_memory is not None:  # the timings run as fit and predict do (not the memory runs above)
+    if keep_freed_memory is not None:  # the timings run as the numcnn command does (not the memory runs above)
         keep_freed_memory()
     rng = np.random.default_rng(0)
     rows = []

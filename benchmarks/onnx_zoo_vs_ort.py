@@ -60,8 +60,10 @@ def _runners(net_name, size, batch, directory, threads, frameworks=("numcnn", "o
     if "numcnn" in frameworks:
         from numcnn import set_num_threads
         from numcnn.io.onnx_import import from_onnx
+        from numcnn.utils.memory import keep_freed_memory
 
         set_num_threads(threads)
+        keep_freed_memory()  # as the numcnn command runs
         model = from_onnx(path)
         x_last = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
         runners["numcnn"] = lambda: model.predict(x_last, batch_size=batch)

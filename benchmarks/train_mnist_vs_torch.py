@@ -7,7 +7,8 @@ Run (needs the test extra for torch, and the MNIST IDX files):
 
 Both train the identical network on all 60,000 training images with the same batch size
 (100), optimizer (Adam, lr 0.001), shuffling each epoch, and thread count
-(torch.set_num_threads equal to the BLAS threads NumPy uses). ``--model simple`` (default):
+(torch.set_num_threads equal to the BLAS threads NumPy uses), and numcnn with the allocator settings of the
+``numcnn`` command (:func:`numcnn.utils.memory.keep_freed_memory`). ``--model simple`` (default):
 conv 30@5x5 - relu - maxpool 2 - dense 100 - relu - dense 10. ``--model deep``: the network of
 ``numcnn train --model deep``, three blocks of two 3x3 conv (16, 32, 64, no bias) - batch norm -
 relu, each block ending in 2x2 max pooling (the last "same", which PyTorch writes as
@@ -46,6 +47,12 @@ def _numcnn(data, epochs, seed, name):
     from numcnn.losses import SparseCategoricalCrossentropy
     from numcnn.models.zoo import deep_convnet, simple_convnet
     from numcnn.optimizers import Adam
+
+    try:
+        from numcnn.utils.memory import keep_freed_memory
+    except ImportError:  # an older numcnn, before its allocator settings
+        keep_freed_memory = bool
+    keep_freed_memory()  # as the numcnn command runs
 
     model = (simple_convnet if name == "simple" else deep_convnet)((28, 28, 1), 10, seed=seed)
     model.compile(Adam(LR), SparseCategoricalCrossentropy(from_logits=True), ["accuracy"])

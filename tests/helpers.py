@@ -15,6 +15,8 @@ Typical use, checking the gradient of a scalar loss ``f`` at ``x``::
 
 from __future__ import annotations
 
+import signal
+import subprocess
 from collections.abc import Callable
 
 import numpy as np
@@ -166,3 +168,17 @@ def import_keras():
     import_torch()
     assert keras.backend.backend() == "torch", "KERAS_BACKEND must be set before keras is first imported"
     return keras
+
+
+def popen_taking_ctrl_c(command, **kwargs) -> subprocess.Popen:
+    """``subprocess.Popen`` whose child stops on SIGINT as after Ctrl+C, even when this test process
+    ignores SIGINT: a shell runs a background job with SIGINT ignored, children inherit that, and
+    Python then installs no KeyboardInterrupt handler. Call it from the main thread."""
+    ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    if ignored:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+    try:
+        return subprocess.Popen(command, **kwargs)
+    finally:
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)

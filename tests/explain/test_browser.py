@@ -25,6 +25,7 @@ if not os.path.exists(CHROMIUM):
     pytest.skip(f"the browser tests need Debian's Chromium at {CHROMIUM} (apt-get install chromium)",
                 allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api", reason="the browser tests need playwright (pip install playwright)")
+from helpers import popen_taking_ctrl_c  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from numcnn import functional as F  # noqa: E402
@@ -170,7 +171,7 @@ def test_a_drawn_digit_gets_the_prediction_numcnn_predict_gives(browser, server,
 def test_the_live_view_follows_a_running_train(browser, tmp_path):
     out = tmp_path / "live"
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1"}  # SIGABRT prints every thread's stack
-    process = subprocess.Popen(
+    process = popen_taking_ctrl_c(
         [sys.executable, "-m", "numcnn", "train", "--out", str(out), "--epochs", "6", "--batch-size", "8",
          "--progress", "quiet", "--explain", "--no-browser"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)

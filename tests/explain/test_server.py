@@ -16,6 +16,7 @@ import pytest
 
 pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
+from helpers import popen_taking_ctrl_c  # noqa: E402
 from PIL import Image  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
 
@@ -350,8 +351,8 @@ def test_html_page_is_self_contained(trained_run, tmp_path, capsys):
 
 
 def test_the_command_serves_until_interrupted(trained_run):
-    process = subprocess.Popen([sys.executable, "-m", "numcnn", "explain", str(trained_run), "--no-browser"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = popen_taking_ctrl_c([sys.executable, "-m", "numcnn", "explain", str(trained_run), "--no-browser"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = process.stdout.readline()
         assert "serving" in line and "http://127.0.0.1:" in line, line + process.stderr.read()

@@ -1,4 +1,4 @@
-"""numcnn.utils.memory: fit keeps freed memory for reuse instead of faulting fresh pages every step."""
+"""numcnn.utils.memory: the numcnn command keeps freed memory for reuse instead of faulting fresh pages every step."""
 
 import json
 import os
@@ -10,10 +10,17 @@ import pytest
 # Five 8 MiB arrays alive at once, then freed, as the activations of a training step: three such
 # steps after two warm-up ones, and the page faults they cost.
 PROBE = """
-import json, resource, sys
+import ctypes, json, resource, sys
+ctypes.CDLL(None).prctl(41, 1, 0, 0, 0)  # PR_SET_THP_DISABLE: 4 KiB pages, whatever the kernel's huge-page policy
 import numpy as np
 from numcnn.utils.memory import keep_freed_memory
 applied = keep_freed_memory() if sys.argv[1] == "tune" else False
+if sys.argv[1] == "fit":
+    import numcnn
+    model = numcnn.Sequential([numcnn.layers.Dense(2, input_shape=(3,))])
+    model.compile("sgd", "mse")
+    model.fit(np.ones((8, 3), np.float32), np.zeros((8, 2), np.float32), epochs=1, verbose=0)
+    model.predict(np.ones((2, 3), np.float32))
 def step():
     arrays = [np.ones(2 << 20, np.float32) for _ in range(5)]
 for _ in range(2):
@@ -51,17 +58,16 @@ def test_glibcs_own_settings_stand():
     assert own["applied"] is False and own["faults"] >= 3 * 1024  # every array of 128 KiB or more mapped afresh
 
 
-def test_fit_and_predict_ask_for_it(monkeypatch, rng):
-    import numpy as np
-
-    import numcnn
-    from numcnn.training import trainer
+def test_the_command_asks_for_it(monkeypatch, tmp_path):
+    from numcnn.app import cli
 
     calls = []
-    monkeypatch.setattr(trainer, "keep_freed_memory", lambda: calls.append(1) or True)
-    model = numcnn.Sequential([numcnn.layers.Dense(2, input_shape=(3,))])
-    model.compile("sgd", "mse")
-    model.fit(rng.standard_normal((4, 3)).astype(np.float32), np.zeros((4, 2), np.float32), epochs=1, verbose=0)
+    monkeypatch.setattr(cli, "keep_freed_memory", lambda: calls.append(1) or True)
+    assert cli.main(["train", "--epochs", "1", "--out", str(tmp_path / "run"), "--progress", "quiet"]) == 0
     assert calls == [1]
-    model.predict(np.zeros((2, 3), np.float32))
-    assert calls == [1, 1]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt: Linux only")
+def test_fit_and_predict_leave_the_process_allocator_alone():
+    after_fit = _probe("fit")  # a library call changes nothing for the whole process
+    assert after_fit["applied"] is False and after_fit["faults"] >= 3 * 1024

@@ -20,6 +20,7 @@ from ..models import zoo
 from ..training.mpi import DEFAULT_TIMEOUT, RankFailed
 from ..training.optimizers import OPTIMIZERS
 from ..utils.arrays import FileFormatError
+from ..utils.memory import keep_freed_memory
 from . import commands
 from .augment import parse_augment
 from .runs import TrainingDiverged
@@ -349,6 +350,7 @@ def main(argv=None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    keep_freed_memory()  # the command owns its process: each training step reuses the memory the last one freed
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning

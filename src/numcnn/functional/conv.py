@@ -156,9 +156,10 @@ def _check_conv_args(x, kernel, bias, strides, padding, dilation_rate, groups, d
     return x, kernel, bias, strides, padding, dilation_rate, groups, data_format
 
 
-def image_chunks(n: int, bytes_per_image: int, piece_bytes: int = PATCH_BYTES) -> list[tuple[int, int]]:
-    """Cut a batch of ``n`` into ``(start, stop)`` pieces of about ``piece_bytes`` each."""
-    step = max(1, piece_bytes // max(bytes_per_image, 1))
+def image_chunks(n: int, bytes_per_image: int, piece_bytes: int | None = None) -> list[tuple[int, int]]:
+    """Cut a batch of ``n`` into ``(start, stop)`` pieces of about ``piece_bytes`` each (default
+    :data:`PATCH_BYTES`, read at each call)."""
+    step = max(1, (PATCH_BYTES if piece_bytes is None else piece_bytes) // max(bytes_per_image, 1))
     return [(start, min(n, start + step)) for start in range(0, n, step)]
 
 
@@ -226,11 +227,12 @@ def _per_group(rows: np.ndarray, groups: int) -> np.ndarray:
 
 def _gemm_forward(cache: Conv2DCache, keep_patches=False):
     """``y = cols @ kernel`` per group, a few images at a time through one reused patch buffer; or, with
-    ``keep_patches`` and a patch matrix of at most :data:`KEEP_PATCHES_BYTES`, in one piece that is
-    returned for the backward pass. Returns ``(y, cols or None)``.
+    ``keep_patches`` and a patch matrix of at most :data:`KEEP_PATCHES_BYTES`, in pieces of
+    :data:`KEEP_PIECE_BYTES` that are returned for the backward pass. Returns ``(y, kept or None)``,
+    ``kept`` a tuple of ``(start, stop, cols)``.
 
     Shape:
-        y: (N, OH, OW, F); cols: (groups, N*OH*OW, kh*kw*Cg)
+        y: (N, OH, OW, F); each cols: (groups, (stop - start)*OH*OW, kh*kw*Cg)
     """
     kernel, g = cache.kernel, cache.groups
     n, oh, ow, filters = cache.out_shape
@@ -402,8 +404,8 @@ def conv2d_backward(dy, cache: Conv2DCache, *, check=True, input_gradient=True):
 
 
 def _kernel_gradient(dyl, cache: Conv2DCache) -> np.ndarray:
-    """``dkernel = cols.T @ dy`` per group, summed over pieces of the batch whose ``cols`` are
-    rebuilt in one reused patch buffer (the forward keeps only the padded input).
+    """``dkernel = cols.T @ dy`` per group, summed over pieces of the batch: the pieces a training
+    forward pass kept, or ``cols`` rebuilt in one reused patch buffer.
 
     Shape:
         dyl: (N, OH, OW, F); output: (kh, kw, C // groups, F)

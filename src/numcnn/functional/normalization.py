@@ -14,7 +14,8 @@ from ..utils.validation import _is_int, _short, as_array, check_number, float_dt
 class BatchNormCache:
     """What :func:`batch_norm_backward` needs from the forward pass."""
 
-    centred: np.ndarray  # x - mean, or x with ``mean`` set: shaped as x, or channels last as long rows (:func:`_long_rows`)
+    centred: np.ndarray  # x - mean, or (given statistics) a view of x itself with ``mean`` set: shaped as x,
+    # or channels last as long rows (:func:`_long_rows`)
     inv_std: np.ndarray  # 1 / sqrt(var + epsilon), shaped to broadcast against x
     gamma: np.ndarray  # shaped to broadcast against x
     reduce: tuple  # every axis but the channels'
@@ -88,7 +89,7 @@ def batch_norm_forward(x, gamma, beta, axis, epsilon, mean=None, var=None, *, ch
             y = np.multiply(rows, np.tile(alpha, k))
             y += np.tile(beta - mean * alpha, k)
         cache = BatchNormCache(centred if training else rows, inv_std.reshape(shape), gamma.reshape(shape), reduce,
-                               training, x.shape, k, None if training else mean)
+                               training, x.shape, k, None if training else mean.copy())
         return y.reshape(x.shape), cache, mean, var
     if training:
         mean = x.mean(axis=reduce)
@@ -101,7 +102,7 @@ def batch_norm_forward(x, gamma, beta, axis, epsilon, mean=None, var=None, *, ch
     else:
         y = x * alpha + (beta.reshape(shape) - mean.reshape(shape) * alpha)
     cache = BatchNormCache(centred if training else x, inv_std, gamma.reshape(shape), reduce, training, x.shape,
-                           mean=None if training else mean)
+                           mean=None if training else mean.copy())
     return y.astype(x.dtype, copy=False), cache, mean, var
 
 

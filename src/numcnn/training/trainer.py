@@ -33,7 +33,6 @@ import numpy as np
 from ..data.batching import batch_indices
 from ..data.folders import ImageFiles
 from ..layers.tape import global_batch, inference, input_gradient
-from ..utils.memory import keep_freed_memory
 from ..utils.validation import _short, allocation_guard, as_array, check_finite, check_int, check_number
 from . import losses, optimizers
 from . import metrics as numcnn_metrics
@@ -290,7 +289,6 @@ class Trainer:
             raise TypeError(f"The `augment` argument must be a function (x_batch, rng) -> x_batch, e.g. "
                             f"numcnn.data.RandomShift(2). Received: augment={_short(augment)}")
 
-        keep_freed_memory()  # each step reuses the memory the last one freed (no page faults)
         if not self.model.built:  # first, so the layers' generators do not depend on the data generator below
             self.model.build((None, *x.shape[1:]))
         if not self.model.params:
@@ -410,7 +408,6 @@ def predict(model, x, *, batch_size=32):
     """
     x, _ = check_samples(x)
     batch_size = check_int(batch_size, "batch_size")
-    keep_freed_memory()  # each layer's output reuses the memory an earlier one freed
     batches = batch_indices(len(x), batch_size, shuffle=False)
     with inference():  # nothing kept for a backward pass: each activation is freed once read
         first = model(x[batches[0]], training=False)

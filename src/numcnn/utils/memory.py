@@ -1,11 +1,12 @@
-"""The C allocator's settings for a training loop.
+"""The C allocator's settings for a training loop (the ``numcnn`` command sets them; a program calls
+:func:`keep_freed_memory` itself, since they hold for its whole process).
 
 A training step frees and allocates the same few large arrays (activations, patch matrices,
 gradients) every time. With glibc's default settings each array above a threshold that starts at
 128 KiB gets freshly mapped pages, and the freed top of the heap goes back to the kernel, so every
 step pays a page fault per 4 KiB touched: for SimpleConvNet on MNIST, about 1,200 faults and 10%
 of the step's time. PyTorch avoids them with its own caching allocator; NumPy arrays use
-``malloc``, so numcnn asks ``malloc`` to keep freed memory for reuse instead.
+``malloc``, so numcnn can ask ``malloc`` to keep freed memory for reuse instead.
 """
 
 from __future__ import annotations
@@ -24,13 +25,22 @@ _done = False
 
 
 def keep_freed_memory() -> bool:
-    """Set glibc's ``M_MMAP_THRESHOLD`` to 32 MiB and ``M_TRIM_THRESHOLD`` to 512 MiB, once per
-    process; ``fit`` and ``predict`` call it. Returns whether the settings are in effect.
+    """Set glibc's ``M_MMAP_THRESHOLD`` to 32 MiB and ``M_TRIM_THRESHOLD`` to 512 MiB for the rest of
+    the process; the ``numcnn`` command calls it at start. Returns whether the settings are in effect.
+
+    Arrays up to 32 MiB then reuse freed heap memory instead of fresh pages, and up to 512 MiB of
+    freed memory stays in the process rather than going back to the system (the process's RSS
+    stays near its peak after a fit). The peak itself measured the same with and without: 191 MiB
+    for a SimpleConvNet fit, 471 MiB for the deep model's.
 
     It does nothing (and returns False) on other C libraries and platforms, when the environment
     variable ``NUMCNN_KEEP_FREED_MEMORY`` is ``0``, or when the process was started with glibc's
-    own ``MALLOC_MMAP_THRESHOLD_`` or ``MALLOC_TRIM_THRESHOLD_`` (the user's choice stands). Peak
-    memory is unchanged: the memory kept is what the step just freed and allocates again.
+    own ``MALLOC_MMAP_THRESHOLD_`` or ``MALLOC_TRIM_THRESHOLD_`` (the user's choice stands).
+
+    Example:
+        >>> from numcnn.utils.memory import keep_freed_memory
+        >>> keep_freed_memory()  # once, before model.fit(...)  # doctest: +SKIP
+        True
     """
     global _done
     if _done:
