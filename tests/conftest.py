@@ -1,4 +1,4 @@
-"""Shared test setup: Keras backend, hypothesis profiles, a seeded RNG.
+"""Shared test setup: Keras backend, hypothesis profiles, a seeded RNG, a trained digits run.
 
 Hypothesis profiles (choose with ``HYPOTHESIS_PROFILE=fuzz pytest ...``):
 
@@ -36,6 +36,16 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 def rng():
     """A fresh, fixed-seed generator per test (never the global NumPy RNG)."""
     return np.random.default_rng(20240611)
+
+
+@pytest.fixture(scope="session")
+def one_epoch_run(tmp_path_factory):
+    """The run directory of ``numcnn train --epochs 1`` on the digits, shared by every test that only reads it."""
+    from numcnn.app.cli import main
+
+    out = tmp_path_factory.mktemp("runs") / "digits"
+    assert main(["train", "--out", str(out), "--progress", "quiet", "--epochs", "1"]) == 0
+    return out
 
 
 def pytest_configure(config):

@@ -34,15 +34,8 @@ MNIST_DIR = str(Path(__file__).resolve().parents[2].parent / "shared" / "dataset
 
 
 @pytest.fixture(scope="module")
-def digits_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs") / "digits"
-    assert main(["train", "--out", str(out), "--progress", "quiet", "--epochs", "1"]) == 0
-    return out
-
-
-@pytest.fixture(scope="module")
-def explainer(digits_run):
-    return Explainer(digits_run)
+def explainer(one_epoch_run):
+    return Explainer(one_epoch_run)
 
 
 def _drawing(explainer, index):
@@ -57,18 +50,18 @@ def _png(pixels) -> bytes:
     return out.getvalue()
 
 
-def test_info_history_and_class_names_come_from_the_run(explainer, digits_run):
+def test_info_history_and_class_names_come_from_the_run(explainer, one_epoch_run):
     info = json.loads(json.dumps(explainer.info()))
     assert info["class_names"] == [str(k) for k in range(10)] and info["dataset"] == "digits"
     assert info["input_shape"] == [8, 8, 1] and info["outputs"] == "logits" and not info["imported"]
     assert info["preprocessing"]["fit"] == "ink" and info["parameters"] == 49890
     history = explainer.history()
-    assert history == read_history_csv(digits_run / "history.csv") and history["epoch"] == [1.0]
+    assert history == read_history_csv(one_epoch_run / "history.csv") and history["epoch"] == [1.0]
 
 
-def test_test_images_filter_by_class_and_list_the_mistakes_surest_first(explainer, digits_run):
+def test_test_images_filter_by_class_and_list_the_mistakes_surest_first(explainer, one_epoch_run):
     x, y = load_dataset("digits").x_test, load_dataset("digits").y_test
-    probs = F.softmax(load_model(digits_run / "model.safetensors").predict(x))
+    probs = F.softmax(load_model(one_epoch_run / "model.safetensors").predict(x))
     threes = explainer.test_images(label=3, count=500)
     assert threes["total"] == int((y == 3).sum()) and [i["index"] for i in threes["items"]] == list(np.flatnonzero(y == 3))
     first = threes["items"][0]
@@ -83,8 +76,8 @@ def test_test_images_filter_by_class_and_list_the_mistakes_surest_first(explaine
     assert [i["index"] for i in page["items"]] == [i["index"] for i in wrong["items"] if i["label"] == 8][1:3]
 
 
-def test_a_test_image_gives_predicts_probabilities_and_its_maps(explainer, digits_run):
-    model = load_model(digits_run / "model.safetensors")
+def test_a_test_image_gives_predicts_probabilities_and_its_maps(explainer, one_epoch_run):
+    model = load_model(one_epoch_run / "model.safetensors")
     x = load_dataset("digits").x_test
     prediction = explainer.select_test_image(7)
     np.testing.assert_allclose(prediction["probabilities"], F.softmax(model.predict(x[7:8]))[0], rtol=1e-6)
@@ -102,19 +95,19 @@ def test_a_test_image_gives_predicts_probabilities_and_its_maps(explainer, digit
     assert s.input_gradient.shape == (8, 8, 1)
 
 
-def test_an_uploaded_file_gets_the_probabilities_numcnn_predict_gives(explainer, digits_run, tmp_path, capsys):
+def test_an_uploaded_file_gets_the_probabilities_numcnn_predict_gives(explainer, one_epoch_run, tmp_path, capsys):
     pixels = _drawing(explainer, 11)
     path = tmp_path / "drawn.png"
     path.write_bytes(_png(pixels))
     prediction = explainer.predict_image(path.read_bytes())
     assert prediction["source"] == "upload" and prediction["label"] is None
-    assert main(["predict", str(digits_run), str(path)]) == 0
+    assert main(["predict", str(one_epoch_run), str(path)]) == 0
     printed = capsys.readouterr().out.split("top 3: ")[1].rstrip(")\n").split(", ")
     for entry in printed:  # "7 0.912": class name, probability to 3 decimals
         name, p = entry.split()
         assert prediction["probabilities"][int(name)] == pytest.approx(float(p), abs=5e-4)
     # the same arrays: predict's pipeline is Preprocessing.load of the file, then model.predict
-    model = load_model(digits_run / "model.safetensors")
+    model = load_model(one_epoch_run / "model.safetensors")
     sample = explainer.preprocessing.load(str(path))[0]
     np.testing.assert_allclose(prediction["probabilities"], F.softmax(model.predict(sample[None]))[0], rtol=1e-6)
     picture = explainer.picture()
@@ -170,9 +163,9 @@ def test_html_bundle_data_holds_exact_maps_weights_and_saliency(explainer):
     assert data["history"]["epoch"] == [1.0] and data["info"]["class_names"][0] == "0"
 
 
-def test_reload_picks_up_a_new_epoch(digits_run, tmp_path):
+def test_reload_picks_up_a_new_epoch(one_epoch_run, tmp_path):
     run = tmp_path / "run"
-    shutil.copytree(digits_run, run)
+    shutil.copytree(one_epoch_run, run)
     e = Explainer(run)
     before = e.select_test_image(0)["probabilities"]
     assert not e.reload()

@@ -531,40 +531,33 @@ def test_a_failing_write_keeps_the_previous_file(tmp_path, monkeypatch):
 
 
 # -- numcnn export -------------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def digits_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs") / "digits"
-    assert main(["train", "--out", str(out), "--progress", "quiet", "--epochs", "1"]) == 0
-    return out
-
-
-def test_cli_export_matches_the_run_model(digits_run, tmp_path, capsys):
+def test_cli_export_matches_the_run_model(one_epoch_run, tmp_path, capsys):
     from numcnn.data import load_digits
 
     out = tmp_path / "m.onnx"
-    assert main(["export", str(digits_run), "--format", "onnx", "--out", str(out)]) == 0
+    assert main(["export", str(one_epoch_run), "--format", "onnx", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert f"to {out}" in printed and "opset 17" in printed and "input ('batch', 8, 8, 1)" in printed
-    model, _ = load_run(digits_run)
+    model, _ = load_run(one_epoch_run)
     x = load_digits().x_test[:50]
     got = run_onnx(out, x.astype(np.float32))[0]
     np.testing.assert_allclose(got, model.predict(x), rtol=1e-5, atol=1e-5)
     assert (got.argmax(1) == model.predict(x).argmax(1)).all()
 
 
-def test_cli_export_errors_exit_2_naming_the_input(digits_run, tmp_path, capsys, monkeypatch):
+def test_cli_export_errors_exit_2_naming_the_input(one_epoch_run, tmp_path, capsys, monkeypatch):
     assert main(["export", str(tmp_path), "--out", str(tmp_path / "m.onnx")]) == 2
     assert "config.json" in capsys.readouterr().err
-    assert main(["export", str(digits_run), "--out", str(tmp_path)]) == 2
+    assert main(["export", str(one_epoch_run), "--out", str(tmp_path)]) == 2
     assert "--out must name a new .onnx file" in capsys.readouterr().err
     with pytest.raises(SystemExit) as info:
-        main(["export", str(digits_run), "--out", str(tmp_path / "m.onnx"), "--opset", "9"])
+        main(["export", str(one_epoch_run), "--out", str(tmp_path / "m.onnx"), "--opset", "9"])
     assert info.value.code == 2 and "--opset: must be an int >= 13. Received: '9'" in capsys.readouterr().err
     with pytest.raises(SystemExit) as info:
-        main(["export", str(digits_run), "--format", "tflite", "--out", str(tmp_path / "m.onnx")])
+        main(["export", str(one_epoch_run), "--format", "tflite", "--out", str(tmp_path / "m.onnx")])
     assert info.value.code == 2 and "--format" in capsys.readouterr().err
     monkeypatch.setitem(sys.modules, "onnx", None)
-    assert main(["export", str(digits_run), "--out", str(tmp_path / "m.onnx")]) == 2
+    assert main(["export", str(one_epoch_run), "--out", str(tmp_path / "m.onnx")]) == 2
     err = capsys.readouterr().err
     assert 'pip install "numcnn[onnx]"' in err and "Received:" in err
     assert os.listdir(tmp_path) == []

@@ -21,15 +21,8 @@ from numcnn.viz import conv_feature_maps, worst_mistakes
 
 
 @pytest.fixture(scope="module")
-def digits_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs") / "digits"
-    assert main(["train", "--out", str(out), "--epochs", "1", "--progress", "quiet"]) == 0
-    return out
-
-
-@pytest.fixture(scope="module")
-def trained(digits_run):
-    return load_model(digits_run / "model.safetensors")
+def trained(one_epoch_run):
+    return load_model(one_epoch_run / "model.safetensors")
 
 
 @pytest.fixture
@@ -76,24 +69,24 @@ def test_every_what_is_listed_here():
 
 
 @pytest.mark.parametrize("what", SHOW_WHAT)
-def test_show_writes_a_png_of_every_kind(digits_run, tmp_path, capsys, what):
+def test_show_writes_a_png_of_every_kind(one_epoch_run, tmp_path, capsys, what):
     out = tmp_path / f"{what}.png"
-    assert _show(digits_run, what, out) == 0
+    assert _show(one_epoch_run, what, out) == 0
     assert_png(out, SIZES[what])
-    assert capsys.readouterr().out == f"{what} of {digits_run} saved to {out}\n"
+    assert capsys.readouterr().out == f"{what} of {one_epoch_run} saved to {out}\n"
 
 
-def test_show_filters_draws_the_runs_first_conv_kernel(digits_run, trained, tmp_path, spy):
+def test_show_filters_draws_the_runs_first_conv_kernel(one_epoch_run, trained, tmp_path, spy):
     calls = spy("plot_filters")
-    assert _show(digits_run, "filters", tmp_path / "f.png") == 0
+    assert _show(one_epoch_run, "filters", tmp_path / "f.png") == 0
     (_, drawn), = calls
     assert np.array_equal(drawn.values, trained.params["conv2d/kernel"])
     assert drawn.paths == (str(tmp_path / "f.png"),)
 
 
-def test_show_feature_maps_of_a_test_image_by_index(digits_run, trained, tmp_path, spy):
+def test_show_feature_maps_of_a_test_image_by_index(one_epoch_run, trained, tmp_path, spy):
     calls = spy("plot_feature_maps")
-    assert _show(digits_run, "feature-maps", tmp_path / "m.png", "--index", "5") == 0
+    assert _show(one_epoch_run, "feature-maps", tmp_path / "m.png", "--index", "5") == 0
     (args, drawn), = calls
     maps = drawn.values
     image = load_digits().x_test[5]
@@ -111,11 +104,11 @@ def figures(drawn):
     return drawn
 
 
-def test_show_feature_maps_on_pages_draws_every_channel_and_says_so(digits_run, trained, tmp_path, capsys, figures):
+def test_show_feature_maps_on_pages_draws_every_channel_and_says_so(one_epoch_run, trained, tmp_path, capsys, figures):
     out = tmp_path / "m.png"
-    assert _show(digits_run, "feature-maps", out, "--per-page", "16", "--index", "2") == 0
+    assert _show(one_epoch_run, "feature-maps", out, "--per-page", "16", "--index", "2") == 0
     assert sorted(os.listdir(tmp_path)) == ["m-2.png", "m.png"]
-    assert capsys.readouterr().out == (f"feature-maps of {digits_run}: 30 maps of 1 Conv2D layer on 2 pages of up to "
+    assert capsys.readouterr().out == (f"feature-maps of {one_epoch_run}: 30 maps of 1 Conv2D layer on 2 pages of up to "
                                        f"16, saved to {out}, {tmp_path / 'm-2.png'}\n")
     expected = conv_feature_maps(trained, load_digits().x_test[2])["conv2d"]
     first, second = ([ax for ax in figure.axes if ax.images][1:] for figure in figures)  # [0]: the input
@@ -127,12 +120,12 @@ def test_show_feature_maps_on_pages_draws_every_channel_and_says_so(digits_run, 
         assert png.size == (1140, 590)  # the input and 2 rows of 8 (14 maps)
 
 
-def test_show_filters_on_pages(digits_run, trained, tmp_path, capsys, figures):
+def test_show_filters_on_pages(one_epoch_run, trained, tmp_path, capsys, figures):
     out = tmp_path / "f.png"
-    assert _show(digits_run, "filters", out, "--per-page", "12") == 0
+    assert _show(one_epoch_run, "filters", out, "--per-page", "12") == 0
     paths = [out, tmp_path / "f-2.png", tmp_path / "f-3.png"]
     assert sorted(os.listdir(tmp_path)) == sorted(p.name for p in paths)
-    assert capsys.readouterr().out == (f"filters of {digits_run}: 30 filters on 3 pages of up to 12, saved to "
+    assert capsys.readouterr().out == (f"filters of {one_epoch_run}: 30 filters on 3 pages of up to 12, saved to "
                                        + ", ".join(map(str, paths)) + "\n")
     kernel = trained.params["conv2d/kernel"]
     tiles = [ax for figure in figures for ax in figure.axes if ax.images]
@@ -141,21 +134,21 @@ def test_show_filters_on_pages(digits_run, trained, tmp_path, capsys, figures):
         np.testing.assert_array_equal(ax.images[0].get_array(), kernel[:, :, 0, k])
 
 
-def test_show_feature_maps_of_an_unknown_layer_is_exit_2(digits_run, tmp_path, capsys):
+def test_show_feature_maps_of_an_unknown_layer_is_exit_2(one_epoch_run, tmp_path, capsys):
     out = tmp_path / "m.png"
-    assert _show(digits_run, "feature-maps", out, "--layer", "dense") == 2
+    assert _show(one_epoch_run, "feature-maps", out, "--layer", "dense") == 2
     err = capsys.readouterr().err
     assert ("numcnn show: error: --layer: The `layers` argument must name Conv2D outputs of model "
             "'simple_convnet': conv2d. Received: layers=['dense']") in err
     assert not out.exists()
 
 
-def test_show_feature_maps_of_an_image_file(digits_run, trained, tmp_path, spy):
+def test_show_feature_maps_of_an_image_file(one_epoch_run, trained, tmp_path, spy):
     digit = load_digits().x_test[3, ..., 0]
     path = tmp_path / "digit.png"
     Image.fromarray((255 - digit * 255).astype(np.uint8)).resize((32, 32), Image.Resampling.NEAREST).save(path)
     calls = spy("plot_feature_maps")
-    assert _show(digits_run, "feature-maps", tmp_path / "out" / "m.png", "--image", str(path), "--layer",
+    assert _show(one_epoch_run, "feature-maps", tmp_path / "out" / "m.png", "--image", str(path), "--layer",
                  "conv2d") == 0
     (args, drawn), = calls
     maps = drawn.values
@@ -165,17 +158,17 @@ def test_show_feature_maps_of_an_image_file(digits_run, trained, tmp_path, spy):
     assert_png(tmp_path / "out" / "m.png", SIZES["feature-maps"])
 
 
-def test_show_confusion_and_mistakes_use_the_test_set(digits_run, trained, tmp_path, spy):
+def test_show_confusion_and_mistakes_use_the_test_set(one_epoch_run, trained, tmp_path, spy):
     data = load_digits()
     probs = F.softmax(trained.predict(data.x_test, batch_size=256))
     confusion, mistakes = spy("plot_confusion"), spy("plot_mistakes")
-    assert _show(digits_run, "confusion", tmp_path / "c.png") == 0
-    assert _show(digits_run, "mistakes", tmp_path / "m.png") == 0
+    assert _show(one_epoch_run, "confusion", tmp_path / "c.png") == 0
+    assert _show(one_epoch_run, "mistakes", tmp_path / "m.png") == 0
     (_, drawn), = confusion
     matrix = drawn.counts
     np.testing.assert_array_equal(matrix, confusion_matrix(data.y_test, probs.argmax(1), data.classes))
     assert matrix.sum() == len(data.y_test) == 359
-    accuracy = json.loads((digits_run / "metrics.json").read_text())["test_accuracy"]
+    accuracy = json.loads((one_epoch_run / "metrics.json").read_text())["test_accuracy"]
     assert np.trace(matrix) / matrix.sum() == pytest.approx(accuracy)
     np.testing.assert_allclose(drawn.fractions, matrix / matrix.sum(axis=1, keepdims=True))
     (_, index), = mistakes
@@ -183,10 +176,10 @@ def test_show_confusion_and_mistakes_use_the_test_set(digits_run, trained, tmp_p
     assert len(index) == 16 and np.all(probs[index].argmax(1) != data.y_test[index])
 
 
-def test_show_mistakes_labels_read_true_arrow_predicted_confidence(digits_run, trained, tmp_path, figures):
+def test_show_mistakes_labels_read_true_arrow_predicted_confidence(one_epoch_run, trained, tmp_path, figures):
     data = load_digits()
     probs = F.softmax(trained.predict(data.x_test, batch_size=256))
-    assert _show(digits_run, "mistakes", tmp_path / "m.png") == 0
+    assert _show(one_epoch_run, "mistakes", tmp_path / "m.png") == 0
     titles = [ax.get_title() for ax in figures[0].axes if ax.images]
     index = worst_mistakes(data.y_test, probs)
     assert len(titles) == 16
@@ -195,29 +188,29 @@ def test_show_mistakes_labels_read_true_arrow_predicted_confidence(digits_run, t
         assert title == f"{data.y_test[i]} → {p} ({probs[i, p]:.2f})"  # the digits' class names are the digits
 
 
-def test_show_curves_draws_the_runs_history(digits_run, tmp_path, spy):
+def test_show_curves_draws_the_runs_history(one_epoch_run, tmp_path, spy):
     calls = spy("plot_history")
-    assert _show(digits_run, "curves", tmp_path / "c.png") == 0
+    assert _show(one_epoch_run, "curves", tmp_path / "c.png") == 0
     (args, _), = calls
     history = args[0]
     assert "epoch" not in history and len(history["loss"]) == 1
-    metrics = json.loads((digits_run / "metrics.json").read_text())
+    metrics = json.loads((one_epoch_run / "metrics.json").read_text())
     assert history["loss"][0] == pytest.approx(metrics["final_loss"])
     assert history["val_accuracy"][0] == pytest.approx(metrics["final_val_accuracy"])
     assert args[2] == "simple on digits"
 
 
-def test_show_model_rows(digits_run, trained, tmp_path, spy):
+def test_show_model_rows(one_epoch_run, trained, tmp_path, spy):
     calls = spy("plot_model")
-    assert _show(digits_run, "model", tmp_path / "m.png") == 0
+    assert _show(one_epoch_run, "model", tmp_path / "m.png") == 0
     (_, rows), = calls
     assert [r[0] for r in rows] == ["conv2d", "max_pooling2d", "flatten", "dense", "dense_1"]
     assert sum(r[3] for r in rows) == trained.count_params() == 49_890
 
 
-def test_an_index_past_the_test_set_is_exit_2(digits_run, tmp_path, capsys):
+def test_an_index_past_the_test_set_is_exit_2(one_epoch_run, tmp_path, capsys):
     out = tmp_path / "m.png"
-    assert _show(digits_run, "feature-maps", out, "--index", "359") == 2
+    assert _show(one_epoch_run, "feature-maps", out, "--index", "359") == 2
     err = capsys.readouterr().err
     assert "numcnn show: error: --index must be below the 359 test images. Received: --index 359" in err
     assert not out.exists()
@@ -231,10 +224,10 @@ def test_a_directory_that_is_not_a_run_is_exit_2(tmp_path, capsys):
     assert not out.exists()
 
 
-def test_an_image_that_is_not_an_image_is_exit_2(digits_run, tmp_path, capsys):
+def test_an_image_that_is_not_an_image_is_exit_2(one_epoch_run, tmp_path, capsys):
     fake = tmp_path / "fake.png"
     fake.write_bytes(b"nope")
-    assert _show(digits_run, "feature-maps", tmp_path / "m.png", "--image", str(fake)) == 2
+    assert _show(one_epoch_run, "feature-maps", tmp_path / "m.png", "--image", str(fake)) == 2
     assert f"{fake}: not a readable image" in capsys.readouterr().err
 
 
